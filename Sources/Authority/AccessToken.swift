@@ -1,0 +1,133 @@
+import Crypto
+import Foundation
+
+/// The claims of an Authsec access token (RFC 9068 §2.2).
+public struct AccessTokenClaims: Sendable, Equatable, Decodable {
+    public var iss: String
+    public var sub: String
+    public var aud: [String]
+    public var exp: Int64
+    public var iat: Int64
+    public var jti: String
+    public var clientID: String
+    public var scope: String
+
+    public var scopes: [String] { scope.split(separator: " ").map(String.init) }
+
+    enum CodingKeys: String, CodingKey {
+        case iss, sub, aud, exp, iat, jti, scope
+        case clientID = "client_id"
+    }
+
+    public init(iss: String, sub: String, aud: [String], exp: Int64, iat: Int64, jti: String, clientID: String, scope: String) {
+        self.iss = iss
+        self.sub = sub
+        self.aud = aud
+        self.exp = exp
+        self.iat = iat
+        self.jti = jti
+        self.clientID = clientID
+        self.scope = scope
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        iss = try container.decode(String.self, forKey: .iss)
+        sub = try container.decode(String.self, forKey: .sub)
+        if let single = try? container.decode(String.self, forKey: .aud) {
+            aud = [single]
+        } else {
+            aud = try container.decode([String].self, forKey: .aud)
+        }
+        exp = try container.decode(Int64.self, forKey: .exp)
+        iat = try container.decode(Int64.self, forKey: .iat)
+        jti = try container.decode(String.self, forKey: .jti)
+        clientID = try container.decode(String.self, forKey: .clientID)
+        scope = try container.decodeIfPresent(String.self, forKey: .scope) ?? ""
+    }
+}
+
+/// Composes and checks Authsec's own ES256 access tokens without a general JOSE library.
+///
+/// DESIGN.md allows this one measured exception on the hot path: the header is precomputed per key
+/// and the signature is swift-crypto's P-256. Verification is strict: exactly three parts, the
+/// header must name ES256, `at+jwt` and a `kid` we published; anything else is refused, never
+/// negotiated (RFC 8725 §3.1). Tests check that jwt-kit and PyJWT accept every token made here.
+enum AccessTokenCodec {
+    static func sign(_ claims: AccessTokenClaims, with key: KeyRing.Entry) throws -> String {
+        var json = #"{"iss":"#
+        appendJSONString(claims.iss, to: &json)
+        json += #","sub":"#
+        appendJSONString(claims.sub, to: &json)
+        json += #","aud":"#
+        if claims.aud.count == 1 {
+            appendJSONString(claims.aud[0], to: &json)
+        } else {
+            json += "["
+            for (index, audience) in claims.aud.enumerated() {
+                if index > 0 { json += "," }
+                appendJSONString(audience, to: &json)
+            }
+            json += "]"
+        }
+        json += #","exp":\#(claims.exp),"iat":\#(claims.iat),"jti":"#
+        appendJSONString(claims.jti, to: &json)
+        json += #","client_id":"#
+        appendJSONString(claims.clientID, to: &json)
+        json += #","scope":"#
+        appendJSONString(claims.scope, to: &json)
+        json += "}"
+        let signingInput = key.encodedHeader + "." + Base64URL.encode(Array(json.utf8))
+        let signature = try key.privateKey.signature(for: Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
+    }
+
+    /// Why a token was refused; never shown to callers (an inactive token is just inactive).
+    enum Rejection: Error, Equatable {
+        case malformed, unsupportedHeader, unknownKey, badSignature, wrongIssuer, expired
+    }
+
+    struct Header: Decodable {
+        let alg: String
+        let typ: String?
+        let kid: String?
+    }
+
+    static func verify(_ token: String, keys: KeyRing, issuer: String, now: Int64) throws(Rejection) -> AccessTokenClaims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard token.utf8.count <= 8192, parts.count == 3,
+            let headerBytes = Base64URL.decode(parts[0]),
+            let payloadBytes = Base64URL.decode(parts[1]),
+            let signatureBytes = Base64URL.decode(parts[2])
+        else { throw .malformed }
+        guard let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else { throw .malformed }
+        guard header.alg == "ES256", header.typ == "at+jwt", let kid = header.kid else { throw .unsupportedHeader }
+        guard let key = keys.verifier(kid: Substring(kid), at: now) else { throw .unknownKey }
+        guard signatureBytes.count == 64,
+            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes),
+            key.publicKey.isValidSignature(signature, for: Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)))
+        else { throw .badSignature }
+        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: Data(payloadBytes)) else { throw .malformed }
+        guard claims.iss == issuer else { throw .wrongIssuer }
+        guard now < claims.exp else { throw .expired }
+        return claims
+    }
+
+    /// Appends `text` as a JSON string literal (RFC 8259 §7).
+    static func appendJSONString(_ text: String, to json: inout String) {
+        json += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": json += "\\\""
+            case "\\": json += "\\\\"
+            case "\n": json += "\\n"
+            case "\r": json += "\\r"
+            case "\t": json += "\\t"
+            case _ where scalar.value < 0x20:
+                json += String(format: "\\u%04x", scalar.value)
+            default: json.unicodeScalars.append(scalar)
+            }
+        }
+        json += "\""
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Store
+
+/// A client together with a secret shown once (create and rotate-secret only).
+public struct ClientWithSecret: Sendable {
+    public let client: Client
+    /// Nil for clients that have no secret (`none`, `private_key_jwt`).
+    public let secret: String?
+    /// When the previous secret stops working, if a rotation kept it.
+    public let previousSecretExpiresAt: Int64?
+}
+
+/// One page of clients in client_id order.
+public struct ClientPage: Sendable {
+    public let clients: [Client]
+    /// Pass back to get the next page; nil on the last one.
+    public let nextPageToken: String?
+}
+
+extension Authority {
+    /// Registers a client; on any refused field nothing is stored.
+    public func createClient(_ settings: ClientSettings) async throws -> ClientWithSecret {
+        let now = clock.now()
+        let typeName = settings.appType ?? AppType.aiAgent.rawValue
+        guard let appType = AppType(spelling: typeName) else {
+            throw AuthorityError(.invalidClientMetadata, "app_type: '\(typeName)' is not one of ai_agent, mcp_server, web, mobile")
+        }
+        let base = Client(clientID: Secrets.clientID(), name: "", appType: appType, now: now)
+        // Validate against a snapshot first for a precise error without queuing a write; scopes are
+        // checked again inside the write so a concurrent scope deletion cannot slip through.
+        let client = try read { txn in try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil } }
+        let secret = client.authMethod.usesSecret ? Secrets.clientSecret() : nil
+        let hash = secret.map(Secrets.hash)
+        try await write { txn in
+            for scope in client.allowedScopes where !ClientValidator.oidcScopes.contains(scope) {
+                guard try txn.get(Keyspace.scopes, scope) != nil else {
+                    throw AuthorityError(.invalidClientMetadata, "allowed_scopes: scope '\(scope)' does not exist; create it first")
+                }
+            }
+            guard try txn.get(Keyspace.clients, client.clientID) == nil else {
+                throw AuthorityError(.alreadyExists, "client \(client.clientID) already exists")
+            }
+            try txn.put(Keyspace.clients, client.clientID, client.record(secretHashes: hash.map { [$0] } ?? []))
+            if let hash {
+                try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(client.clientID, now: now, expiresAt: 0))
+            }
+        }
+        return ClientWithSecret(client: client, secret: secret, previousSecretExpiresAt: nil)
+    }
+
+    public func client(_ clientID: String) throws -> Client {
+        guard let record = try read({ try $0.get(Keyspace.clients, clientID) }) else {
+            throw AuthorityError(.notFound, "client \(clientID) does not exist")
+        }
+        return Client(record: record)
+    }
+
+    /// Up to `pageSize` clients (default 50, at most 500) after `pageToken`.
+    public func listClients(pageSize: Int, pageToken: String?) throws -> ClientPage {
+        let size = pageSize <= 0 ? 50 : min(pageSize, 500)
+        let after = pageToken.flatMap { $0.isEmpty ? nil : $0 }
+        let rows = try read { try $0.scan(Keyspace.clients, after: after, limit: size + 1) }
+        let clients = rows.prefix(size).map { Client(record: $0.value) }
+        return ClientPage(clients: Array(clients), nextPageToken: rows.count > size ? clients.last?.clientID : nil)
+    }
+
+    /// Changes the given settings of a client; the others keep their values. All or nothing.
+    public func updateClient(_ clientID: String, _ settings: ClientSettings) async throws -> Client {
+        let now = clock.now()
+        if let type = settings.appType, AppType(spelling: type) == nil {
+            throw AuthorityError(.invalidClientMetadata, "app_type: '\(type)' is not one of ai_agent, mcp_server, web, mobile")
+        }
+        return try await write { txn in
+            guard let record = try txn.get(Keyspace.clients, clientID) else {
+                throw AuthorityError(.notFound, "client \(clientID) does not exist")
+            }
+            var base = Client(record: record)
+            if let type = settings.appType.flatMap(AppType.init(spelling:)) { base.appType = type }
+            var client = try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
+            client.updatedAt = now
+            var hashes = record.secretHashes.map { Array($0) }
+            if !client.authMethod.usesSecret {
+                // A client that no longer uses a secret must not keep a working one.
+                for hash in hashes { try txn.delete(Keyspace.clientSecrets, rawKey: hash) }
+                hashes = []
+            } else if hashes.isEmpty {
+                throw AuthorityError(
+                    .failedPrecondition,
+                    "token_endpoint_auth_method: the client has no secret; run rotate-secret after switching to a secret method",
+                    detail: nil)
+            }
+            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: hashes))
+            return client
+        }
+    }
+
+    /// Removes a client and its secrets.
+    public func deleteClient(_ clientID: String) async throws {
+        try await write { txn in
+            guard let record = try txn.get(Keyspace.clients, clientID) else {
+                throw AuthorityError(.notFound, "client \(clientID) does not exist")
+            }
+            for hash in record.secretHashes { try txn.delete(Keyspace.clientSecrets, rawKey: Array(hash)) }
+            try txn.delete(Keyspace.clients, clientID)
+        }
+    }
+
+    /// Issues a new secret. With `keepPreviousFor` > 0 the current secret keeps working that many
+    /// seconds (an overlap for redeploying); otherwise it stops at once. Older secrets always stop.
+    public func rotateClientSecret(_ clientID: String, keepPreviousFor: Int64) async throws -> ClientWithSecret {
+        guard keepPreviousFor >= 0, keepPreviousFor <= 30 * 86_400 else {
+            throw AuthorityError(.invalidRequest, "keep_previous_for must be between 0 and 30 days")
+        }
+        let now = clock.now()
+        let secret = Secrets.clientSecret()
+        let hash = Secrets.hash(secret)
+        return try await write { txn in
+            guard let record = try txn.get(Keyspace.clients, clientID) else {
+                throw AuthorityError(.notFound, "client \(clientID) does not exist")
+            }
+            var client = Client(record: record)
+            guard client.authMethod.usesSecret else {
+                throw AuthorityError(.failedPrecondition, "client \(clientID) authenticates with \(client.authMethod.rawValue) and has no secret")
+            }
+            let previous = record.secretHashes.map { Array($0) }
+            var kept: [[UInt8]] = []
+            for (index, old) in previous.enumerated() {
+                if index == 0, keepPreviousFor > 0 {
+                    try txn.put(Keyspace.clientSecrets, rawKey: old, Self.secretRecord(clientID, now: now, expiresAt: now + keepPreviousFor))
+                    kept.append(old)
+                } else {
+                    try txn.delete(Keyspace.clientSecrets, rawKey: old)
+                }
+            }
+            try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(clientID, now: now, expiresAt: 0))
+            client.updatedAt = now
+            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: [hash] + kept))
+            return ClientWithSecret(client: client, secret: secret, previousSecretExpiresAt: kept.isEmpty ? nil : now + keepPreviousFor)
+        }
+    }
+
+    static func secretRecord(_ clientID: String, now: Int64, expiresAt: Int64) -> Authsec_Store_V1_ClientSecretRecord {
+        var record = Authsec_Store_V1_ClientSecretRecord()
+        record.clientID = clientID
+        record.createdAt = now
+        record.expiresAt = expiresAt
+        return record
+    }
+}

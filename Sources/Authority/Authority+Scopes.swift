@@ -1,0 +1,46 @@
+import Store
+
+extension Authority {
+    /// Registers a scope clients may then be allowed.
+    public func createScope(name: String, description: String) async throws -> Scope {
+        guard Scopes.isValidName(name) else {
+            throw AuthorityError(.invalidRequest, "name: '\(name)' is not a valid scope (printable ASCII, no spaces, quotes or backslashes, at most 128 characters)")
+        }
+        guard !ClientValidator.oidcScopes.contains(name) else {
+            throw AuthorityError(.alreadyExists, "scope \(name) is a standard OpenID Connect scope and always exists")
+        }
+        guard description.count <= 1000 else {
+            throw AuthorityError(.invalidRequest, "description: longer than 1000 characters")
+        }
+        let scope = Scope(name: name, description: description, createdAt: clock.now())
+        try await write { txn in
+            guard try txn.get(Keyspace.scopes, name) == nil else {
+                throw AuthorityError(.alreadyExists, "scope \(name) already exists")
+            }
+            var record = Authsec_Store_V1_ScopeRecord()
+            record.name = scope.name
+            record.description_p = scope.description
+            record.createdAt = scope.createdAt
+            try txn.put(Keyspace.scopes, name, record)
+        }
+        return scope
+    }
+
+    public func listScopes() throws -> [Scope] {
+        try read { try $0.scan(Keyspace.scopes, limit: .max) }.map {
+            Scope(name: $0.value.name, description: $0.value.description_p, createdAt: $0.value.createdAt)
+        }
+    }
+
+    /// Removes a scope. Clients that listed it can no longer obtain it (a request for it is `invalid_scope`).
+    public func deleteScope(_ name: String) async throws {
+        guard Scopes.builtIn[name] == nil else {
+            throw AuthorityError(.failedPrecondition, "scope \(name) is built in and cannot be deleted")
+        }
+        try await write { txn in
+            guard try txn.delete(Keyspace.scopes, name) else {
+                throw AuthorityError(.notFound, "scope \(name) does not exist")
+            }
+        }
+    }
+}

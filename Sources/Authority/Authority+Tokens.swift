@@ -1,0 +1,255 @@
+import Foundation
+import JWTKit
+import Store
+
+/// A token request, parsed from either door.
+public struct TokenRequest: Sendable {
+    public var grantType: String
+    /// The `scope` parameter; nil when absent.
+    public var scope: String?
+    /// `audience` and RFC 8707 `resource` values.
+    public var audiences: [String]
+    public var credentials: ClientCredentials
+
+    public init(grantType: String, scope: String?, audiences: [String], credentials: ClientCredentials) {
+        self.grantType = grantType
+        self.scope = scope
+        self.audiences = audiences
+        self.credentials = credentials
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+public struct TokenGrant: Sendable {
+    public let accessToken: String
+    public let tokenType = "Bearer"
+    public let expiresIn: Int64
+    public let scope: String
+}
+
+/// An RFC 7662 answer: the claims of an active token, or nil for inactive.
+public struct Introspection: Sendable {
+    public let claims: AccessTokenClaims?
+    public var isActive: Bool { claims != nil }
+}
+
+extension Authority {
+    // MARK: - Client authentication
+
+    /// Authenticates the caller of the token, introspection or revocation endpoint.
+    ///
+    /// Secret methods (`client_secret_basic`, `client_secret_post`) are interchangeable: both prove
+    /// the same secret. A `private_key_jwt` client must send an assertion; a public client has
+    /// nothing to prove. Every failure is the same `invalid_client`, so it does not tell an
+    /// unknown client from a wrong secret.
+    public func authenticate(_ credentials: ClientCredentials) async throws -> Client {
+        let failure = AuthorityError(.invalidClient, "client authentication failed")
+        let now = clock.now()
+        switch credentials {
+        case .missing:
+            throw AuthorityError(.invalidClient, "client authentication is required")
+        case .basic(let clientID, let secret), .post(let clientID, let secret):
+            let hash = Secrets.hash(secret)
+            let client = try read { txn -> Client? in
+                guard let record = try txn.get(Keyspace.clientSecrets, rawKey: hash),
+                    Secrets.constantTimeEqual(Array(record.clientID.utf8), Array(clientID.utf8)),
+                    record.expiresAt == 0 || now < record.expiresAt,
+                    let client = try txn.get(Keyspace.clients, clientID)
+                else { return nil }
+                return Client(record: client)
+            }
+            guard let client, client.authMethod.usesSecret else { throw failure }
+            return client
+        case .publicClient(let clientID):
+            let client = try read { try $0.get(Keyspace.clients, clientID) }.map(Client.init(record:))
+            guard let client, client.authMethod == .none else { throw failure }
+            return client
+        case .assertion(let jwt, let claimedID):
+            return try await authenticateAssertion(jwt, claimedID: claimedID, now: now)
+        }
+    }
+
+    /// RFC 7523 §3: `iss` = `sub` = client_id, `aud` the issuer or token endpoint, `exp` at most
+    /// five minutes ahead, `jti` used once (remembered until `exp`).
+    func authenticateAssertion(_ jwt: String, claimedID: String?, now: Int64) async throws -> Client {
+        let failure = AuthorityError(.invalidClient, "client assertion rejected")
+        struct Claims: JWTPayload {
+            let iss: IssuerClaim
+            let sub: SubjectClaim
+            let aud: AudienceClaim
+            let exp: ExpirationClaim
+            let jti: IDClaim
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        // Which client? `sub` before verification only chooses the keys to verify with.
+        let parts = jwt.split(separator: ".")
+        guard parts.count == 3, let payload = Base64URL.decode(parts[1]),
+            let unverified = try? JSONDecoder().decode([String: JSONValue].self, from: Data(payload)),
+            case .string(let subject)? = unverified["sub"]
+        else { throw failure }
+        if let claimedID, claimedID != subject { throw failure }
+        guard let record = try read({ try $0.get(Keyspace.clients, subject) }) else { throw failure }
+        let client = Client(record: record)
+        guard client.authMethod == .privateKeyJWT else { throw failure }
+        var jwksText = client.jwks
+        if jwksText.isEmpty {
+            guard let keyResolver else { throw failure }
+            do {
+                jwksText = try await keyResolver.jwks(at: client.jwksURI)
+            } catch {
+                throw AuthorityError(.invalidClient, "client assertion rejected: the client's jwks_uri could not be read", detail: "\(error)")
+            }
+        }
+        let keys = JWTKeyCollection()
+        let claims: Claims
+        do {
+            try await keys.add(jwksJSON: jwksText)
+            claims = try await keys.verify(jwt, as: Claims.self)
+        } catch {
+            throw AuthorityError(.invalidClient, "client assertion rejected", detail: "\(error)")
+        }
+        let exp = Int64(claims.exp.value.timeIntervalSince1970)
+        guard claims.iss.value == client.clientID, claims.sub.value == client.clientID,
+            claims.aud.value.contains(where: { $0 == issuer || $0 == tokenEndpoint || $0 == issuer + "/" }),
+            exp > now, exp <= now + 300
+        else { throw failure }
+        let key = client.clientID + " " + claims.jti.value
+        try await write { txn in
+            if let used = try txn.get(Keyspace.usedAssertions, key), used.expiresAt > now {
+                throw AuthorityError(.invalidClient, "client assertion rejected: jti already used")
+            }
+            var record = Authsec_Store_V1_AssertionRecord()
+            record.expiresAt = exp
+            try txn.put(Keyspace.usedAssertions, key, record)
+        }
+        return client
+    }
+
+    // MARK: - Token endpoint
+
+    /// The token endpoint (RFC 6749 §3.2). This issue serves the client-credentials grant (§4.4).
+    public func token(_ request: TokenRequest) async throws -> TokenGrant {
+        guard !request.grantType.isEmpty else {
+            throw AuthorityError(.invalidRequest, "grant_type is required")
+        }
+        let client = try await authenticate(request.credentials)
+        guard let grant = GrantType(spelling: request.grantType) else {
+            throw AuthorityError(.unsupportedGrantType, "grant_type '\(request.grantType)' is not supported")
+        }
+        guard client.grantTypes.contains(grant) else {
+            throw AuthorityError(.unauthorizedClient, "client is not allowed the \(grant.rawValue) grant")
+        }
+        switch grant {
+        case .clientCredentials:
+            return try issueClientCredentials(client, scope: request.scope, audiences: request.audiences)
+        case .authorizationCode, .refreshToken, .deviceCode:
+            throw AuthorityError(.unsupportedGrantType, "grant_type '\(grant.rawValue)' is not served yet")
+        }
+    }
+
+    /// RFC 6749 §4.4. No store write: the token is a self-contained signed JWT (RFC 9068).
+    func issueClientCredentials(_ client: Client, scope: String?, audiences: [String]) throws -> TokenGrant {
+        guard client.isConfidential else {
+            throw AuthorityError(.unauthorizedClient, "public clients cannot use client_credentials")
+        }
+        let granted: [String]
+        if let scope, !scope.isEmpty {
+            guard let requested = Scopes.parse(scope) else { throw AuthorityError(.invalidScope, "scope is malformed") }
+            for name in requested where !client.allowedScopes.contains(name) {
+                throw AuthorityError(.invalidScope, "scope '\(name)' is not allowed for this client")
+            }
+            try read { txn in
+                for name in requested where !ClientValidator.oidcScopes.contains(name) {
+                    guard try txn.get(Keyspace.scopes, name) != nil else {
+                        throw AuthorityError(.invalidScope, "scope '\(name)' does not exist")
+                    }
+                }
+            }
+            granted = requested
+        } else {
+            granted = try read { txn in
+                try client.allowedScopes.filter { name in
+                    if ClientValidator.oidcScopes.contains(name) { return true }
+                    return try txn.get(Keyspace.scopes, name) != nil
+                }
+            }
+        }
+        for audience in audiences where !client.allowedAudiences.contains(audience) {
+            throw AuthorityError(.invalidTarget, "audience '\(audience)' is not allowed for this client")
+        }
+        let now = clock.now()
+        let claims = AccessTokenClaims(
+            iss: issuer, sub: client.clientID, aud: audiences.isEmpty ? [issuer] : audiences.uniqued(),
+            exp: now + client.accessTokenLifetime, iat: now, jti: Secrets.tokenID(), clientID: client.clientID,
+            scope: granted.joined(separator: " "))
+        guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
+            throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
+        }
+        let token = try AccessTokenCodec.sign(claims, with: key)
+        return TokenGrant(accessToken: token, expiresIn: client.accessTokenLifetime, scope: claims.scope)
+    }
+
+    // MARK: - Verification, introspection, revocation
+
+    /// The claims of `token` if it is one of ours, unexpired and not revoked; else nil.
+    public func verifyAccessToken(_ token: String) throws -> AccessTokenClaims? {
+        let now = clock.now()
+        let ring = keyRing.withLock { $0 }
+        guard let claims = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else { return nil }
+        let isRevoked = try read { try $0.get(Keyspace.revokedTokens, claims.jti) != nil }
+        return isRevoked ? nil : claims
+    }
+
+    /// RFC 7662: any authenticated confidential client may introspect.
+    public func introspect(token: String, credentials: ClientCredentials) async throws -> Introspection {
+        let caller = try await authenticate(credentials)
+        guard caller.isConfidential else {
+            throw AuthorityError(.unauthorizedClient, "public clients may not introspect tokens")
+        }
+        return Introspection(claims: try verifyAccessToken(token))
+    }
+
+    /// RFC 7009: a client may revoke its own tokens; a client allowed `admin:clients` any.
+    /// Unknown or already invalid tokens succeed silently (§2.2).
+    public func revoke(token: String, tokenTypeHint: String?, credentials: ClientCredentials) async throws {
+        let caller = try await authenticate(credentials)
+        if let hint = tokenTypeHint, !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
+            throw AuthorityError(.unsupportedTokenType, "token_type_hint '\(hint)' is not supported")
+        }
+        guard let claims = try verifyAccessToken(token) else { return }
+        guard claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.adminClients) else {
+            throw AuthorityError(.unauthorizedClient, "the token was issued to another client")
+        }
+        try await write { txn in
+            var record = Authsec_Store_V1_RevokedTokenRecord()
+            record.expiresAt = claims.exp
+            record.clientID = claims.clientID
+            try txn.put(Keyspace.revokedTokens, claims.jti, record)
+        }
+    }
+
+    /// Checks a management caller's bearer token (RFC 6750 §3.1 error codes).
+    public func authorizeAdmin(bearer: String?, scope: String) throws -> AccessTokenClaims {
+        guard let bearer, bearer.count > 7, bearer.prefix(7).lowercased() == "bearer " else {
+            throw AuthorityError(.invalidToken, "a Bearer access token is required")
+        }
+        guard let claims = try verifyAccessToken(String(bearer.dropFirst(7))) else {
+            throw AuthorityError(.invalidToken, "the access token is invalid, expired or revoked")
+        }
+        guard claims.scopes.contains(scope) else {
+            throw AuthorityError(.insufficientScope, "the access token lacks scope \(scope)")
+        }
+        return claims
+    }
+}
+
+/// Just enough JSON to read one claim before verification.
+enum JSONValue: Decodable {
+    case string(String)
+    case other
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) { self = .string(text) } else { self = .other }
+    }
+}

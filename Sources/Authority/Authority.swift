@@ -1,0 +1,121 @@
+import Crypto
+import Foundation
+import Store
+import Synchronization
+
+/// Fetches a client's JWK Set from its `jwks_uri`; the server supplies one, so Authority does no I/O.
+public protocol ClientKeyResolver: Sendable {
+    /// The JWK Set document at `uri`, as JSON text.
+    func jwks(at uri: String) async throws -> String
+}
+
+/// The OAuth/OIDC domain: decides every grant, error and change, over the store and a clock.
+///
+/// Both doors (wire and HTTP) call the same methods here, so a grant, an error or a limit
+/// behaves identically through either.
+public final class Authority: Sendable {
+    public let store: Store
+    /// The issuer identifier (RFC 8414 §2), derived at every start and never stored.
+    public let issuer: String
+    let clock: any WallClock
+    let keyResolver: (any ClientKeyResolver)?
+    let keyRing: Mutex<KeyRing>
+
+    /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).
+    public var tokenEndpoint: String { issuer + "/oauth/token" }
+
+    /// Opens Authority over an initialized store.
+    /// - Throws: `AuthorityError(.failedPrecondition)` if the store was never initialized or has another schema.
+    public init(store: Store, issuer: String, clock: any WallClock = SystemClock(), keyResolver: (any ClientKeyResolver)? = nil) throws {
+        self.store = store
+        self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        self.clock = clock
+        self.keyResolver = keyResolver
+        let records = try store.read { txn -> [Authsec_Store_V1_SigningKeyRecord] in
+            guard let version = try txn.get(Keyspace.meta, "schema_version") else {
+                throw AuthorityError(.failedPrecondition, "the data directory is not initialized")
+            }
+            guard version == Self.encode(Keyspace.schemaVersion) else {
+                throw AuthorityError(.failedPrecondition, "the data directory has an unsupported schema version")
+            }
+            return try txn.scan(Keyspace.signingKeys, limit: .max).map(\.value)
+        }
+        keyRing = Mutex(try KeyRing(records: records))
+    }
+
+    /// Credentials of the admin client made by `initialize`; shown once, never stored raw.
+    public struct AdminCredentials: Sendable {
+        public let clientID: String
+        public let clientSecret: String
+    }
+
+    /// Whether `store` has been initialized.
+    public static func isInitialized(_ store: Store) throws -> Bool {
+        try store.read { try $0.get(Keyspace.meta, "schema_version") != nil }
+    }
+
+    /// Initializes an empty store: schema version, the first signing key, the admin scopes and
+    /// an admin client allowed every admin scope.
+    /// - Throws: `failed_precondition` if the store is already initialized.
+    public static func initialize(_ store: Store, clock: any WallClock = SystemClock()) async throws -> AdminCredentials {
+        let now = clock.now()
+        let secret = Secrets.clientSecret()
+        let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
+        var admin = Client(clientID: clientID, name: "Authsec admin", appType: .aiAgent, now: now)
+        admin.description = "Created by authsec init; manages clients, scopes and keys."
+        admin.allowedScopes = Scopes.admin
+        let adminRecord = admin.record(secretHashes: [Secrets.hash(secret)])
+        try await store.write { txn in
+            guard try txn.get(Keyspace.meta, "schema_version") == nil else {
+                throw AuthorityError(.failedPrecondition, "the data directory is already initialized")
+            }
+            try txn.put(Keyspace.meta, "schema_version", Self.encode(Keyspace.schemaVersion))
+            try txn.put(Keyspace.meta, "initialized_at", Self.encode(UInt32(truncatingIfNeeded: now)))
+            let key = KeyRing.makeRecord(now: now, activatesAt: now)
+            try txn.put(Keyspace.signingKeys, key.kid, key)
+            for (name, description) in Scopes.builtIn {
+                var scope = Authsec_Store_V1_ScopeRecord()
+                scope.name = name
+                scope.description_p = description
+                scope.createdAt = now
+                try txn.put(Keyspace.scopes, name, scope)
+            }
+            let hash = Secrets.hash(secret)
+            try txn.put(Keyspace.clients, clientID, adminRecord)
+            var secretRecord = Authsec_Store_V1_ClientSecretRecord()
+            secretRecord.clientID = clientID
+            secretRecord.createdAt = now
+            try txn.put(Keyspace.clientSecrets, rawKey: hash, secretRecord)
+        }
+        return AdminCredentials(clientID: clientID, clientSecret: secret)
+    }
+
+    static func encode(_ value: UInt32) -> [UInt8] {
+        withUnsafeBytes(of: value.bigEndian) { Array($0) }
+    }
+
+    /// Runs a durable write and maps store failures to the caller-facing errors.
+    func write<T: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+        do {
+            return try await store.write(body)
+        } catch let error as StoreError {
+            throw Self.map(error)
+        }
+    }
+
+    func read<T>(_ body: (ReadTransaction) throws -> T) throws -> T {
+        do {
+            return try store.read(body)
+        } catch let error as StoreError {
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ error: StoreError) -> AuthorityError {
+        switch error.code {
+        case .mapFull: AuthorityError(.storageFull, "the store is full; the operator must raise --map-size", detail: error.message)
+        case .closed: AuthorityError(.temporarilyUnavailable, "the server is shutting down", detail: error.message)
+        default: AuthorityError(.serverError, "storage error", detail: error.description)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Crypto
+import Foundation
+import Store
+
+/// Public facts about a signing key, for listing.
+public struct SigningKeyInfo: Sendable, Equatable {
+    public var kid: String
+    public var algorithm: String
+    public var createdAt: Int64
+    public var activatesAt: Int64
+    /// When it stops signing; 0 while it is current.
+    public var retiredAt: Int64
+    /// When it leaves the JWKS; 0 while it may still sign.
+    public var expiresAt: Int64
+    public var isActive: Bool
+}
+
+/// An immutable snapshot of the signing keys; swapped whole when keys rotate.
+///
+/// At any moment exactly one key signs: the newest whose `activatesAt` has come and that has not
+/// retired. Every key stays published and verifiable until `expiresAt`, the moment after which no
+/// token it signed can still be alive (RFC 7517 key rollover with overlap).
+struct KeyRing: Sendable {
+    struct Entry: Sendable {
+        let kid: String
+        let privateKey: P256.Signing.PrivateKey
+        let publicKey: P256.Signing.PublicKey
+        let encodedHeader: String
+        let createdAt: Int64
+        let activatesAt: Int64
+        let retiredAt: Int64
+        let expiresAt: Int64
+
+        func isPublished(at now: Int64) -> Bool { expiresAt == 0 || now < expiresAt }
+        func isSigning(at now: Int64) -> Bool { activatesAt <= now && (retiredAt == 0 || now < retiredAt) }
+    }
+
+    let entries: [Entry]
+
+    init(records: [Authsec_Store_V1_SigningKeyRecord]) throws {
+        entries = try records.sorted { $0.activatesAt < $1.activatesAt }.map { record in
+            let key = try P256.Signing.PrivateKey(rawRepresentation: record.privateKey)
+            let header = #"{"alg":"ES256","typ":"at+jwt","kid":"\#(record.kid)"}"#
+            return Entry(
+                kid: record.kid, privateKey: key, publicKey: key.publicKey, encodedHeader: Base64URL.encode(Array(header.utf8)),
+                createdAt: record.createdAt, activatesAt: record.activatesAt, retiredAt: record.retiredAt, expiresAt: record.expiresAt)
+        }
+    }
+
+    /// The key that signs at `now`.
+    func signer(at now: Int64) -> Entry? {
+        entries.last { $0.isSigning(at: now) } ?? entries.last { $0.activatesAt <= now && $0.isPublished(at: now) }
+    }
+
+    /// The key `kid`, if tokens it signed may still be accepted at `now`.
+    func verifier(kid: Substring, at now: Int64) -> Entry? {
+        entries.first { $0.kid == kid && $0.isPublished(at: now) }
+    }
+
+    func published(at now: Int64) -> [Entry] { entries.filter { $0.isPublished(at: now) } }
+
+    func info(at now: Int64) -> [SigningKeyInfo] {
+        let active = signer(at: now)?.kid
+        return entries.map {
+            SigningKeyInfo(
+                kid: $0.kid, algorithm: "ES256", createdAt: $0.createdAt, activatesAt: $0.activatesAt, retiredAt: $0.retiredAt,
+                expiresAt: $0.expiresAt, isActive: $0.kid == active)
+        }
+    }
+
+    /// A new ES256 key record with a random kid.
+    static func makeRecord(now: Int64, activatesAt: Int64) -> Authsec_Store_V1_SigningKeyRecord {
+        var record = Authsec_Store_V1_SigningKeyRecord()
+        record.kid = Secrets.randomBase64URL(bytes: 12)
+        record.algorithm = "ES256"
+        record.privateKey = P256.Signing.PrivateKey().rawRepresentation
+        record.createdAt = now
+        record.activatesAt = activatesAt
+        return record
+    }
+}

@@ -1,0 +1,40 @@
+import SwiftProtobuf
+
+/// Every LMDB named database, its key layout and the schema version, in one place.
+///
+/// Values are protobuf records from `proto/authsec/store/v1/records.proto`. Keys are UTF-8 strings
+/// unless a table says otherwise. A change of layout bumps `schemaVersion` and adds a migration here.
+public enum Keyspace {
+    /// Written to `meta["schema_version"]` at initialization; a store with another version is refused.
+    public static let schemaVersion: UInt32 = 1
+
+    /// `meta`: key → raw bytes. Holds `schema_version` and `initialized_at`.
+    public static let meta = RawTable(name: "meta", index: 0)
+    /// `clients`: client_id → ClientRecord.
+    public static let clients = Table<Authsec_Store_V1_ClientRecord>(name: "clients", index: 1)
+    /// `client_secrets`: SHA-256(secret), 32 bytes → ClientSecretRecord. Secrets are never stored raw.
+    public static let clientSecrets = Table<Authsec_Store_V1_ClientSecretRecord>(name: "client_secrets", index: 2)
+    /// `scopes`: scope name → ScopeRecord.
+    public static let scopes = Table<Authsec_Store_V1_ScopeRecord>(name: "scopes", index: 3)
+    /// `signing_keys`: kid → SigningKeyRecord.
+    public static let signingKeys = Table<Authsec_Store_V1_SigningKeyRecord>(name: "signing_keys", index: 4)
+    /// `revoked_tokens`: access-token jti → RevokedTokenRecord, kept until the token's own expiry.
+    public static let revokedTokens = Table<Authsec_Store_V1_RevokedTokenRecord>(name: "revoked_tokens", index: 5)
+    /// `used_assertions`: "client_id jti" of a private_key_jwt assertion → AssertionRecord, until its `exp`.
+    public static let usedAssertions = Table<Authsec_Store_V1_AssertionRecord>(name: "used_assertions", index: 6)
+
+    /// Names in index order; the environment opens each at start.
+    static let tableNames = ["meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions"]
+}
+
+/// A named database whose values are one protobuf record type.
+public struct Table<Record: SwiftProtobuf.Message>: Sendable {
+    public let name: String
+    let index: Int
+}
+
+/// A named database of raw bytes.
+public struct RawTable: Sendable {
+    public let name: String
+    let index: Int
+}
