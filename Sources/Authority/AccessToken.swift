@@ -114,7 +114,7 @@ enum AccessTokenCodec {
     }
 
     /// Appends `text` as a JSON string literal (RFC 8259 §7).
-    static func appendJSONString(_ text: String, to json: inout String) {
+    public static func appendJSONString(_ text: String, to json: inout String) {
         json += "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -129,5 +129,13 @@ enum AccessTokenCodec {
             }
         }
         json += "\""
+    }
+}
+
+/// JSON text helpers shared by the doors.
+public enum JSONText {
+    /// Appends `text` as a JSON string literal (RFC 8259 §7).
+    public static func appendString(_ text: String, to json: inout String) {
+        AccessTokenCodec.appendJSONString(text, to: &json)
     }
 }

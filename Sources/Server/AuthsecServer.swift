@@ -1,0 +1,103 @@
+import Authority
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Store
+import Wire
+
+/// `authsec serve`: opens the store (initializing an empty one), starts both doors, and shuts
+/// down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the store closes).
+public enum AuthsecServer {
+    public static let version = "0.1.0"
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Opens the store in `directory`, turning a held lock into a clear message.
+    public static func openStore(_ directory: String, mapSize: Int, maxBatch: Int = 1024) throws -> Store {
+        do {
+            return try Store(configuration: .init(directory: directory, mapSize: mapSize, maxBatch: maxBatch))
+        } catch let error as StoreError where error.code == .locked {
+            throw StartError(description: "\(error.message); stop it first or use another --data directory")
+        }
+    }
+
+    /// Runs until a shutdown signal. `say` receives the lines meant for the operator (stdout).
+    public static func run(_ configuration: ServerConfiguration, say: @escaping @Sendable (String) -> Void) async throws {
+        if configuration.needsExplicitIssuer {
+            throw StartError(description: "--http binds \(configuration.httpHost), which is every interface: give --issuer with the public URL")
+        }
+        let logger = {
+            var logger = Logger(label: "authsec")
+            logger.logLevel = .info
+            return logger
+        }()
+        let store = try openStore(configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch)
+        defer { store.close() }
+        if try !Authority.isInitialized(store) {
+            let admin = try await Authority.initialize(store)
+            say("initialized \(configuration.dataDirectory)")
+            say("admin client (shown once; keep the secret safe):")
+            say("  client_id:     \(admin.clientID)")
+            say("  client_secret: \(admin.clientSecret)")
+        }
+        let cell = AuthorityCell()
+        let shim = HTTPShim(authority: cell, logger: logger, maxBodySize: configuration.maxBodySize)
+        let keyResolver = JWKSFetcher()
+        let app = Application(
+            router: shim.router(),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.httpPort
+                let issuer = configuration.issuer ?? "http://\(hostForURL(configuration.httpHost)):\(port)"
+                do {
+                    cell.set(try Authority(store: store, issuer: issuer, keyResolver: keyResolver))
+                    say("http listening on http://\(hostForURL(configuration.httpHost)):\(port) (issuer \(issuer))")
+                } catch {
+                    logger.critical("cannot start Authority", metadata: ["error": "\(error)"])
+                }
+            },
+            logger: logger
+        )
+        let wire = WireDoor(configuration: configuration, cell: cell, logger: logger, say: say)
+        let group = ServiceGroup(
+            configuration: .init(services: [app, wire], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        say("shut down cleanly")
+    }
+
+    static func hostForURL(_ host: String) -> String {
+        host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+    }
+}
+
+/// The wire door as a lifecycle service: binds once Authority exists, drains on shutdown.
+struct WireDoor: Service {
+    let configuration: ServerConfiguration
+    let cell: AuthorityCell
+    let logger: Logger
+    let say: @Sendable (String) -> Void
+
+    func run() async throws {
+        var authority = cell.value
+        while authority == nil {
+            try await Task.sleep(for: .milliseconds(5))
+            authority = cell.value
+        }
+        // The loop above ends only with a value.
+        let service = WireService(authority: authority!, logger: logger, version: AuthsecServer.version)
+        var limits = WireListener.Limits()
+        limits.maxFrameSize = configuration.maxFrameSize
+        limits.maxInFlightPerConnection = configuration.maxInFlightPerConnection
+        limits.idleTimeout = .seconds(Int64(configuration.idleTimeoutSeconds))
+        let listener = try await WireListener.bind(
+            host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits, logger: logger)
+        let port = listener.localAddress?.port ?? configuration.wirePort
+        say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
+        try? await gracefulShutdown()
+        await listener.shutdown()
+    }
+}

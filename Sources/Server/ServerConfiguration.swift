@@ -1,0 +1,24 @@
+/// Settings of `authsec serve`; every field has a command-line flag.
+public struct ServerConfiguration: Sendable {
+    public var dataDirectory = "./authsec-data"
+    public var httpHost = "127.0.0.1"
+    public var httpPort = 8080
+    public var wireHost = "127.0.0.1"
+    public var wirePort = 7070
+    /// The issuer URL; when nil it is the bound HTTP door's `http://HOST:PORT`.
+    public var issuer: String?
+    public var mapSize = 16 << 30
+    public var maxFrameSize = 1 << 20
+    public var maxInFlightPerConnection = 256
+    /// 1 turns write batching off (one commit per write), for comparisons only.
+    public var maxWriteBatch = 1024
+    public var maxBodySize = 64 * 1024
+    public var idleTimeoutSeconds = 300
+
+    public init() {}
+
+    /// A wildcard address serves every interface, so no single `http://HOST:PORT` names it.
+    public var needsExplicitIssuer: Bool {
+        issuer == nil && ["0.0.0.0", "::", "[::]", ""].contains(httpHost)
+    }
+}

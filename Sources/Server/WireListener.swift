@@ -1,0 +1,66 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Wire
+
+/// The binary-protocol door: accepts TCP connections and answers framed requests.
+final class WireListener: Sendable {
+    struct Limits: Sendable {
+        var maxFrameSize = 1 << 20
+        var maxInFlightPerConnection = 256
+        var idleTimeout: TimeAmount = .seconds(300)
+    }
+
+    let service: WireService
+    let limits: Limits
+    let logger: Logger
+    let channel: Channel
+    /// Requests being answered across all connections, for graceful shutdown.
+    let inFlight: InFlightCounter
+
+    private init(service: WireService, limits: Limits, logger: Logger, channel: Channel, inFlight: InFlightCounter) {
+        self.service = service
+        self.limits = limits
+        self.logger = logger
+        self.channel = channel
+        self.inFlight = inFlight
+    }
+
+    var localAddress: SocketAddress? { channel.localAddress }
+
+    static func bind(host: String, port: Int, service: WireService, limits: Limits, logger: Logger) async throws -> WireListener {
+        let counter = InFlightCounter()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: limits.idleTimeout),
+                        ByteToMessageHandler(FrameDecoder(maxFrameSize: limits.maxFrameSize)),
+                        MessageToByteHandler(FrameEncoder()),
+                        WireConnectionHandler(service: service, maxInFlight: limits.maxInFlightPerConnection, counter: counter, logger: logger),
+                    ])
+                }
+            }
+            .bind(host: host, port: port).get()
+        return WireListener(service: service, limits: limits, logger: logger, channel: channel, inFlight: counter)
+    }
+
+    /// Stops accepting, then waits (up to `grace`) for requests in flight to be answered.
+    func shutdown(grace: Duration = .seconds(10)) async {
+        try? await channel.close()
+        let deadline = ContinuousClock.now + grace
+        while inFlight.value.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// A shared counter of requests in flight.
+final class InFlightCounter: Sendable {
+    let value = Atomic<Int>(0)
+}

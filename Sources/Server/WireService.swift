@@ -1,0 +1,200 @@
+import Authority
+import Logging
+import SwiftProtobuf
+import Wire
+
+/// Answers binary-protocol requests by calling Authority: the wire door's whole adapter.
+public struct WireService: Sendable {
+    let authority: Authority
+    let logger: Logger
+    let version: String
+
+    public init(authority: Authority, logger: Logger, version: String) {
+        self.authority = authority
+        self.logger = logger
+        self.version = version
+    }
+
+    /// The response to one request; errors become a `Status`, never a thrown error.
+    public func handle(_ request: Authsec_V1_Request) async -> Authsec_V1_Response {
+        var response = Authsec_V1_Response()
+        response.id = request.id
+        do {
+            try await dispatch(request, into: &response)
+        } catch let error as AuthorityError {
+            if error.code == .serverError || error.code == .storageFull {
+                logger.error("wire request failed", metadata: ["code": "\(error.code.rawValue)", "detail": "\(error.detail ?? "")"])
+            }
+            response.result = nil
+            response.status = Self.status(error)
+        } catch {
+            logger.error("wire request failed", metadata: ["error": "\(error)"])
+            response.result = nil
+            response.status = Self.status(AuthorityError(.serverError, "internal error"))
+        }
+        return response
+    }
+
+    static func status(_ error: AuthorityError) -> Authsec_V1_Status {
+        var status = Authsec_V1_Status()
+        status.code = Authsec_V1_Status.Code(rawValue: error.code.wireStatus.rawValue) ?? .internal
+        status.error = error.code.rawValue
+        status.message = error.description
+        return status
+    }
+
+    /// A status for input the server could not even parse as a request.
+    public static func status(_ code: Authsec_V1_Status.Code, error: String, message: String) -> Authsec_V1_Status {
+        var status = Authsec_V1_Status()
+        status.code = code
+        status.error = error
+        status.message = message
+        return status
+    }
+
+    private func credentials(_ request: Authsec_V1_Request, clientID: String, secret: String, assertionType: String, assertion: String)
+        throws -> ClientCredentials
+    {
+        try ClientCredentials.parse(
+            authorization: request.authorization.isEmpty ? nil : request.authorization, clientID: clientID,
+            clientSecret: secret, assertionType: assertionType, assertion: assertion)
+    }
+
+    private func admin(_ request: Authsec_V1_Request, _ scope: String) throws {
+        _ = try authority.authorizeAdmin(bearer: request.authorization, scope: scope)
+    }
+
+    private func dispatch(_ request: Authsec_V1_Request, into response: inout Authsec_V1_Response) async throws {
+        switch request.call {
+        case .token(let call):
+            let creds = try credentials(
+                request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
+                assertion: call.clientAssertion)
+            let grant = try await authority.token(
+                TokenRequest(grantType: call.grantType, scope: call.scope.isEmpty ? nil : call.scope, audiences: call.audience, credentials: creds))
+            var result = Authsec_V1_TokenResponse()
+            result.accessToken = grant.accessToken
+            result.tokenType = grant.tokenType
+            result.expiresIn = grant.expiresIn
+            result.scope = grant.scope
+            response.token = result
+        case .introspect(let call):
+            let creds = try credentials(
+                request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
+                assertion: call.clientAssertion)
+            let answer = try await authority.introspect(token: call.token, credentials: creds)
+            var result = Authsec_V1_IntrospectResponse()
+            if let claims = answer.claims {
+                result.active = true
+                result.scope = claims.scope
+                result.clientID = claims.clientID
+                result.sub = claims.sub
+                result.aud = claims.aud
+                result.iss = claims.iss
+                result.exp = claims.exp
+                result.iat = claims.iat
+                result.jti = claims.jti
+                result.tokenType = "Bearer"
+            }
+            response.introspect = result
+        case .revoke(let call):
+            let creds = try credentials(
+                request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
+                assertion: call.clientAssertion)
+            try await authority.revoke(token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: creds)
+            response.revoke = Authsec_V1_RevokeResponse()
+        case .serverInfo:
+            var info = Authsec_V1_ServerInfoResponse()
+            info.issuer = authority.issuer
+            info.version = version
+            info.tokenEndpoint = authority.tokenEndpoint
+            info.jwksUri = authority.issuer + "/.well-known/jwks.json"
+            response.serverInfo = info
+        case .createClient(let call):
+            try admin(request, Scopes.adminClients)
+            let created = try await authority.createClient(try ClientSettings(call.client, mask: nil))
+            response.client = Self.clientResponse(created)
+        case .getClient(let call):
+            try admin(request, Scopes.adminClients)
+            var result = Authsec_V1_ClientResponse()
+            result.client = Authsec_V1_Client(try authority.client(call.clientID))
+            response.client = result
+        case .listClients(let call):
+            try admin(request, Scopes.adminClients)
+            let page = try authority.listClients(pageSize: Int(call.pageSize), pageToken: call.pageToken)
+            var result = Authsec_V1_ListClientsResponse()
+            result.clients = page.clients.map(Authsec_V1_Client.init)
+            result.nextPageToken = page.nextPageToken ?? ""
+            response.clients = result
+        case .updateClient(let call):
+            try admin(request, Scopes.adminClients)
+            // Without a mask every non-empty field of `client` is a change.
+            let settings = try ClientSettings(call.client, mask: call.updateMask.isEmpty ? nil : call.updateMask)
+            var result = Authsec_V1_ClientResponse()
+            result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, settings))
+            response.client = result
+        case .deleteClient(let call):
+            try admin(request, Scopes.adminClients)
+            try await authority.deleteClient(call.clientID)
+            response.deleted = Authsec_V1_DeleteResponse()
+        case .rotateClientSecret(let call):
+            try admin(request, Scopes.adminClients)
+            response.client = Self.clientResponse(try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor))
+        case .createScope(let call):
+            try admin(request, Scopes.adminScopes)
+            var result = Authsec_V1_ScopeResponse()
+            result.scope = Self.scope(try await authority.createScope(name: call.name, description: call.description_p))
+            response.scope = result
+        case .listScopes:
+            try admin(request, Scopes.adminScopes)
+            var result = Authsec_V1_ListScopesResponse()
+            result.scopes = try authority.listScopes().map(Self.scope)
+            response.scopes = result
+        case .deleteScope(let call):
+            try admin(request, Scopes.adminScopes)
+            try await authority.deleteScope(call.name)
+            response.deleted = Authsec_V1_DeleteResponse()
+        case .listKeys:
+            try admin(request, Scopes.adminKeys)
+            var result = Authsec_V1_ListKeysResponse()
+            result.keys = authority.listKeys().map(Self.key)
+            response.keys = result
+        case .rotateKey(let call):
+            try admin(request, Scopes.adminKeys)
+            var result = Authsec_V1_ListKeysResponse()
+            result.keys = try await authority.rotateKey(activateIn: call.activateIn).map(Self.key)
+            response.keys = result
+        case nil:
+            let fields = request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"
+            response.status = Self.status(.unimplemented, error: "unsupported_call", message: "request has no known call: \(fields)")
+        }
+    }
+
+    static func clientResponse(_ created: ClientWithSecret) -> Authsec_V1_ClientResponse {
+        var result = Authsec_V1_ClientResponse()
+        result.client = Authsec_V1_Client(created.client)
+        result.clientSecret = created.secret ?? ""
+        result.previousSecretExpiresAt = created.previousSecretExpiresAt ?? 0
+        return result
+    }
+
+    static func scope(_ scope: Scope) -> Authsec_V1_Scope {
+        var result = Authsec_V1_Scope()
+        result.name = scope.name
+        result.description_p = scope.description
+        result.createdAt = scope.createdAt
+        return result
+    }
+
+    static func key(_ key: SigningKeyInfo) -> Authsec_V1_SigningKey {
+        var result = Authsec_V1_SigningKey()
+        result.kid = key.kid
+        result.algorithm = key.algorithm
+        result.createdAt = key.createdAt
+        result.activatesAt = key.activatesAt
+        result.retiredAt = key.retiredAt
+        result.expiresAt = key.expiresAt
+        result.isActive = key.isActive
+        return result
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Wire
+
+/// Where the server is and who the caller is; shared by every command that speaks the wire protocol.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Wire address HOST:PORT (default: $AUTHSEC_ADDRESS, else 127.0.0.1:7070).")
+    var address: String?
+
+    @Option(name: .customLong("client-id"), help: "Caller's client id (default: $AUTHSEC_CLIENT_ID).")
+    var clientID: String?
+
+    @Option(name: .customLong("client-secret"), help: "Caller's client secret (default: $AUTHSEC_CLIENT_SECRET).")
+    var clientSecret: String?
+
+    @Flag(help: "Print JSON for scripts instead of tables.")
+    var json = false
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var resolvedAddress: String { address ?? environment["AUTHSEC_ADDRESS"] ?? "127.0.0.1:7070" }
+
+    func credentials() throws -> (id: String, secret: String) {
+        guard let id = clientID ?? environment["AUTHSEC_CLIENT_ID"], !id.isEmpty,
+            let secret = clientSecret ?? environment["AUTHSEC_CLIENT_SECRET"], !secret.isEmpty
+        else {
+            warn("error: no caller credentials: give --client-id and --client-secret, or set AUTHSEC_CLIENT_ID and AUTHSEC_CLIENT_SECRET")
+            throw ExitCode.failure
+        }
+        return (id, secret)
+    }
+
+    /// Basic credentials for token, introspect and revoke calls (RFC 6749 §2.3.1 form-encoding).
+    func basicAuthorization() throws -> String {
+        let (id, secret) = try credentials()
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let pair = (id.addingPercentEncoding(withAllowedCharacters: allowed) ?? id) + ":"
+            + (secret.addingPercentEncoding(withAllowedCharacters: allowed) ?? secret)
+        return "Basic " + Data(pair.utf8).base64EncodedString()
+    }
+
+    func connect() async throws -> WireClient {
+        let address = resolvedAddress
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            warn("error: address '\(address)' is not HOST:PORT")
+            throw ExitCode.failure
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        do {
+            return try await WireClient.connect(host: host, port: port)
+        } catch {
+            warn("error: cannot connect to \(address): \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Sends one call authenticated with the caller's client credentials.
+    func callWithClientCredentials(_ call: Authsec_V1_Request.OneOf_Call) async throws -> Authsec_V1_Response {
+        let client = try await connect()
+        defer { Task { await client.close() } }
+        var request = Authsec_V1_Request()
+        request.authorization = try basicAuthorization()
+        request.call = call
+        return try checked(try await send(request, on: client))
+    }
+
+    /// Sends one management call: first a client-credentials token, then the call as its bearer.
+    func callAsAdmin(_ call: Authsec_V1_Request.OneOf_Call) async throws -> Authsec_V1_Response {
+        let client = try await connect()
+        defer { Task { await client.close() } }
+        var tokenRequest = Authsec_V1_Request()
+        tokenRequest.authorization = try basicAuthorization()
+        var token = Authsec_V1_TokenRequest()
+        token.grantType = "client_credentials"
+        tokenRequest.call = .token(token)
+        let granted = try checked(try await send(tokenRequest, on: client)).token.accessToken
+        var request = Authsec_V1_Request()
+        request.authorization = "Bearer " + granted
+        request.call = call
+        return try checked(try await send(request, on: client))
+    }
+
+    private func send(_ request: Authsec_V1_Request, on client: WireClient) async throws -> Authsec_V1_Response {
+        do {
+            return try await client.call(request)
+        } catch {
+            warn("error: \(resolvedAddress): \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The response, or an error line and exit status 1 for a non-OK status.
+    private func checked(_ response: Authsec_V1_Response) throws -> Authsec_V1_Response {
+        guard response.status.code == .ok else {
+            let status = response.status
+            let name = String(describing: status.code).reduce(into: "") { out, character in
+                if character.isUppercase { out += "_" }
+                out += character.uppercased()
+            }
+            warn("error: \(name)\(status.error.isEmpty ? "" : " \(status.error)"): \(status.message)")
+            throw ExitCode.failure
+        }
+        return response
+    }
+}
+
+/// Prints rows as aligned columns.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    for row in all {
+        say(row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) }
+            .joined(separator: "  "))
+    }
+}
+
+/// `30m`, `1h`, `3600s` or bare seconds, for duration options.
+struct DurationArgument: ExpressibleByArgument {
+    let seconds: Int64
+
+    init?(argument: String) {
+        guard let seconds = DurationParsing.seconds(argument) else { return nil }
+        self.seconds = seconds
+    }
+}
+
+import Authority
+
+typealias DurationParsing = DurationText

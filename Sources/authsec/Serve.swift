@@ -1,0 +1,139 @@
+import ArgumentParser
+import Authority
+import Foundation
+import Server
+import Store
+
+/// `HOST:PORT`, with `[v6]:PORT` for IPv6.
+struct HostPort: ExpressibleByArgument {
+    let host: String
+    let port: Int
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
+
+/// A byte size: `16GiB`, `512MiB`, `1048576`.
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
+        for (suffix, multiplier) in units where argument.hasSuffix(suffix) {
+            guard let value = Int(argument.dropLast(suffix.count)), value > 0 else { return nil }
+            bytes = value * multiplier
+            return
+        }
+        guard let value = Int(argument), value > 0 else { return nil }
+        bytes = value
+    }
+}
+
+struct DataOption: ParsableArguments {
+    @Option(name: .long, help: "Data directory (created 0700 if missing).")
+    var data = "./authsec-data"
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server; initializes an empty data directory and prints the admin credentials once.")
+
+    @OptionGroup var dataOption: DataOption
+
+    @Option(help: "HTTP door address (port 0 picks a free port).")
+    var http = HostPort(argument: "127.0.0.1:8080")!
+
+    @Option(help: "Binary protocol door address (port 0 picks a free port).")
+    var wire = HostPort(argument: "127.0.0.1:7070")!
+
+    @Option(help: "Issuer URL; default http://HOST:PORT of the HTTP door. Required when binding 0.0.0.0 or ::.")
+    var issuer: String?
+
+    @Option(name: .customLong("map-size"), help: "Largest size of the LMDB store (address space, not disk).")
+    var mapSize = ByteSize(argument: "16GiB")!
+
+    @Option(name: .customLong("max-frame-size"), help: "Largest accepted wire frame.")
+    var maxFrameSize = ByteSize(argument: "1MiB")!
+
+    @Option(name: .customLong("max-in-flight"), help: "Requests in flight per wire connection before the server stops reading.")
+    var maxInFlight = 256
+
+    @Option(name: .customLong("write-batch"), help: "Most writes per commit; 1 turns batching off (for comparisons).")
+    var writeBatch = 1024
+
+    func validate() throws {
+        if let issuer {
+            guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
+                url.query == nil, url.fragment == nil
+            else { throw ValidationError("--issuer must be an http(s) URL without query or fragment") }
+        }
+        guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be at least 1") }
+        guard writeBatch > 0 else { throw ValidationError("--write-batch must be at least 1") }
+    }
+
+    func run() async throws {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = dataOption.data
+        configuration.httpHost = http.host
+        configuration.httpPort = http.port
+        configuration.wireHost = wire.host
+        configuration.wirePort = wire.port
+        configuration.issuer = issuer
+        configuration.mapSize = mapSize.bytes
+        configuration.maxFrameSize = maxFrameSize.bytes
+        configuration.maxInFlightPerConnection = maxInFlight
+        configuration.maxWriteBatch = writeBatch
+        do {
+            try await AuthsecServer.run(configuration) { say($0) }
+        } catch let error as AuthsecServer.StartError {
+            warn("error: \(error.description)")
+            throw ExitCode.failure
+        } catch let error as StoreError {
+            warn("error: \(error.message)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Init: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Initialize a data directory without serving; prints the admin client's credentials once.")
+
+    @OptionGroup var dataOption: DataOption
+
+    @Flag(help: "Print {\"client_id\": …, \"client_secret\": …}.")
+    var json = false
+
+    func run() async throws {
+        let store: Store
+        do {
+            store = try AuthsecServer.openStore(dataOption.data, mapSize: 16 << 30)
+        } catch {
+            warn("error: \(error)")
+            throw ExitCode.failure
+        }
+        defer { store.close() }
+        do {
+            let admin = try await Authority.initialize(store)
+            if json {
+                say(#"{"client_id": "\#(admin.clientID)", "client_secret": "\#(admin.clientSecret)"}"#)
+            } else {
+                say("initialized \(dataOption.data)")
+                say("admin client (shown once; keep the secret safe):")
+                say("  client_id:     \(admin.clientID)")
+                say("  client_secret: \(admin.clientSecret)")
+            }
+        } catch let error as AuthorityError {
+            warn("error: \(dataOption.data): \(error.description)")
+            throw ExitCode.failure
+        }
+    }
+}
