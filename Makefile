@@ -1,0 +1,35 @@
+# Authsec: `make run` builds and serves on ./authsec-data; `make test` runs every test.
+export SWIFT_DETERMINISTIC_HASHING = 1
+
+DATA ?= ./authsec-data
+HTTP ?= 127.0.0.1:8080
+WIRE ?= 127.0.0.1:7070
+
+.PHONY: deps build release run test test-swift test-interop proto clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release --product authsec
+
+run: release
+	.build/release/authsec serve --data $(DATA) --http $(HTTP) --wire $(WIRE)
+
+test: deps
+	swift build --build-tests
+	AUTHSEC_BIN=.build/debug/authsec bash Tests/Interop/c/run.sh
+	AUTHSEC_BIN=.build/debug/authsec bash Tests/Interop/python/run.sh
+	swift test --skip-build
+
+test-swift: deps
+	swift test
+
+proto:
+	bash scripts/generate-proto.sh
+
+clean:
+	rm -rf .build Tests/Interop/build Tests/Interop/.venv
