@@ -1,0 +1,168 @@
+import Testing
+
+@testable import Authority
+
+/// Settings named "Bad" of type ai_agent, with one change.
+func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
+    var settings = ClientSettings()
+    settings.name = "Bad"
+    settings.appType = "ai_agent"
+    change(&settings)
+    return settings
+}
+
+@Suite struct ClientRegistrationTests {
+    @Test func initializingTwiceIsRefused() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        await expectError(.failedPrecondition) { _ = try await Authority.initialize(fixture.store, clock: fixture.clock) }
+    }
+
+    @Test(arguments: [
+        ("ai_agent", [GrantType.clientCredentials], ClientAuthMethod.clientSecretBasic),
+        ("ai-agent", [.clientCredentials], .clientSecretBasic),
+        ("mcp_server", [.clientCredentials], .clientSecretBasic),
+        ("web", [.authorizationCode, .refreshToken], .clientSecretBasic),
+        ("mobile", [.authorizationCode, .refreshToken], .none),
+    ])
+    func typeDefaults(type: String, grants: [GrantType], method: ClientAuthMethod) async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        var settings = ClientSettings()
+        settings.name = "Client"
+        settings.appType = type
+        let created = try await fixture.authority.createClient(settings)
+        #expect(created.client.grantTypes == grants)
+        #expect(created.client.authMethod == method)
+        #expect((created.secret != nil) == method.usesSecret)
+        #expect(created.client.accessTokenLifetime == 3600)
+        #expect(created.client.refreshTokenLifetime == 2_592_000)
+        if type == "web" || type == "mobile" { #expect(created.client.requirePKCE) }
+        #expect(try fixture.authority.client(created.client.clientID) == created.client)
+    }
+
+    @Test func secretsAreLongRandomAndStoredOnlyHashed() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let created = try await fixture.agent()
+        let secret = try #require(created.secret)
+        #expect(secret.count >= 43)
+        let raw = try String(contentsOfFile: fixture.directory + "/data.mdb", encoding: .isoLatin1)
+        #expect(!raw.contains(secret))
+    }
+
+    /// Each refused configuration names its field and stores nothing.
+    @Test(arguments: [
+        ("callbacks", bad { s in s.callbacks = ["http://evil.example.com/cb"] }, AuthorityError.Code.invalidRedirectURI),
+        ("callbacks", bad { s in s.callbacks = ["https://app.example.com/cb#frag"] }, .invalidRedirectURI),
+        ("callbacks", bad { s in s.callbacks = ["not a url"] }, .invalidRedirectURI),
+        ("callbacks", bad { s in s.callbacks = ["com.example.app:/cb"] }, .invalidRedirectURI),
+        ("grant_types", bad { s in s.grantTypes = ["password"] }, .invalidClientMetadata),
+        ("grant_types", bad { s in s.grantTypes = ["teleport"] }, .invalidClientMetadata),
+        ("app_type", bad { s in s.appType = "robot" }, .invalidClientMetadata),
+        ("allowed_scopes", bad { s in s.allowedScopes = ["ai:missing"] }, .invalidClientMetadata),
+        ("web_origins", bad { s in s.webOrigins = ["https://app.example.com/path"] }, .invalidClientMetadata),
+        ("token_endpoint_auth_method", bad { s in s.authMethod = "magic" }, .invalidClientMetadata),
+        ("access_token_lifetime", bad { s in s.accessTokenLifetime = -5 }, .invalidClientMetadata),
+        ("jwks_uri", bad { s in s.authMethod = "private_key_jwt" }, .invalidClientMetadata),
+        ("agent_config.agent_type", bad { s in s.agent = AgentConfiguration(agentType: "psychic") }, .invalidClientMetadata),
+        ("agent_config.context_retention", bad { s in s.agent = AgentConfiguration(contextRetention: "forever") }, .invalidClientMetadata),
+        ("agent_config.rate_limits.requests_per_minute", bad { s in s.agent = AgentConfiguration(rateLimits: RateLimits(requestsPerMinute: -1)) }, .invalidClientMetadata),
+        ("mcp_config.supported_features", bad { s in s.mcp = MCPConfiguration(supportedFeatures: ["telepathy"]) }, .invalidClientMetadata),
+        ("mcp_config.endpoints.tools", bad { s in s.mcp = MCPConfiguration(endpoints: ["tools": "http://mcp.example.com/tools"]) }, .invalidClientMetadata),
+    ] as [(String, ClientSettings, AuthorityError.Code)])
+    func invalidConfigurationIsRefused(field: String, settings: ClientSettings, code: AuthorityError.Code) async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let before = try fixture.clientCount()
+        do {
+            _ = try await fixture.authority.createClient(settings)
+            Issue.record("accepted a bad \(field)")
+        } catch let error as AuthorityError {
+            #expect(error.code == code)
+            #expect(error.description.hasPrefix(field + ":"), "\(error.description)")
+        }
+        #expect(try fixture.clientCount() == before)
+    }
+
+    @Test func mobileAppsAreRefusedClientCredentials() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        var settings = ClientSettings()
+        settings.name = "Phone"
+        settings.appType = "mobile"
+        settings.grantTypes = ["client_credentials"]
+        await expectError(.invalidClientMetadata) { _ = try await fixture.authority.createClient(settings) }
+        settings.grantTypes = nil
+        settings.callbacks = ["com.example.app:/oauth/callback", "http://127.0.0.1:9000/cb"]
+        let created = try await fixture.authority.createClient(settings)
+        #expect(created.secret == nil)
+        #expect(created.client.callbacks.count == 2)
+    }
+
+    @Test func updateChangesOnlyGivenFieldsAndIsAllOrNothing() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let created = try await fixture.agent()
+        var change = ClientSettings()
+        change.description = "updated"
+        change.agent = AgentConfiguration(agentType: "task", rateLimits: RateLimits(requestsPerMinute: 60, tokensPerDay: 1000))
+        let updated = try await fixture.authority.updateClient(created.client.clientID, change)
+        #expect(updated.description == "updated")
+        #expect(updated.name == "Agent")
+        #expect(updated.agent?.rateLimits?.requestsPerMinute == 60)
+        var bad = ClientSettings()
+        bad.name = "Renamed"
+        bad.callbacks = ["ftp://nope"]
+        await expectError(.invalidRedirectURI) { _ = try await fixture.authority.updateClient(created.client.clientID, bad) }
+        #expect(try fixture.authority.client(created.client.clientID).name == "Agent")
+    }
+
+    @Test func listPagesThroughEveryClient() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        for _ in 0..<7 { _ = try await fixture.agent() }
+        var seen: [String] = []
+        var token: String?
+        repeat {
+            let page = try fixture.authority.listClients(pageSize: 3, pageToken: token)
+            #expect(page.clients.count <= 3)
+            seen += page.clients.map(\.clientID)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(seen.count == 8)  // seven agents and the admin
+        #expect(Set(seen).count == 8)
+    }
+
+    @Test func deleteRemovesTheClientAndItsSecret() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let created = try await fixture.agent()
+        try await fixture.authority.deleteClient(created.client.clientID)
+        await expectError(.notFound) { _ = try fixture.authority.client(created.client.clientID) }
+        await expectError(.invalidClient) { _ = try await fixture.token(created) }
+        await expectError(.notFound) { try await fixture.authority.deleteClient(created.client.clientID) }
+    }
+
+    @Test func scopesRegistry() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        _ = try await fixture.authority.createScope(name: "mcp:context:read", description: "Read MCP context information")
+        await expectError(.alreadyExists) { _ = try await fixture.authority.createScope(name: "mcp:context:read", description: "") }
+        await expectError(.invalidRequest) { _ = try await fixture.authority.createScope(name: "has space", description: "") }
+        await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("admin:clients") }
+        #expect(try fixture.authority.listScopes().map(\.name).contains("mcp:context:read"))
+        try await fixture.authority.deleteScope("mcp:context:read")
+        await expectError(.notFound) { try await fixture.authority.deleteScope("mcp:context:read") }
+    }
+
+    @Test(arguments: [("30s", 30), ("10m", 600), ("1h", 3600), ("3600s", 3600), ("7d", 604_800), ("90", 90)] as [(String, Int64)])
+    func durations(text: String, seconds: Int64) {
+        #expect(DurationText.seconds(text) == seconds)
+    }
+
+    @Test(arguments: ["", "h", "-5m", "1.5h", "ten"])
+    func badDurations(text: String) {
+        #expect(DurationText.seconds(text) == nil)
+    }
+}

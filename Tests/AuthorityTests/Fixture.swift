@@ -1,0 +1,65 @@
+import Foundation
+import Store
+
+@testable import Authority
+
+/// An initialized Authority over a temporary store and a manual clock.
+struct Fixture {
+    let authority: Authority
+    let store: Store
+    let clock: ManualClock
+    let directory: String
+    let admin: Authority.AdminCredentials
+    static let issuer = "http://127.0.0.1:8080"
+
+    init() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
+        store = try Store(configuration: .init(directory: directory, mapSize: 64 << 20))
+        clock = ManualClock()
+        admin = try await Authority.initialize(store, clock: clock)
+        authority = try Authority(store: store, issuer: Self.issuer, clock: clock)
+    }
+
+    func close() {
+        store.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Registers scopes, then an ai_agent client allowed them.
+    func agent(scopes: [String] = ["ai:access"], audiences: [String] = [], method: String? = nil) async throws -> ClientWithSecret {
+        for name in scopes where try authority.listScopes().contains(where: { $0.name == name }) == false {
+            _ = try await authority.createScope(name: name, description: "test scope")
+        }
+        var settings = ClientSettings()
+        settings.name = "Agent"
+        settings.appType = "ai_agent"
+        settings.allowedScopes = scopes
+        settings.allowedAudiences = audiences
+        settings.authMethod = method
+        return try await authority.createClient(settings)
+    }
+
+    func token(_ client: ClientWithSecret, scope: String? = nil, audiences: [String] = []) async throws -> TokenGrant {
+        try await authority.token(
+            TokenRequest(
+                grantType: "client_credentials", scope: scope, audiences: audiences,
+                credentials: .basic(clientID: client.client.clientID, secret: client.secret!)))
+    }
+
+    func clientCount() throws -> Int {
+        try store.read { try $0.count(Keyspace.clients) }
+    }
+}
+
+func expectError(_ code: AuthorityError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+    do {
+        try await body()
+        Issue.record("expected \(code.rawValue), got success", sourceLocation: sourceLocation)
+    } catch let error as AuthorityError {
+        #expect(error.code == code, "\(error.description)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+import Testing
