@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+import Wire
+
+/// The built binary as an admin runs it.
+@Suite(.serialized) struct CLITests {
+    func environment(_ server: ServerProcess) -> [String: String] {
+        ["AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID, "AUTHSEC_CLIENT_SECRET": server.adminSecret]
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test func initPrintsCredentialsOnceAndRefusesToRunTwice() throws {
+        let directory = ServerProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (status, output, _) = try runCLI(["init", "--data", directory, "--json"])
+        #expect(status == 0)
+        let credentials = try json(output)
+        #expect((credentials["client_id"] as? String)?.isEmpty == false)
+        #expect(((credentials["client_secret"] as? String)?.count ?? 0) >= 43)
+        let (again, _, error) = try runCLI(["init", "--data", directory, "--json"])
+        #expect(again == 1)
+        #expect(error.contains("already initialized"))
+        // serve on an initialized directory prints no credentials.
+        let server = try ServerProcess(directory: directory, expectCredentials: false)
+        defer { server.stop() }
+        #expect(!server.printed.contains("client_secret"))
+    }
+
+    @Test func aSecondServerOnTheSameDirectoryIsRefused() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let (status, _, error) = try runCLI(["serve", "--data", server.directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"])
+        #expect(status == 1)
+        #expect(error.contains("in use by another authsec process"))
+    }
+
+    @Test func wildcardBindingNeedsAnIssuer() throws {
+        let directory = ServerProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (status, _, error) = try runCLI(["serve", "--data", directory, "--http", "0.0.0.0:0", "--wire", "127.0.0.1:0"])
+        #expect(status == 1)
+        #expect(error.contains("--issuer"))
+    }
+
+    @Test func sigtermShutsDownCleanly() throws {
+        let server = try ServerProcess()
+        defer { server.removeData() }
+        #expect(server.stop() == 0)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(server.printed.contains("shut down cleanly"))
+    }
+
+    /// The README quick start: seed scopes, the seed's client JSON, a token, introspection, rotation.
+    @Test func quickStartFromTheSeedPage() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let env = environment(server)
+        for scope in ["ai:access", "ai:conversations", "mcp:context:read"] {
+            let (status, output, error) = try runCLI(["scopes", "create", scope, "--description", "seed scope \(scope)"], environment: env)
+            #expect(status == 0, "\(error)")
+            #expect(output.contains(scope))
+        }
+        let file = server.directory + "-client.json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try """
+            {
+            "name": "My AI Assistant",
+            "description": "An intelligent conversational AI agent",
+            "app_type": "ai_agent",
+            "grant_types": ["client_credentials", "authorization_code"],
+            "token_endpoint_auth_method": "client_secret_post",
+            "callbacks": ["https://myapp.com/callback"],
+            "web_origins": ["https://myapp.com"],
+            "allowed_scopes": ["openid", "profile", "ai:access"]
+            }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (created, createdOutput, createError) = try runCLI(["clients", "create", "--file", file, "--json"], environment: env)
+        #expect(created == 0, "\(createError)")
+        let client = try json(createdOutput)
+        let id = try #require(client["client_id"] as? String)
+        let secret = try #require(client["client_secret"] as? String)
+        #expect(client["app_type"] as? String == "ai_agent")
+        #expect(client["access_token_lifetime"] as? Int == 3600)
+
+        let (tokenStatus, token, _) = try runCLI(["token", "--client-id", id, "--client-secret", secret, "--scope", "ai:access"], environment: env)
+        #expect(tokenStatus == 0)
+        let accessToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (_, introspection, _) = try runCLI(["introspect", accessToken, "--json"], environment: env)
+        let claims = try json(introspection)
+        #expect(claims["active"] as? Bool == true)
+        #expect(claims["scope"] as? String == "ai:access")
+        #expect(claims["client_id"] as? String == id)
+
+        let (got, shown, _) = try runCLI(["clients", "get", id, "--json"], environment: env)
+        #expect(got == 0)
+        #expect(try json(shown)["client_secret"] == nil)
+
+        let (updated, updatedOutput, _) = try runCLI(["clients", "update", id, "--description", "renamed", "--json"], environment: env)
+        #expect(updated == 0)
+        let afterUpdate = try json(updatedOutput)
+        #expect(afterUpdate["description"] as? String == "renamed")
+        #expect(afterUpdate["name"] as? String == "My AI Assistant")
+
+        let (rotated, rotatedOutput, _) = try runCLI(["clients", "rotate-secret", id, "--keep-previous-for", "1h", "--json"], environment: env)
+        #expect(rotated == 0)
+        let newSecret = try #require(try json(rotatedOutput)["client_secret"] as? String)
+        #expect(newSecret != secret)
+        #expect(try runCLI(["token", "--client-id", id, "--client-secret", secret], environment: env).0 == 0)
+        #expect(try runCLI(["token", "--client-id", id, "--client-secret", newSecret], environment: env).0 == 0)
+        let (_, _, _) = try runCLI(["clients", "rotate-secret", id], environment: env)
+        let (refused, _, refusal) = try runCLI(["token", "--client-id", id, "--client-secret", newSecret], environment: env)
+        #expect(refused == 1)
+        #expect(refusal.contains("invalid_client"))
+
+        let (revoked, _, _) = try runCLI(["revoke", accessToken, "--client-id", id, "--client-secret", secret], environment: env)
+        #expect(revoked == 1)  // that secret no longer works: rotation without overlap ended it
+        let (adminRevoke, _, _) = try runCLI(["revoke", accessToken], environment: env)
+        #expect(adminRevoke == 0)
+        let (_, inactive, _) = try runCLI(["introspect", accessToken, "--json"], environment: env)
+        #expect(try json(inactive)["active"] as? Bool == false)
+
+        let (listed, listing, _) = try runCLI(["clients", "list"], environment: env)
+        #expect(listed == 0)
+        #expect(listing.contains("My AI Assistant"))
+        let (deleted, _, _) = try runCLI(["clients", "delete", id], environment: env)
+        #expect(deleted == 0)
+        let (missing, _, missingError) = try runCLI(["clients", "get", id], environment: env)
+        #expect(missing == 1)
+        #expect(missingError.contains("NOT_FOUND"))
+    }
+
+    @Test func badClientInputFailsWithTheFieldNamed() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let env = environment(server)
+        let (status, _, error) = try runCLI(["clients", "create", "--name", "Bad", "--callback", "http://example.com/cb"], environment: env)
+        #expect(status == 1)
+        #expect(error.contains("INVALID_ARGUMENT") && error.contains("callbacks"))
+        let (noCreds, _, noCredsError) = try runCLI(["clients", "list", "--address", "127.0.0.1:\(server.wirePort)"])
+        #expect(noCreds == 1)
+        #expect(noCredsError.contains("credentials"))
+        let (wrongAddress, _, wrongError) = try runCLI(["clients", "list", "--address", "127.0.0.1:1"], environment: env)
+        #expect(wrongAddress == 1)
+        #expect(wrongError.contains("cannot connect"))
+    }
+
+    @Test func keysRotateAndList() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let env = environment(server)
+        let (status, output, _) = try runCLI(["keys", "rotate", "--activate-in", "10m", "--json"], environment: env)
+        #expect(status == 0)
+        let keys = try #require(try json(output)["keys"] as? [[String: Any]])
+        #expect(keys.count == 2)
+        #expect(keys.filter { $0["active"] as? Bool == true }.count == 1)
+    }
+
+    /// Every client whose creation was acknowledged survives a kill -9.
+    @Test func acknowledgedWritesSurviveKillDashNine() async throws {
+        let server = try ServerProcess()
+        defer { server.removeData() }
+        let client = try await server.connect()
+        let bearer = try await server.adminBearer(client)
+        let acknowledged = Acknowledged()
+        let writers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<16 {
+                    group.addTask {
+                        var index = 0
+                        while true {
+                            var request = Authsec_V1_Request()
+                            request.authorization = bearer
+                            var call = Authsec_V1_CreateClientRequest()
+                            call.client.name = "crash-\(worker)-\(index)"
+                            request.call = .createClient(call)
+                            guard let response = try? await client.call(request), response.status.code == .ok else { return }
+                            acknowledged.add(response.client.client.clientID)
+                            index += 1
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        while acknowledged.count < 300 { try await Task.sleep(for: .milliseconds(10)) }
+        server.kill9()
+        _ = try? await writers.value
+        await client.close()
+        let ids = acknowledged.all
+        let restarted = try ServerProcess(directory: server.directory, expectCredentials: false)
+        defer { restarted.stop() }
+        let admin = try await restarted.connect()
+        defer { Task { await admin.close() } }
+        var request = Authsec_V1_Request()
+        request.authorization = bearer.replacingOccurrences(of: "Bearer ", with: "")
+        request.authorization = try await {
+            var tokenRequest = Authsec_V1_Request()
+            tokenRequest.authorization = server.basicAdmin
+            var token = Authsec_V1_TokenRequest()
+            token.grantType = "client_credentials"
+            tokenRequest.call = .token(token)
+            return "Bearer " + (try await admin.call(tokenRequest)).token.accessToken
+        }()
+        var stored = Set<String>()
+        var pageToken = ""
+        repeat {
+            var list = Authsec_V1_ListClientsRequest()
+            list.pageSize = 500
+            list.pageToken = pageToken
+            request.call = .listClients(list)
+            let page = try await admin.call(request).clients
+            stored.formUnion(page.clients.map(\.clientID))
+            pageToken = page.nextPageToken
+        } while !pageToken.isEmpty
+        #expect(ids.count >= 300)
+        #expect(ids.isSubset(of: stored), "\(ids.subtracting(stored).count) acknowledged clients were lost")
+    }
+}
+
+final class Acknowledged: @unchecked Sendable {
+    // Safe: every access holds `lock`.
+    private let lock = NSLock()
+    private var ids = Set<String>()
+
+    func add(_ id: String) {
+        lock.lock()
+        ids.insert(id)
+        lock.unlock()
+    }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return ids.count
+    }
+
+    var all: Set<String> {
+        lock.lock()
+        defer { lock.unlock() }
+        return ids
+    }
+}
