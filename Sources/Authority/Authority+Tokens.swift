@@ -109,10 +109,15 @@ extension Authority {
             throw AuthorityError(.invalidClient, "client assertion rejected", detail: "\(error)")
         }
         let exp = Int64(claims.exp.value.timeIntervalSince1970)
-        guard claims.iss.value == client.clientID, claims.sub.value == client.clientID,
-            claims.aud.value.contains(where: { $0 == issuer || $0 == tokenEndpoint || $0 == issuer + "/" }),
-            exp > now, exp <= now + 300
-        else { throw failure }
+        func reject(_ reason: String) -> AuthorityError { AuthorityError(.invalidClient, "client assertion rejected: \(reason)") }
+        guard claims.iss.value == client.clientID, claims.sub.value == client.clientID else {
+            throw reject("iss and sub must both be the client_id")
+        }
+        guard claims.aud.value.contains(where: { $0 == issuer || $0 == tokenEndpoint || $0 == issuer + "/" }) else {
+            throw reject("aud must be the issuer or the token endpoint")
+        }
+        guard exp > now else { throw reject("it has expired") }
+        guard exp <= now + Self.maxAssertionLifetime else { throw reject("exp may be at most 300 seconds ahead") }
         let key = client.clientID + " " + claims.jti.value
         try await write { txn in
             if let used = try txn.get(Keyspace.usedAssertions, key), used.expiresAt > now {
@@ -124,6 +129,9 @@ extension Authority {
         }
         return client
     }
+
+    /// How far ahead a client assertion's `exp` may be (RFC 7523 §3 lets the server bound it).
+    static let maxAssertionLifetime: Int64 = 300
 
     // MARK: - Token endpoint
 

@@ -808,3 +808,228 @@ def test_cli_token_verifies_with_pyjwt(server, seed_client, jwk_client):
     info = server.cli_json("introspect", token, "--json")
     assert info["active"] is True
     assert info["client_id"] == seed_client["client_id"]
+
+
+# --------------------------------------------------------------------------
+# private_key_jwt with keys from a jwks_uri (RFC 7523 §2.2, RFC 7591 §2)
+# --------------------------------------------------------------------------
+
+JWKS_FETCH_TIMEOUT = 2.0  # the server's jwks_uri fetch timeout
+JWKS_MAX_BYTES = 64 * 1024  # the server's jwks_uri size cap
+SLOW_JWKS_DELAY = 5.0
+
+
+class JWKSHost:
+    """A loopback HTTP server publishing client JWK Sets, counting requests per path.
+
+    Each route is path -> (body, delay seconds). A ThreadingHTTPServer, so a
+    handler that stalls (the "never answers" route) does not hold up others.
+    """
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        host = self
+        self.routes: dict[str, tuple[bytes, float]] = {}
+        self.hits: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - http.server's spelling
+                path = self.path.split("?", 1)[0]
+                with host.lock:
+                    host.hits[path] = host.hits.get(path, 0) + 1
+                    route = host.routes.get(path)
+                try:
+                    if route is None:
+                        self.send_error(404)
+                        return
+                    body, delay = route
+                    if delay:
+                        time.sleep(delay)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the authorization server gave up waiting, as it should
+
+            def log_message(self, format, *args):  # quiet
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # The authorization server hangs up mid-body on the oversized
+                # route and mid-sleep on the slow one; that is expected.
+                import sys
+
+                if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                    super().handle_error(request, client_address)
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, path: str, document, *, delay: float = 0.0) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        with self.lock:
+            self.routes[path] = (body, delay)
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return self.hits.get(path, 0)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def jwks_host():
+    host = JWKSHost()
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+def new_es256_key() -> tuple[ec.EllipticCurvePrivateKey, str, dict]:
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    kid = "uri-" + uuid.uuid4().hex[:8]
+    public_jwk = json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
+    public_jwk.update(kid=kid, use="sig", alg="ES256")
+    assert "d" not in public_jwk
+    return private_key, kid, public_jwk
+
+
+def register_jwks_uri_client(server, jwks_uri: str, name: str) -> dict:
+    client = server.create_client(
+        "--name", name,
+        "--type", "ai_agent",
+        "--grant", "client_credentials",
+        "--auth-method", "private_key_jwt",
+        "--jwks-uri", jwks_uri,
+    )
+    assert client["token_endpoint_auth_method"] == "private_key_jwt"
+    assert client.get("jwks_uri") == jwks_uri, client
+    assert not client.get("client_secret"), "a private_key_jwt client must not be handed a secret"
+    return client
+
+
+def key_client_at(server, jwks_host: JWKSHost, path: str, name: str, *, pad_to: int = 0,
+                  delay: float = 0.0) -> KeyClient:
+    """Registers a private_key_jwt client whose JWK Set lives at jwks_host's `path`.
+
+    pad_to > 0 grows the (otherwise valid) document to at least that many bytes
+    with an extra top-level member, which JWK Set parsers ignore (RFC 7517 §5).
+    """
+    private_key, kid, public_jwk = new_es256_key()
+    document = {"keys": [public_jwk]}
+    body = json.dumps(document).encode()
+    if pad_to:
+        document["x-padding"] = "A" * max(0, pad_to - len(body) - len(', "x-padding": ""'))
+        body = json.dumps(document).encode()
+        assert len(body) >= pad_to
+        json.loads(body)  # still well-formed JSON
+    uri = jwks_host.serve(path, body, delay=delay)
+    client = register_jwks_uri_client(server, uri, name)
+    return KeyClient(client["client_id"], private_key, b"", kid)
+
+
+def assertion_form(client: KeyClient, audience: str) -> dict:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client.client_id,
+        "client_assertion_type": JWT_BEARER,
+        "client_assertion": make_assertion(client, audience),  # exp = now + 120, fresh jti
+    }
+
+
+@pytest.fixture(scope="module")
+def jwks_uri_client(server, jwks_host) -> KeyClient:
+    return key_client_at(server, jwks_host, "/jwks.json", "interop jwks_uri client")
+
+
+def test_private_key_jwt_with_jwks_uri(server, jwks_host, jwks_uri_client, token_endpoint, jwk_client):
+    resp = post_token(server, assertion_form(jwks_uri_client, token_endpoint))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["access_token"], body
+    assert body["token_type"].lower() == "bearer"
+    claims = verify_access_token(body["access_token"], jwk_client, server.issuer, server.issuer)
+    assert claims["sub"] == jwks_uri_client.client_id
+    assert claims["client_id"] == jwks_uri_client.client_id
+    # The key really came from the jwks_uri.
+    assert jwks_host.count("/jwks.json") >= 1
+
+
+def test_jwks_uri_document_is_cached(server, jwks_host, jwks_uri_client, token_endpoint):
+    first = post_token(server, assertion_form(jwks_uri_client, token_endpoint))
+    assert first.status_code == 200, first.text
+    fetched = jwks_host.count("/jwks.json")
+    assert fetched >= 1, "the JWK Set was never fetched from the jwks_uri"
+
+    for _ in range(2):
+        again = post_token(server, assertion_form(jwks_uri_client, token_endpoint))
+        assert again.status_code == 200, again.text
+    assert jwks_host.count("/jwks.json") == fetched, (
+        f"jwks_uri fetched again within seconds: {fetched} -> {jwks_host.count('/jwks.json')} requests"
+    )
+    # One fetch for the whole module: everything here is well inside the cache lifetime.
+    assert fetched == 1, f"jwks_uri fetched {fetched} times; the document should be cached after the first"
+
+
+def test_jwks_uri_document_over_64k_is_refused(server, jwks_host, token_endpoint):
+    # Control: the same padding, kept under the cap, is accepted, so the
+    # refusal below is down to size alone.
+    under = key_client_at(server, jwks_host, "/under-cap/jwks.json", "interop jwks_uri under cap",
+                          pad_to=60 * 1024)
+    resp = post_token(server, assertion_form(under, token_endpoint))
+    assert resp.status_code == 200, resp.text
+
+    over = key_client_at(server, jwks_host, "/oversized/jwks.json", "interop jwks_uri oversized",
+                         pad_to=70 * 1024)
+    assert len(jwks_host.routes["/oversized/jwks.json"][0]) > JWKS_MAX_BYTES
+    resp = post_token(server, assertion_form(over, token_endpoint))
+    assert_oauth_error(resp, 401, "invalid_client")
+    assert jwks_host.count("/oversized/jwks.json") >= 1, "the server never fetched the oversized jwks_uri"
+
+
+def test_jwks_uri_that_never_answers_times_out(server, jwks_host, token_endpoint):
+    slow = key_client_at(server, jwks_host, "/slow/jwks.json", "interop jwks_uri slow",
+                         delay=SLOW_JWKS_DELAY)
+    started = time.monotonic()
+    resp = post_token(server, assertion_form(slow, token_endpoint))
+    elapsed = time.monotonic() - started
+    assert_oauth_error(resp, 401, "invalid_client")
+    assert elapsed < 4.0, (
+        f"token request took {elapsed:.2f}s; the jwks_uri fetch should give up after {JWKS_FETCH_TIMEOUT}s"
+    )
+    assert jwks_host.count("/slow/jwks.json") >= 1, "the server never tried the slow jwks_uri"
+
+
+def test_non_loopback_http_jwks_uri_is_refused(server):
+    result = server.cli(
+        "clients", "create",
+        "--name", "interop jwks_uri over plain http",
+        "--type", "ai_agent",
+        "--grant", "client_credentials",
+        "--auth-method", "private_key_jwt",
+        "--jwks-uri", "http://example.com/jwks.json",
+        "--json",
+        check=False,
+    )
+    assert result.returncode == 1, (
+        f"expected exit 1, got {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
+    assert "jwks_uri" in result.stderr, result.stderr
