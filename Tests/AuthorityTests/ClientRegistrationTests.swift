@@ -166,3 +166,13 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         #expect(DurationText.seconds(text) == nil)
     }
 }
+
+@Suite struct SecretTests {
+    @Test func generatedCredentialsNeverLookLikeCommandLineOptions() {
+        for _ in 0..<2000 {
+            let secret = Secrets.clientSecret()
+            #expect(secret.first?.isLetter == true || secret.first?.isNumber == true)
+            #expect(Base64URL.decode(secret)?.count == 32)
+        }
+    }
+}
