@@ -5,7 +5,7 @@ DATA ?= ./authsec-data
 HTTP ?= 127.0.0.1:8080
 WIRE ?= 127.0.0.1:7070
 
-.PHONY: deps build release run test test-swift test-interop proto clean
+.PHONY: deps build release run test test-swift test-interop proto clean bench
 
 deps:
 	@bash scripts/install-deps.sh
@@ -33,3 +33,6 @@ proto:
 
 clean:
 	rm -rf .build Tests/Interop/build Tests/Interop/.venv
+
+bench:
+	bash scripts/bench.sh

@@ -70,7 +70,7 @@ extension Authority {
         if let type = settings.appType, AppType(spelling: type) == nil {
             throw AuthorityError(.invalidClientMetadata, "app_type: '\(type)' is not one of ai_agent, mcp_server, web, mobile")
         }
-        return try await write { txn in
+        return try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
@@ -96,7 +96,7 @@ extension Authority {
 
     /// Removes a client and its secrets.
     public func deleteClient(_ clientID: String) async throws {
-        try await write { txn in
+        try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
@@ -114,7 +114,7 @@ extension Authority {
         let now = clock.now()
         let secret = Secrets.clientSecret()
         let hash = Secrets.hash(secret)
-        return try await write { txn in
+        return try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }

@@ -38,6 +38,7 @@ extension Authority {
         }
         let ring = try KeyRing(records: records)
         keyRing.withLock { $0 = ring }
+        caches.keysChanged()
         return ring.info(at: now)
     }
 
@@ -46,6 +47,7 @@ extension Authority {
         let records = try read { try $0.scan(Keyspace.signingKeys, limit: .max).map(\.value) }
         let ring = try KeyRing(records: records)
         keyRing.withLock { $0 = ring }
+        caches.keysChanged()
     }
 
     /// The public JWK Set (RFC 7517 §5) of every key whose tokens may still be alive. Never holds `d`.

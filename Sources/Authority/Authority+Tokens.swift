@@ -43,6 +43,18 @@ extension Authority {
     /// nothing to prove. Every failure is the same `invalid_client`, so it does not tell an
     /// unknown client from a wrong secret.
     public func authenticate(_ credentials: ClientCredentials) async throws -> Client {
+        if let client = try authenticateImmediately(credentials) { return client }
+        guard case .assertion(let jwt, let claimedID) = credentials else {
+            throw AuthorityError(.invalidClient, "client authentication failed")
+        }
+        return try await authenticateAssertion(jwt, claimedID: claimedID, now: clock.now())
+    }
+
+    /// `authenticate` without suspending, for every method but `private_key_jwt` (nil then).
+    ///
+    /// A secret is checked by its SHA-256 (secrets are 256-bit random, so a slow KDF would add
+    /// nothing), through the secret cache when the same secret was seen since the last client change.
+    public func authenticateImmediately(_ credentials: ClientCredentials) throws -> Client? {
         let failure = AuthorityError(.invalidClient, "client authentication failed")
         let now = clock.now()
         switch credentials {
@@ -50,22 +62,30 @@ extension Authority {
             throw AuthorityError(.invalidClient, "client authentication is required")
         case .basic(let clientID, let secret), .post(let clientID, let secret):
             let hash = Secrets.hash(secret)
-            let client = try read { txn -> Client? in
-                guard let record = try txn.get(Keyspace.clientSecrets, rawKey: hash),
-                    Secrets.constantTimeEqual(Array(record.clientID.utf8), Array(clientID.utf8)),
-                    record.expiresAt == 0 || now < record.expiresAt,
-                    let client = try txn.get(Keyspace.clients, clientID)
-                else { return nil }
-                return Client(record: client)
+            let entry: HotPathCaches.SecretEntry
+            if let cached = caches.secret(hash) {
+                entry = cached
+            } else {
+                let generation = caches.generation
+                guard let loaded = try read({ txn -> HotPathCaches.SecretEntry? in
+                    guard let record = try txn.get(Keyspace.clientSecrets, rawKey: hash),
+                        let client = try txn.get(Keyspace.clients, record.clientID)
+                    else { return nil }
+                    return HotPathCaches.SecretEntry(client: Client(record: client), expiresAt: record.expiresAt, generation: generation)
+                }) else { throw failure }
+                caches.remember(hash, loaded)
+                entry = loaded
             }
-            guard let client, client.authMethod.usesSecret else { throw failure }
-            return client
+            guard Secrets.constantTimeEqual(Array(entry.client.clientID.utf8), Array(clientID.utf8)),
+                entry.expiresAt == 0 || now < entry.expiresAt, entry.client.authMethod.usesSecret
+            else { throw failure }
+            return entry.client
         case .publicClient(let clientID):
             let client = try read { try $0.get(Keyspace.clients, clientID) }.map(Client.init(record:))
             guard let client, client.authMethod == .none else { throw failure }
             return client
-        case .assertion(let jwt, let claimedID):
-            return try await authenticateAssertion(jwt, claimedID: claimedID, now: now)
+        case .assertion:
+            return nil
         }
     }
 
@@ -137,10 +157,24 @@ extension Authority {
 
     /// The token endpoint (RFC 6749 §3.2). This issue serves the client-credentials grant (§4.4).
     public func token(_ request: TokenRequest) async throws -> TokenGrant {
+        try checkGrantParameter(request)
+        return try grant(request, to: try await authenticate(request.credentials))
+    }
+
+    /// `token` without suspending; nil when the caller authenticates with an assertion.
+    public func tokenImmediately(_ request: TokenRequest) throws -> TokenGrant? {
+        try checkGrantParameter(request)
+        guard let client = try authenticateImmediately(request.credentials) else { return nil }
+        return try grant(request, to: client)
+    }
+
+    private func checkGrantParameter(_ request: TokenRequest) throws {
         guard !request.grantType.isEmpty else {
             throw AuthorityError(.invalidRequest, "grant_type is required")
         }
-        let client = try await authenticate(request.credentials)
+    }
+
+    private func grant(_ request: TokenRequest, to client: Client) throws -> TokenGrant {
         guard let grant = GrantType(spelling: request.grantType) else {
             throw AuthorityError(.unsupportedGrantType, "grant_type '\(request.grantType)' is not supported")
         }
@@ -200,17 +234,36 @@ extension Authority {
     // MARK: - Verification, introspection, revocation
 
     /// The claims of `token` if it is one of ours, unexpired and not revoked; else nil.
+    ///
+    /// The signature is verified once per token (then cached); expiry and revocation every time.
     public func verifyAccessToken(_ token: String) throws -> AccessTokenClaims? {
         let now = clock.now()
-        let ring = keyRing.withLock { $0 }
-        guard let claims = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else { return nil }
+        let claims: AccessTokenClaims
+        if let cached = caches.verified(token) {
+            claims = cached
+        } else {
+            let ring = keyRing.withLock { $0 }
+            guard let verified = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else { return nil }
+            caches.remember(token, verified)
+            claims = verified
+        }
+        guard now < claims.exp else { return nil }
         let isRevoked = try read { try $0.get(Keyspace.revokedTokens, claims.jti) != nil }
         return isRevoked ? nil : claims
     }
 
     /// RFC 7662: any authenticated confidential client may introspect.
     public func introspect(token: String, credentials: ClientCredentials) async throws -> Introspection {
-        let caller = try await authenticate(credentials)
+        try introspect(token: token, caller: try await authenticate(credentials))
+    }
+
+    /// `introspect` without suspending; nil when the caller authenticates with an assertion.
+    public func introspectImmediately(token: String, credentials: ClientCredentials) throws -> Introspection? {
+        guard let caller = try authenticateImmediately(credentials) else { return nil }
+        return try introspect(token: token, caller: caller)
+    }
+
+    private func introspect(token: String, caller: Client) throws -> Introspection {
         guard caller.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients may not introspect tokens")
         }

@@ -20,6 +20,8 @@ public final class Authority: Sendable {
     let clock: any WallClock
     let keyResolver: (any ClientKeyResolver)?
     let keyRing: Mutex<KeyRing>
+    let caches = HotPathCaches()
+    let purgeCursors = Mutex(PurgeCursors())
 
     /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).
     public var tokenEndpoint: String { issuer + "/oauth/token" }
@@ -101,6 +103,12 @@ public final class Authority: Sendable {
         } catch let error as StoreError {
             throw Self.map(error)
         }
+    }
+
+    /// A write that changes clients or their secrets: cached authentications end once it commits.
+    func writeClients<T: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+        defer { caches.clientsChanged() }
+        return try await write(body)
     }
 
     func read<T>(_ body: (ReadTransaction) throws -> T) throws -> T {

@@ -97,7 +97,19 @@ struct WireDoor: Service {
             host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits, logger: logger)
         let port = listener.localAddress?.port ?? configuration.wirePort
         say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
+        // Until shutdown, purge expired revocation records once a minute.
+        let purger = Task { [authority] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                do {
+                    try await authority?.purgeExpired()
+                } catch {
+                    logger.warning("purging expired records failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         try? await gracefulShutdown()
+        purger.cancel()
         await listener.shutdown()
     }
 }

@@ -17,6 +17,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     private var inFlight = 0
     private var isReadPending = false
     private var isClosing = false
+    /// Inline answers written during this read burst; flushed once at `channelReadComplete`.
+    private var needsFlush = false
 
     init(service: WireService, maxInFlight: Int, counter: InFlightCounter, logger: Logger) {
         self.service = service
@@ -37,6 +39,11 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             context.flush()
             return
         }
+        if let response = service.handleImmediately(request) {
+            write(response, context: context)
+            needsFlush = true
+            return
+        }
         inFlight += 1
         counter.value.add(1, ordering: .relaxed)
         let loop = context.eventLoop
@@ -49,6 +56,14 @@ final class WireConnectionHandler: ChannelDuplexHandler {
                 handler.finish(response, context: context)
             }
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     private func finish(_ response: Authsec_V1_Response, context: ChannelHandlerContext) {

@@ -21,18 +21,83 @@ public struct WireService: Sendable {
         response.id = request.id
         do {
             try await dispatch(request, into: &response)
-        } catch let error as AuthorityError {
+        } catch {
+            return self.response(for: error, id: request.id)
+        }
+        return response
+    }
+
+    /// Answers without suspending the calls that need neither a write nor I/O — token and
+    /// introspection with secret credentials — so the event loop serves them inline; nil otherwise.
+    public func handleImmediately(_ request: Authsec_V1_Request) -> Authsec_V1_Response? {
+        var response = Authsec_V1_Response()
+        response.id = request.id
+        do {
+            switch request.call {
+            case .token(let call):
+                let creds = try credentials(
+                    request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
+                    assertion: call.clientAssertion)
+                guard let grant = try authority.tokenImmediately(Self.tokenRequest(call, creds)) else { return nil }
+                response.token = Self.tokenResponse(grant)
+            case .introspect(let call):
+                let creds = try credentials(
+                    request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
+                    assertion: call.clientAssertion)
+                guard let answer = try authority.introspectImmediately(token: call.token, credentials: creds) else { return nil }
+                response.introspect = Self.introspectResponse(answer)
+            default:
+                return nil
+            }
+        } catch {
+            return self.response(for: error, id: request.id)
+        }
+        return response
+    }
+
+    private func response(for error: Error, id: UInt64) -> Authsec_V1_Response {
+        var response = Authsec_V1_Response()
+        response.id = id
+        if let error = error as? AuthorityError {
             if error.code == .serverError || error.code == .storageFull {
                 logger.error("wire request failed", metadata: ["code": "\(error.code.rawValue)", "detail": "\(error.detail ?? "")"])
             }
-            response.result = nil
             response.status = Self.status(error)
-        } catch {
+        } else {
             logger.error("wire request failed", metadata: ["error": "\(error)"])
-            response.result = nil
             response.status = Self.status(AuthorityError(.serverError, "internal error"))
         }
         return response
+    }
+
+    static func tokenRequest(_ call: Authsec_V1_TokenRequest, _ credentials: ClientCredentials) -> TokenRequest {
+        TokenRequest(grantType: call.grantType, scope: call.scope.isEmpty ? nil : call.scope, audiences: call.audience, credentials: credentials)
+    }
+
+    static func tokenResponse(_ grant: TokenGrant) -> Authsec_V1_TokenResponse {
+        var result = Authsec_V1_TokenResponse()
+        result.accessToken = grant.accessToken
+        result.tokenType = grant.tokenType
+        result.expiresIn = grant.expiresIn
+        result.scope = grant.scope
+        return result
+    }
+
+    static func introspectResponse(_ answer: Introspection) -> Authsec_V1_IntrospectResponse {
+        var result = Authsec_V1_IntrospectResponse()
+        if let claims = answer.claims {
+            result.active = true
+            result.scope = claims.scope
+            result.clientID = claims.clientID
+            result.sub = claims.sub
+            result.aud = claims.aud
+            result.iss = claims.iss
+            result.exp = claims.exp
+            result.iat = claims.iat
+            result.jti = claims.jti
+            result.tokenType = "Bearer"
+        }
+        return result
     }
 
     static func status(_ error: AuthorityError) -> Authsec_V1_Status {
@@ -70,33 +135,12 @@ public struct WireService: Sendable {
             let creds = try credentials(
                 request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
                 assertion: call.clientAssertion)
-            let grant = try await authority.token(
-                TokenRequest(grantType: call.grantType, scope: call.scope.isEmpty ? nil : call.scope, audiences: call.audience, credentials: creds))
-            var result = Authsec_V1_TokenResponse()
-            result.accessToken = grant.accessToken
-            result.tokenType = grant.tokenType
-            result.expiresIn = grant.expiresIn
-            result.scope = grant.scope
-            response.token = result
+            response.token = Self.tokenResponse(try await authority.token(Self.tokenRequest(call, creds)))
         case .introspect(let call):
             let creds = try credentials(
                 request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
                 assertion: call.clientAssertion)
-            let answer = try await authority.introspect(token: call.token, credentials: creds)
-            var result = Authsec_V1_IntrospectResponse()
-            if let claims = answer.claims {
-                result.active = true
-                result.scope = claims.scope
-                result.clientID = claims.clientID
-                result.sub = claims.sub
-                result.aud = claims.aud
-                result.iss = claims.iss
-                result.exp = claims.exp
-                result.iat = claims.iat
-                result.jti = claims.jti
-                result.tokenType = "Bearer"
-            }
-            response.introspect = result
+            response.introspect = Self.introspectResponse(try await authority.introspect(token: call.token, credentials: creds))
         case .revoke(let call):
             let creds = try credentials(
                 request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,

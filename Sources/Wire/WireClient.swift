@@ -40,11 +40,17 @@ public final class WireClient: Sendable {
     }
 
     /// Sends `request` (its id is assigned here) and waits for the matching response.
-    public func call(_ request: Authsec_V1_Request) async throws -> Authsec_V1_Response {
+    /// - Parameter timeout: fails with `WireError.timeout` if no response comes in time.
+    public func call(_ request: Authsec_V1_Request, timeout: TimeAmount? = nil) async throws -> Authsec_V1_Response {
         var request = request
         request.id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let payload = try channel.allocator.buffer(bytes: request.serializedBytes() as [UInt8])
         let promise = channel.eventLoop.makePromise(of: Authsec_V1_Response.self)
+        if let timeout {
+            // A late response completes an already failed promise, which NIO ignores.
+            let expiry = channel.eventLoop.scheduleTask(in: timeout) { promise.fail(WireError.timeout) }
+            promise.futureResult.whenComplete { _ in expiry.cancel() }
+        }
         channel.writeAndFlush(PendingCall(id: request.id, payload: payload, promise: promise), promise: nil)
         return try await promise.futureResult.get()
     }

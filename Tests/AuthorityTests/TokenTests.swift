@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import Store
 import Testing
 
 @testable import Authority
@@ -308,5 +309,40 @@ struct RFC9068Payload: JWTPayload {
         if code == .invalidClient { #expect(code.httpStatus == 401 && code.wireStatus == .unauthenticated) }
         if code == .insufficientScope { #expect(code.httpStatus == 403 && code.wireStatus == .permissionDenied) }
         if code == .storageFull { #expect(code.wireStatus == .resourceExhausted) }
+    }
+}
+
+@Suite struct MaintenanceTests {
+    @Test func purgeRemovesOnlyExpiredRevocations() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let client = try await fixture.agent()
+        let credentials = ClientCredentials.basic(clientID: client.client.clientID, secret: client.secret!)
+        let early = try await fixture.token(client).accessToken
+        try await fixture.authority.revoke(token: early, tokenTypeHint: nil, credentials: credentials)
+        fixture.clock.advance(by: 1800)
+        let late = try await fixture.token(client).accessToken
+        try await fixture.authority.revoke(token: late, tokenTypeHint: nil, credentials: credentials)
+        #expect(try await fixture.authority.purgeExpired() == 0)
+        fixture.clock.advance(by: 1801)  // the first token has expired, the second has not
+        #expect(try await fixture.authority.purgeExpired() == 1)
+        #expect(try fixture.store.read { try $0.count(Keyspace.revokedTokens) } == 1)
+        #expect(try fixture.authority.verifyAccessToken(late) == nil)
+    }
+
+    @Test func cachedAuthenticationEndsWithTheChange() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let client = try await fixture.agent()
+        _ = try await fixture.token(client)  // now cached
+        try await fixture.authority.deleteClient(client.client.clientID)
+        await expectError(.invalidClient) { _ = try await fixture.token(client) }
+        let other = try await fixture.agent()
+        _ = try await fixture.token(other)
+        var noCredentials = ClientSettings()
+        noCredentials.grantTypes = ["authorization_code"]
+        noCredentials.callbacks = ["https://app.example.com/cb"]
+        _ = try await fixture.authority.updateClient(other.client.clientID, noCredentials)
+        await expectError(.unauthorizedClient) { _ = try await fixture.token(other) }
     }
 }

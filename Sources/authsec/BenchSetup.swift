@@ -1,0 +1,192 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import Synchronization
+import Wire
+
+/// The clients, connections and tokens a bench run needs, and their removal afterwards.
+final class BenchSetup: Sendable {
+    let clients: [WireClient]
+    let adminBearer: String
+    let benchClientID: String
+    let benchBasic: String
+    let timeout: TimeAmount
+    private let createdClients = Mutex<[String]>([])
+
+    private init(clients: [WireClient], adminBearer: String, benchClientID: String, benchBasic: String, timeout: TimeAmount) {
+        self.clients = clients
+        self.adminBearer = adminBearer
+        self.benchClientID = benchClientID
+        self.benchBasic = benchBasic
+        self.timeout = timeout
+    }
+
+    /// Connects, authenticates as admin and registers a throwaway ai_agent client to load with.
+    static func prepare(connection: ConnectionOptions, connections: Int, callTimeout: Int64) async throws -> BenchSetup {
+        var clients: [WireClient] = []
+        for _ in 0..<connections { clients.append(try await connection.connect()) }
+        let admin = clients[0]
+        let timeout = TimeAmount.seconds(callTimeout)
+        var tokenRequest = Authsec_V1_Request()
+        tokenRequest.authorization = try connection.basicAuthorization()
+        var token = Authsec_V1_TokenRequest()
+        token.grantType = "client_credentials"
+        tokenRequest.call = .token(token)
+        let granted = try await Self.expectOK(admin.call(tokenRequest, timeout: timeout), "admin token")
+        let bearer = "Bearer " + granted.token.accessToken
+        var create = Authsec_V1_Request()
+        create.authorization = bearer
+        var call = Authsec_V1_CreateClientRequest()
+        call.client.name = "authsec-bench"
+        call.client.appType = "ai_agent"
+        call.client.description_p = "Temporary client of authsec bench; deleted when the run ends."
+        create.call = .createClient(call)
+        let created = try await Self.expectOK(admin.call(create, timeout: timeout), "create bench client").client
+        let basic = "Basic " + Data("\(created.client.clientID):\(created.clientSecret)".utf8).base64EncodedString()
+        let setup = BenchSetup(clients: clients, adminBearer: bearer, benchClientID: created.client.clientID, benchBasic: basic, timeout: timeout)
+        setup.createdClients.withLock { $0.append(created.client.clientID) }
+        return setup
+    }
+
+    static func expectOK(_ response: Authsec_V1_Response, _ what: String) throws -> Authsec_V1_Response {
+        guard response.status.code == .ok else {
+            throw BenchError(description: "\(what) failed: \(response.status.error) \(response.status.message)")
+        }
+        return response
+    }
+
+    func workload(for op: Bench.Operation, tokens: Int, pipeline: Int) async throws -> Workload {
+        let basic = benchBasic
+        let tokenCall: Authsec_V1_Request = {
+            var request = Authsec_V1_Request()
+            request.authorization = basic
+            var token = Authsec_V1_TokenRequest()
+            token.grantType = "client_credentials"
+            request.call = .token(token)
+            return request
+        }()
+        func introspect(_ token: String) -> Authsec_V1_Request {
+            var request = Authsec_V1_Request()
+            request.authorization = basic
+            var call = Authsec_V1_IntrospectRequest()
+            call.token = token
+            request.call = .introspect(call)
+            return request
+        }
+        func revoke(_ token: String) -> Authsec_V1_Request {
+            var request = Authsec_V1_Request()
+            request.authorization = basic
+            var call = Authsec_V1_RevokeRequest()
+            call.token = token
+            request.call = .revoke(call)
+            return request
+        }
+        switch op {
+        case .token:
+            return Workload(limit: nil) { _ in tokenCall }
+        case .introspect:
+            let hot = try await issue(1, pipeline: pipeline)[0]
+            let request = introspect(hot)
+            return Workload(limit: nil) { _ in request }
+        case .introspectDistinct:
+            let pool = try await issue(tokens, pipeline: pipeline).map(introspect)
+            return Workload(limit: nil) { pool[$0 % pool.count] }
+        case .revoke:
+            let pool = try await issue(tokens, pipeline: pipeline).map(revoke)
+            return Workload(limit: pool.count) { pool[$0] }
+        case .mixed:
+            // 70% introspection of distinct tokens, 25% issuance, 5% revocation of distinct tokens.
+            let issued = try await issue(tokens, pipeline: pipeline)
+            let introspections = issued.map(introspect)
+            let revocations = issued.reversed().map(revoke)
+            return Workload(limit: nil) { index in
+                switch index % 20 {
+                case 0: revocations[(index / 20) % revocations.count]
+                case 1...5: tokenCall
+                default: introspections[index % introspections.count]
+                }
+            }
+        case .createClient:
+            let bearer = adminBearer
+            let run = String(UUID().uuidString.prefix(8))
+            return Workload(limit: nil, request: { index in
+                var request = Authsec_V1_Request()
+                request.authorization = bearer
+                var call = Authsec_V1_CreateClientRequest()
+                call.client.name = "authsec-bench-\(run)-\(index)"
+                call.client.appType = "ai_agent"
+                request.call = .createClient(call)
+                return request
+            }, observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
+        }
+    }
+
+    /// Issues `count` tokens to the bench client, spread over every connection.
+    func issue(_ count: Int, pipeline: Int) async throws -> [String] {
+        var tokenRequest = Authsec_V1_Request()
+        tokenRequest.authorization = benchBasic
+        var token = Authsec_V1_TokenRequest()
+        token.grantType = "client_credentials"
+        tokenRequest.call = .token(token)
+        let request = tokenRequest
+        let next = SharedCounter()
+        let callers = clients.count * max(1, min(pipeline, 32))
+        let timeout = self.timeout
+        return try await withThrowingTaskGroup(of: [String].self) { group in
+            for caller in 0..<callers {
+                let client = clients[caller % clients.count]
+                group.addTask {
+                    var tokens: [String] = []
+                    while next.take() < count {
+                        let response = try Self.expectOK(try await client.call(request, timeout: timeout), "preparing tokens")
+                        tokens.append(response.token.accessToken)
+                    }
+                    return tokens
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+
+    /// Deletes every client the run created (the bench client, and those of create-client).
+    func cleanup() async {
+        let ids = createdClients.withLock { $0 }
+        await deleteClients(ids)
+        for client in clients { await client.close() }
+    }
+
+    func noteCreated(_ id: String) {
+        createdClients.withLock { $0.append(id) }
+    }
+
+    private func deleteClients(_ ids: [String]) async {
+        let next = SharedCounter()
+        let bearer = adminBearer
+        let timeout = self.timeout
+        await withTaskGroup(of: Void.self) { group in
+            for caller in 0..<(clients.count * 8) {
+                let client = clients[caller % clients.count]
+                group.addTask {
+                    while true {
+                        let index = next.take()
+                        guard index < ids.count else { return }
+                        var request = Authsec_V1_Request()
+                        request.authorization = bearer
+                        var call = Authsec_V1_DeleteClientRequest()
+                        call.clientID = ids[index]
+                        request.call = .deleteClient(call)
+                        _ = try? await client.call(request, timeout: timeout)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An index handed out once per call across tasks.
+final class SharedCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    /// The next index, starting at 0.
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
