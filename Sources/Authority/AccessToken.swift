@@ -55,29 +55,31 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
 /// negotiated (RFC 8725 §3.1). Tests check that jwt-kit and PyJWT accept every token made here.
 enum AccessTokenCodec {
     static func sign(_ claims: AccessTokenClaims, with key: KeyRing.Entry) throws -> String {
-        var json = #"{"iss":"#
-        appendJSONString(claims.iss, to: &json)
-        json += #","sub":"#
-        appendJSONString(claims.sub, to: &json)
-        json += #","aud":"#
-        if claims.aud.count == 1 {
-            appendJSONString(claims.aud[0], to: &json)
-        } else {
-            json += "["
-            for (index, audience) in claims.aud.enumerated() {
-                if index > 0 { json += "," }
-                appendJSONString(audience, to: &json)
-            }
-            json += "]"
+        var json = [UInt8]()
+        json.reserveCapacity(384)
+        func field(_ name: StaticString, _ value: String) {
+            json.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            JSONText.appendString(value, to: &json)
         }
-        json += #","exp":\#(claims.exp),"iat":\#(claims.iat),"jti":"#
-        appendJSONString(claims.jti, to: &json)
-        json += #","client_id":"#
-        appendJSONString(claims.clientID, to: &json)
-        json += #","scope":"#
-        appendJSONString(claims.scope, to: &json)
-        json += "}"
-        let signingInput = key.encodedHeader + "." + Base64URL.encode(Array(json.utf8))
+        field(#"{"iss":"#, claims.iss)
+        field(#","sub":"#, claims.sub)
+        json.append(contentsOf: #","aud":"#.utf8)
+        if claims.aud.count == 1 {
+            JSONText.appendString(claims.aud[0], to: &json)
+        } else {
+            json.append(UInt8(ascii: "["))
+            for (index, audience) in claims.aud.enumerated() {
+                if index > 0 { json.append(UInt8(ascii: ",")) }
+                JSONText.appendString(audience, to: &json)
+            }
+            json.append(UInt8(ascii: "]"))
+        }
+        json.append(contentsOf: #","exp":\#(claims.exp),"iat":\#(claims.iat)"#.utf8)
+        field(#","jti":"#, claims.jti)
+        field(#","client_id":"#, claims.clientID)
+        field(#","scope":"#, claims.scope)
+        json.append(UInt8(ascii: "}"))
+        let signingInput = key.encodedHeader + "." + Base64URL.encode(json)
         let signature = try key.privateKey.signature(for: Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
     }
@@ -95,14 +97,19 @@ enum AccessTokenCodec {
 
     static func verify(_ token: String, keys: KeyRing, issuer: String, now: Int64) throws(Rejection) -> AccessTokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 8192, parts.count == 3,
-            let headerBytes = Base64URL.decode(parts[0]),
-            let payloadBytes = Base64URL.decode(parts[1]),
-            let signatureBytes = Base64URL.decode(parts[2])
-        else { throw .malformed }
-        guard let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else { throw .malformed }
-        guard header.alg == "ES256", header.typ == "at+jwt", let kid = header.kid else { throw .unsupportedHeader }
-        guard let key = keys.verifier(kid: Substring(kid), at: now) else { throw .unknownKey }
+        guard token.utf8.count <= 8192, parts.count == 3 else { throw .malformed }
+        // Our tokens carry exactly the header we precomputed for the key, byte for byte; any other
+        // header (another alg, typ or kid, or the same fields re-serialized) is refused.
+        guard let key = keys.verifier(encodedHeader: parts[0], at: now) else {
+            guard let headerBytes = Base64URL.decode(parts[0]),
+                let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes))
+            else { throw .malformed }
+            guard header.alg == "ES256", header.typ == "at+jwt", header.kid != nil else { throw .unsupportedHeader }
+            throw .unknownKey
+        }
+        guard let payloadBytes = Base64URL.decode(parts[1]), let signatureBytes = Base64URL.decode(parts[2]) else {
+            throw .malformed
+        }
         guard signatureBytes.count == 64,
             let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes),
             key.publicKey.isValidSignature(signature, for: Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)))
@@ -115,20 +122,9 @@ enum AccessTokenCodec {
 
     /// Appends `text` as a JSON string literal (RFC 8259 §7).
     public static func appendJSONString(_ text: String, to json: inout String) {
-        json += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": json += "\\\""
-            case "\\": json += "\\\\"
-            case "\n": json += "\\n"
-            case "\r": json += "\\r"
-            case "\t": json += "\\t"
-            case _ where scalar.value < 0x20:
-                json += String(format: "\\u%04x", scalar.value)
-            default: json.unicodeScalars.append(scalar)
-            }
-        }
-        json += "\""
+        var bytes = [UInt8]()
+        JSONText.appendString(text, to: &bytes)
+        json += String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -137,5 +133,35 @@ public enum JSONText {
     /// Appends `text` as a JSON string literal (RFC 8259 §7).
     public static func appendString(_ text: String, to json: inout String) {
         AccessTokenCodec.appendJSONString(text, to: &json)
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    /// Appends `text` as a JSON string literal (RFC 8259 §7) in UTF-8 bytes.
+    public static func appendString(_ text: String, to json: inout [UInt8]) {
+        json.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0..<0x20: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: json.append(byte)
+            }
+        }
+        json.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends an `aud` value: a string for one audience, an array for several (RFC 7519 §4.1.3).
+    public static func appendAudience(_ audiences: [String], to json: inout String) {
+        if audiences.count == 1 {
+            appendString(audiences[0], to: &json)
+            return
+        }
+        json += "["
+        for (index, audience) in audiences.enumerated() {
+            if index > 0 { json += "," }
+            appendString(audience, to: &json)
+        }
+        json += "]"
     }
 }

@@ -21,13 +21,14 @@ public enum ClientCredentials: Sendable, Equatable {
     ) throws(AuthorityError) -> ClientCredentials {
         var found: [ClientCredentials] = []
         if let authorization, !authorization.isEmpty {
-            guard authorization.count > 6, authorization.prefix(6).lowercased() == "basic " else {
+            let bytes = Array(authorization.utf8)
+            guard bytes.count > 6, bytes[0..<6].map({ $0 | 0x20 }) == Array("basic ".utf8) else {
                 throw AuthorityError(.invalidClient, "unsupported Authorization scheme; use Basic client credentials")
             }
-            guard let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-                let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":"),
-                let id = String(text[..<colon]).removingPercentEncoding,
-                let secret = String(text[text.index(after: colon)...]).removingPercentEncoding
+            guard let decoded = Base64URL.decodeStandard(bytes[6...]),
+                let text = String(validating: decoded, as: UTF8.self), let colon = text.firstIndex(of: ":"),
+                let id = Self.formDecoded(text[..<colon]),
+                let secret = Self.formDecoded(text[text.index(after: colon)...])
             else {
                 throw AuthorityError(.invalidClient, "malformed Basic credentials")
             }
@@ -54,6 +55,13 @@ public enum ClientCredentials: Sendable, Equatable {
         if let only = found.first { return only }
         if let clientID, !clientID.isEmpty { return .publicClient(clientID: clientID) }
         return .missing
+    }
+
+    /// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
+    private static func formDecoded(_ text: Substring) -> String? {
+        // Byte checks: Foundation's substring search would dominate this hot path.
+        text.utf8.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
+            ? text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : String(text)
     }
 
     /// Whether the caller used the Authorization header (a 401 then carries `WWW-Authenticate: Basic`).

@@ -53,8 +53,9 @@ struct KeyRing: Sendable {
     }
 
     /// The key `kid`, if tokens it signed may still be accepted at `now`.
-    func verifier(kid: Substring, at now: Int64) -> Entry? {
-        entries.first { $0.kid == kid && $0.isPublished(at: now) }
+    /// The key whose precomputed header is exactly `encodedHeader`, if still accepted at `now`.
+    func verifier(encodedHeader: Substring, at now: Int64) -> Entry? {
+        entries.first { $0.encodedHeader == encodedHeader && $0.isPublished(at: now) }
     }
 
     func published(at now: Int64) -> [Entry] { entries.filter { $0.isPublished(at: now) } }

@@ -162,15 +162,7 @@ struct HTTPShim: Sendable {
         body += #","sub":"#
         append(claims.sub, to: &body)
         body += #","aud":"#
-        if claims.aud.count == 1 {
-            append(claims.aud[0], to: &body)
-        } else {
-            body += "[" + claims.aud.map { text -> String in
-                var item = ""
-                append(text, to: &item)
-                return item
-            }.joined(separator: ",") + "]"
-        }
+        JSONText.appendAudience(claims.aud, to: &body)
         body += #","iss":"#
         append(claims.iss, to: &body)
         body += #","exp":\#(claims.exp),"iat":\#(claims.iat),"jti":"#

@@ -35,15 +35,11 @@ public struct WireService: Sendable {
         do {
             switch request.call {
             case .token(let call):
-                let creds = try credentials(
-                    request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
-                    assertion: call.clientAssertion)
+                let creds = try credentials(request, call)
                 guard let grant = try authority.tokenImmediately(Self.tokenRequest(call, creds)) else { return nil }
                 response.token = Self.tokenResponse(grant)
             case .introspect(let call):
-                let creds = try credentials(
-                    request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
-                    assertion: call.clientAssertion)
+                let creds = try credentials(request, call)
                 guard let answer = try authority.introspectImmediately(token: call.token, credentials: creds) else { return nil }
                 response.introspect = Self.introspectResponse(answer)
             default:
@@ -117,12 +113,10 @@ public struct WireService: Sendable {
         return status
     }
 
-    private func credentials(_ request: Authsec_V1_Request, clientID: String, secret: String, assertionType: String, assertion: String)
-        throws -> ClientCredentials
-    {
+    private func credentials(_ request: Authsec_V1_Request, _ call: some ClientAuthenticatingCall) throws -> ClientCredentials {
         try ClientCredentials.parse(
-            authorization: request.authorization.isEmpty ? nil : request.authorization, clientID: clientID,
-            clientSecret: secret, assertionType: assertionType, assertion: assertion)
+            authorization: request.authorization.isEmpty ? nil : request.authorization, clientID: call.clientID,
+            clientSecret: call.clientSecret, assertionType: call.clientAssertionType, assertion: call.clientAssertion)
     }
 
     private func admin(_ request: Authsec_V1_Request, _ scope: String) throws {
@@ -132,19 +126,13 @@ public struct WireService: Sendable {
     private func dispatch(_ request: Authsec_V1_Request, into response: inout Authsec_V1_Response) async throws {
         switch request.call {
         case .token(let call):
-            let creds = try credentials(
-                request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
-                assertion: call.clientAssertion)
+            let creds = try credentials(request, call)
             response.token = Self.tokenResponse(try await authority.token(Self.tokenRequest(call, creds)))
         case .introspect(let call):
-            let creds = try credentials(
-                request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
-                assertion: call.clientAssertion)
+            let creds = try credentials(request, call)
             response.introspect = Self.introspectResponse(try await authority.introspect(token: call.token, credentials: creds))
         case .revoke(let call):
-            let creds = try credentials(
-                request, clientID: call.clientID, secret: call.clientSecret, assertionType: call.clientAssertionType,
-                assertion: call.clientAssertion)
+            let creds = try credentials(request, call)
             try await authority.revoke(token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: creds)
             response.revoke = Authsec_V1_RevokeResponse()
         case .serverInfo:
@@ -242,3 +230,15 @@ public struct WireService: Sendable {
         return result
     }
 }
+
+/// The calls that carry their own client-authentication fields (RFC 6749 §2.3.1, RFC 7523 §2.2).
+protocol ClientAuthenticatingCall {
+    var clientID: String { get }
+    var clientSecret: String { get }
+    var clientAssertionType: String { get }
+    var clientAssertion: String { get }
+}
+
+extension Authsec_V1_TokenRequest: ClientAuthenticatingCall {}
+extension Authsec_V1_IntrospectRequest: ClientAuthenticatingCall {}
+extension Authsec_V1_RevokeRequest: ClientAuthenticatingCall {}

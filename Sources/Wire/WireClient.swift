@@ -51,7 +51,8 @@ public final class WireClient: Sendable {
             let expiry = channel.eventLoop.scheduleTask(in: timeout) { promise.fail(WireError.timeout) }
             promise.futureResult.whenComplete { _ in expiry.cancel() }
         }
-        channel.writeAndFlush(PendingCall(id: request.id, payload: payload, promise: promise), promise: nil)
+        // No flush here: the matcher flushes once per event-loop turn for every call written in it.
+        channel.write(PendingCall(id: request.id, payload: payload, promise: promise), promise: nil)
         return try await promise.futureResult.get()
     }
 
@@ -87,6 +88,7 @@ final class ResponseMatcher: ChannelDuplexHandler {
     private var pending: [UInt64: EventLoopPromise<Authsec_V1_Response>] = [:]
     /// Responses with id 0 answer a frame the server could not decode; surfaced to the oldest caller.
     private var order: [UInt64] = []
+    private var isFlushScheduled = false
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
@@ -94,10 +96,23 @@ final class ResponseMatcher: ChannelDuplexHandler {
             pending[call.id] = call.promise
             order.append(call.id)
             context.write(wrapOutboundOut(call.payload), promise: promise)
+            scheduleFlush(context: context)
         } else if let raw = message as? RawFrame {
             context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: raw.bytes)), promise: promise)
         } else {
             promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    /// Coalesces flushes: calls written during one event-loop turn leave in one system call.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !isFlushScheduled else { return }
+        isFlushScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.isFlushScheduled = false
+            context.flush()
         }
     }
 

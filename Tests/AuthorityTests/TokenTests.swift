@@ -346,3 +346,27 @@ struct RFC9068Payload: JWTPayload {
         await expectError(.unauthorizedClient) { _ = try await fixture.token(other) }
     }
 }
+
+@Suite struct EncodingTests {
+    @Test(arguments: [[UInt8](), [0], [0xFF, 0xEE], [1, 2, 3], Array(0...255).map(UInt8.init)])
+    func base64URLRoundTrips(bytes: [UInt8]) {
+        let text = Base64URL.encode(bytes)
+        #expect(!text.contains("=") && !text.contains("+") && !text.contains("/"))
+        #expect(Base64URL.decode(text) == bytes)
+        #expect(text == Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""))
+    }
+
+    @Test(arguments: ["a", "ab=", "a+b/", "AB$C", "QR"])  // "QR" has stray low bits
+    func base64URLRefusesNonCanonicalInput(text: String) {
+        #expect(Base64URL.decode(text) == nil)
+    }
+
+    @Test func jsonStringsEscapeQuotesBackslashesAndControls() throws {
+        let tricky = "quote\" backslash\\ newline\n tab\t bell\u{07} unicode é 🔐"
+        var json: [UInt8] = []
+        JSONText.appendString(tricky, to: &json)
+        let decoded = try JSONSerialization.jsonObject(with: Data(json), options: .fragmentsAllowed) as? String
+        #expect(decoded == tricky)
+    }
+}
