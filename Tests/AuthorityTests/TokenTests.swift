@@ -348,7 +348,7 @@ struct RFC9068Payload: JWTPayload {
 }
 
 @Suite struct EncodingTests {
-    @Test(arguments: [[UInt8](), [0], [0xFF, 0xEE], [1, 2, 3], Array(0...255).map(UInt8.init)])
+    @Test(arguments: [[], [0], [0xFF, 0xEE], [1, 2, 3], Array(0...255).map { UInt8($0) }] as [[UInt8]])
     func base64URLRoundTrips(bytes: [UInt8]) {
         let text = Base64URL.encode(bytes)
         #expect(!text.contains("=") && !text.contains("+") && !text.contains("/"))
