@@ -202,48 +202,43 @@ struct LoadRunner: Sendable {
         async -> Tally
     {
         let interval = Duration.nanoseconds(Int64(1e9 / rate))
-        return await withTaskGroup(of: Tally.self) { group in
+        // Children report one outcome each; only this loop owns a histogram.
+        return await withTaskGroup(of: Outcome.self) { group in
             var intended = start
             let clock = ContinuousClock()
             var inFlight = 0
-            var total = Tally()
+            var tally = Tally()
+            func record(_ outcome: Outcome) {
+                inFlight -= 1
+                tally.record(outcome, observe: workload.observe)
+            }
             while !shared.stop.load(ordering: .relaxed), intended < deadline {
-                let now = clock.now
-                if intended > now { try? await Task.sleep(until: intended, clock: clock) }
+                if intended > clock.now { try? await Task.sleep(until: intended, clock: clock) }
                 // Send everything that is due; a late sender still counts from the intended time.
                 while intended <= clock.now, intended < deadline, let index = claim(shared, limit: limit) {
                     let due = intended
-                    group.addTask {
-                        var tally = Tally()
-                        await perform(index, on: client, measuredFrom: due, into: &tally, shared: shared)
-                        return tally
-                    }
+                    group.addTask { await call(index, on: client, measuredFrom: due, shared: shared) }
                     inFlight += 1
                     intended += interval
                 }
-                while inFlight > 4096, let tally = await group.next() {
-                    total.add(tally)
-                    inFlight -= 1
-                }
+                while inFlight > 4096, let outcome = await group.next() { record(outcome) }
             }
-            for await tally in group { total.add(tally) }
-            return total
+            for await outcome in group { record(outcome) }
+            return tally
         }
     }
 
     private func perform(_ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, into tally: inout Tally, shared: Shared) async {
+        tally.record(await call(index, on: client, measuredFrom: start, shared: shared), observe: workload.observe)
+    }
+
+    /// One call's outcome: its latency in microseconds and response, or nil after a fatal error.
+    private func call(_ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, shared: Shared) async -> Outcome {
         do {
             let response = try await client.call(workload.request(index), timeout: plan.timeout)
             let elapsed = ContinuousClock.now - start
             let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-            _ = tally.latency.record(UInt64(max(1, micros)))
-            if response.status.code == .ok {
-                tally.ok += 1
-                workload.observe?(response)
-            } else {
-                tally.errors += 1
-                if tally.firstError == nil { tally.firstError = "\(response.status.error): \(response.status.message)" }
-            }
+            return Outcome(micros: UInt64(max(1, micros)), response: response)
         } catch {
             shared.fatal.withLock { fatal in
                 if fatal == nil {
@@ -251,6 +246,26 @@ struct LoadRunner: Sendable {
                 }
             }
             shared.stop.store(true, ordering: .relaxed)
+            return Outcome(micros: nil, response: nil)
+        }
+    }
+}
+
+struct Outcome: Sendable {
+    let micros: UInt64?
+    let response: Authsec_V1_Response?
+}
+
+extension LoadRunner.Tally {
+    mutating func record(_ outcome: Outcome, observe: (@Sendable (Authsec_V1_Response) -> Void)?) {
+        guard let micros = outcome.micros, let response = outcome.response else { return }
+        _ = latency.record(micros)
+        if response.status.code == .ok {
+            ok += 1
+            observe?(response)
+        } else {
+            errors += 1
+            if firstError == nil { firstError = "\(response.status.error): \(response.status.message)" }
         }
     }
 }
