@@ -30,7 +30,9 @@ struct FormBody {
     func all(_ name: String) -> [String] { (values[name] ?? []).filter { !$0.isEmpty } }
 
     private static func decode(_ text: Substring) -> String? {
-        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        // Most values need no decoding; Foundation's string search would dominate the request.
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
+        return text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }
 

@@ -75,8 +75,10 @@ struct HTTPShim: Sendable {
         }
         let authorization = request.headers[.authorization]
         do {
-            let contentType = request.headers[.contentType]?.lowercased() ?? ""
-            guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            let contentType = request.headers[.contentType] ?? ""
+            guard contentType.utf8.count >= 33,
+                contentType.utf8.prefix(33).map({ $0 | 0x20 }).elementsEqual("application/x-www-form-urlencoded".utf8)
+            else {
                 throw AuthorityError(.invalidRequest, "the request body must be application/x-www-form-urlencoded")
             }
             if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
