@@ -19,7 +19,9 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
         case clientID = "client_id"
     }
 
-    public init(iss: String, sub: String, aud: [String], exp: Int64, iat: Int64, jti: String, clientID: String, scope: String) {
+    public init(
+        iss: String, sub: String, aud: [String], exp: Int64, iat: Int64, jti: String, clientID: String, scope: String
+    ) {
         self.iss = iss
         self.sub = sub
         self.aud = aud
@@ -95,7 +97,9 @@ enum AccessTokenCodec {
         let kid: String?
     }
 
-    static func verify(_ token: String, keys: KeyRing, issuer: String, now: Int64) throws(Rejection) -> AccessTokenClaims {
+    static func verify(_ token: String, keys: KeyRing, issuer: String, now: Int64) throws(Rejection)
+        -> AccessTokenClaims
+    {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard token.utf8.count <= 8192, parts.count == 3 else { throw .malformed }
         // Our tokens carry exactly the header we precomputed for the key, byte for byte; any other
@@ -112,9 +116,12 @@ enum AccessTokenCodec {
         }
         guard signatureBytes.count == 64,
             let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes),
-            key.publicKey.isValidSignature(signature, for: Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)))
+            key.publicKey.isValidSignature(
+                signature, for: Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)))
         else { throw .badSignature }
-        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: Data(payloadBytes)) else { throw .malformed }
+        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: Data(payloadBytes)) else {
+            throw .malformed
+        }
         guard claims.iss == issuer else { throw .wrongIssuer }
         guard now < claims.exp else { throw .expired }
         return claims
@@ -144,7 +151,11 @@ public enum JSONText {
             switch byte {
             case UInt8(ascii: "\""): json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0..<0x20: json.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            case 0..<0x20:
+                json.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)],
+                    hex[Int(byte & 0xF)],
+                ])
             default: json.append(byte)
             }
         }

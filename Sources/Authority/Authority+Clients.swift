@@ -23,18 +23,22 @@ extension Authority {
         let now = clock.now()
         let typeName = settings.appType ?? AppType.aiAgent.rawValue
         guard let appType = AppType(spelling: typeName) else {
-            throw AuthorityError(.invalidClientMetadata, "app_type: '\(typeName)' is not one of ai_agent, mcp_server, web, mobile")
+            throw AuthorityError(
+                .invalidClientMetadata, "app_type: '\(typeName)' is not one of ai_agent, mcp_server, web, mobile")
         }
         let base = Client(clientID: Secrets.clientID(), name: "", appType: appType, now: now)
         // Validate against a snapshot first for a precise error without queuing a write; scopes are
         // checked again inside the write so a concurrent scope deletion cannot slip through.
-        let client = try read { txn in try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil } }
+        let client = try read { txn in
+            try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
+        }
         let secret = client.authMethod.usesSecret ? Secrets.clientSecret() : nil
         let hash = secret.map(Secrets.hash)
         try await write { txn in
             for scope in client.allowedScopes where !ClientValidator.oidcScopes.contains(scope) {
                 guard try txn.get(Keyspace.scopes, scope) != nil else {
-                    throw AuthorityError(.invalidClientMetadata, "allowed_scopes: scope '\(scope)' does not exist; create it first")
+                    throw AuthorityError(
+                        .invalidClientMetadata, "allowed_scopes: scope '\(scope)' does not exist; create it first")
                 }
             }
             guard try txn.get(Keyspace.clients, client.clientID) == nil else {
@@ -42,7 +46,8 @@ extension Authority {
             }
             try txn.put(Keyspace.clients, client.clientID, client.record(secretHashes: hash.map { [$0] } ?? []))
             if let hash {
-                try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(client.clientID, now: now, expiresAt: 0))
+                try txn.put(
+                    Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(client.clientID, now: now, expiresAt: 0))
             }
         }
         return ClientWithSecret(client: client, secret: secret, previousSecretExpiresAt: nil)
@@ -68,7 +73,8 @@ extension Authority {
     public func updateClient(_ clientID: String, _ settings: ClientSettings) async throws -> Client {
         let now = clock.now()
         if let type = settings.appType, AppType(spelling: type) == nil {
-            throw AuthorityError(.invalidClientMetadata, "app_type: '\(type)' is not one of ai_agent, mcp_server, web, mobile")
+            throw AuthorityError(
+                .invalidClientMetadata, "app_type: '\(type)' is not one of ai_agent, mcp_server, web, mobile")
         }
         return try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
@@ -120,13 +126,17 @@ extension Authority {
             }
             var client = Client(record: record)
             guard client.authMethod.usesSecret else {
-                throw AuthorityError(.failedPrecondition, "client \(clientID) authenticates with \(client.authMethod.rawValue) and has no secret")
+                throw AuthorityError(
+                    .failedPrecondition,
+                    "client \(clientID) authenticates with \(client.authMethod.rawValue) and has no secret")
             }
             let previous = record.secretHashes.map { Array($0) }
             var kept: [[UInt8]] = []
             for (index, old) in previous.enumerated() {
                 if index == 0, keepPreviousFor > 0 {
-                    try txn.put(Keyspace.clientSecrets, rawKey: old, Self.secretRecord(clientID, now: now, expiresAt: now + keepPreviousFor))
+                    try txn.put(
+                        Keyspace.clientSecrets, rawKey: old,
+                        Self.secretRecord(clientID, now: now, expiresAt: now + keepPreviousFor))
                     kept.append(old)
                 } else {
                     try txn.delete(Keyspace.clientSecrets, rawKey: old)
@@ -135,7 +145,8 @@ extension Authority {
             try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(clientID, now: now, expiresAt: 0))
             client.updatedAt = now
             try txn.put(Keyspace.clients, clientID, client.record(secretHashes: [hash] + kept))
-            return ClientWithSecret(client: client, secret: secret, previousSecretExpiresAt: kept.isEmpty ? nil : now + keepPreviousFor)
+            return ClientWithSecret(
+                client: client, secret: secret, previousSecretExpiresAt: kept.isEmpty ? nil : now + keepPreviousFor)
         }
     }
 

@@ -58,7 +58,8 @@ extension Authority {
             let raw = entry.publicKey.rawRepresentation  // x || y, 32 bytes each
             let x = Base64URL.encode(raw.prefix(32))
             let y = Base64URL.encode(raw.suffix(32))
-            return #"{"kty":"EC","crv":"P-256","x":"\#(x)","y":"\#(y)","kid":"\#(entry.kid)","use":"sig","alg":"ES256"}"#
+            return
+                #"{"kty":"EC","crv":"P-256","x":"\#(x)","y":"\#(y)","kid":"\#(entry.kid)","use":"sig","alg":"ES256"}"#
         }
         return #"{"keys":["# + keys.joined(separator: ",") + "]}"
     }

@@ -4,7 +4,10 @@ extension Authority {
     /// Registers a scope clients may then be allowed.
     public func createScope(name: String, description: String) async throws -> Scope {
         guard Scopes.isValidName(name) else {
-            throw AuthorityError(.invalidRequest, "name: '\(name)' is not a valid scope (printable ASCII, no spaces, quotes or backslashes, at most 128 characters)")
+            throw AuthorityError(
+                .invalidRequest,
+                "name: '\(name)' is not a valid scope (printable ASCII, no spaces, quotes or backslashes, at most 128 characters)"
+            )
         }
         guard !ClientValidator.oidcScopes.contains(name) else {
             throw AuthorityError(.alreadyExists, "scope \(name) is a standard OpenID Connect scope and always exists")

@@ -67,12 +67,15 @@ extension Authority {
                 entry = cached
             } else {
                 let generation = caches.generation
-                guard let loaded = try read({ txn -> HotPathCaches.SecretEntry? in
-                    guard let record = try txn.get(Keyspace.clientSecrets, rawKey: hash),
-                        let client = try txn.get(Keyspace.clients, record.clientID)
-                    else { return nil }
-                    return HotPathCaches.SecretEntry(client: Client(record: client), expiresAt: record.expiresAt, generation: generation)
-                }) else { throw failure }
+                guard
+                    let loaded = try read({ txn -> HotPathCaches.SecretEntry? in
+                        guard let record = try txn.get(Keyspace.clientSecrets, rawKey: hash),
+                            let client = try txn.get(Keyspace.clients, record.clientID)
+                        else { return nil }
+                        return HotPathCaches.SecretEntry(
+                            client: Client(record: client), expiresAt: record.expiresAt, generation: generation)
+                    })
+                else { throw failure }
                 caches.remember(hash, loaded)
                 entry = loaded
             }
@@ -117,7 +120,9 @@ extension Authority {
             do {
                 jwksText = try await keyResolver.jwks(at: client.jwksURI)
             } catch {
-                throw AuthorityError(.invalidClient, "client assertion rejected: the client's jwks_uri could not be read", detail: "\(error)")
+                throw AuthorityError(
+                    .invalidClient, "client assertion rejected: the client's jwks_uri could not be read",
+                    detail: "\(error)")
             }
         }
         let keys = JWTKeyCollection()
@@ -129,7 +134,9 @@ extension Authority {
             throw AuthorityError(.invalidClient, "client assertion rejected", detail: "\(error)")
         }
         let exp = Int64(claims.exp.value.timeIntervalSince1970)
-        func reject(_ reason: String) -> AuthorityError { AuthorityError(.invalidClient, "client assertion rejected: \(reason)") }
+        func reject(_ reason: String) -> AuthorityError {
+            AuthorityError(.invalidClient, "client assertion rejected: \(reason)")
+        }
         guard claims.iss.value == client.clientID, claims.sub.value == client.clientID else {
             throw reject("iss and sub must both be the client_id")
         }
@@ -243,7 +250,9 @@ extension Authority {
             claims = cached
         } else {
             let ring = keyRing.withLock { $0 }
-            guard let verified = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else { return nil }
+            guard let verified = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else {
+                return nil
+            }
             caches.remember(token, verified)
             claims = verified
         }

@@ -28,7 +28,9 @@ public final class Authority: Sendable {
 
     /// Opens Authority over an initialized store.
     /// - Throws: `AuthorityError(.failedPrecondition)` if the store was never initialized or has another schema.
-    public init(store: Store, issuer: String, clock: any WallClock = SystemClock(), keyResolver: (any ClientKeyResolver)? = nil) throws {
+    public init(
+        store: Store, issuer: String, clock: any WallClock = SystemClock(), keyResolver: (any ClientKeyResolver)? = nil
+    ) throws {
         self.store = store
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         self.clock = clock
@@ -59,7 +61,8 @@ public final class Authority: Sendable {
     /// Initializes an empty store: schema version, the first signing key, the admin scopes and
     /// an admin client allowed every admin scope.
     /// - Throws: `failed_precondition` if the store is already initialized.
-    public static func initialize(_ store: Store, clock: any WallClock = SystemClock()) async throws -> AdminCredentials {
+    public static func initialize(_ store: Store, clock: any WallClock = SystemClock()) async throws -> AdminCredentials
+    {
         let now = clock.now()
         let secret = Secrets.clientSecret()
         let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
@@ -121,7 +124,8 @@ public final class Authority: Sendable {
 
     static func map(_ error: StoreError) -> AuthorityError {
         switch error.code {
-        case .mapFull: AuthorityError(.storageFull, "the store is full; the operator must raise --map-size", detail: error.message)
+        case .mapFull:
+            AuthorityError(.storageFull, "the store is full; the operator must raise --map-size", detail: error.message)
         case .closed: AuthorityError(.temporarilyUnavailable, "the server is shutting down", detail: error.message)
         default: AuthorityError(.serverError, "storage error", detail: error.description)
         }

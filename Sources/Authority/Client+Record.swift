@@ -2,7 +2,8 @@ import Store
 
 extension Client {
     init(record r: Authsec_Store_V1_ClientRecord) {
-        self.init(clientID: r.clientID, name: r.name, appType: AppType(rawValue: r.appType) ?? .aiAgent, now: r.createdAt)
+        self.init(
+            clientID: r.clientID, name: r.name, appType: AppType(rawValue: r.appType) ?? .aiAgent, now: r.createdAt)
         description = r.description_p
         logo = r.logo
         website = r.website
@@ -27,7 +28,9 @@ extension Client {
                 agentType: a.agentType, capabilities: a.capabilities, contextRetention: a.contextRetention,
                 maxContextSize: a.maxContextSize,
                 rateLimits: a.hasRateLimits
-                    ? RateLimits(requestsPerMinute: a.rateLimits.requestsPerMinute, tokensPerDay: a.rateLimits.tokensPerDay) : nil)
+                    ? RateLimits(
+                        requestsPerMinute: a.rateLimits.requestsPerMinute, tokensPerDay: a.rateLimits.tokensPerDay)
+                    : nil)
         }
         if r.mcpConfig.isSet {
             let m = r.mcpConfig

@@ -9,10 +9,14 @@ import JWTKit
 enum ClientValidator {
     static let oidcScopes: Set<String> = ["openid", "profile", "email", "address", "phone", "offline_access"]
     static let agentTypes: Set<String> = ["conversational", "task", "analytical"]
-    static let mcpFeatures: Set<String> = ["tools", "resources", "prompts", "sampling", "logging", "roots", "completions"]
+    static let mcpFeatures: Set<String> = [
+        "tools", "resources", "prompts", "sampling", "logging", "roots", "completions",
+    ]
 
     /// `base` with `settings` applied; throws `invalid_client_metadata` or `invalid_redirect_uri`.
-    static func apply(_ settings: ClientSettings, to base: Client, scopeExists: (String) throws -> Bool) throws -> Client {
+    static func apply(_ settings: ClientSettings, to base: Client, scopeExists: (String) throws -> Bool) throws
+        -> Client
+    {
         var client = base
         if let name = settings.name { client.name = name.trimmingCharacters(in: .whitespaces) }
         try require(!client.name.isEmpty, "name", "is required")
@@ -32,7 +36,9 @@ enum ClientValidator {
         if let grants = settings.grantTypes, !grants.isEmpty {
             client.grantTypes = try grants.map { spelling in
                 guard let grant = GrantType(spelling: spelling) else {
-                    let why = ["implicit", "password"].contains(spelling) ? "is not supported by OAuth 2.1" : "is not a known grant type"
+                    let why =
+                        ["implicit", "password"].contains(spelling)
+                        ? "is not supported by OAuth 2.1" : "is not a known grant type"
                     throw metadata("grant_types", "'\(spelling)' \(why)")
                 }
                 return grant
@@ -40,16 +46,24 @@ enum ClientValidator {
         }
         if let method = settings.authMethod, !method.isEmpty {
             guard let parsed = ClientAuthMethod(rawValue: method) else {
-                throw metadata("token_endpoint_auth_method", "'\(method)' is not one of client_secret_basic, client_secret_post, private_key_jwt, none")
+                throw metadata(
+                    "token_endpoint_auth_method",
+                    "'\(method)' is not one of client_secret_basic, client_secret_post, private_key_jwt, none")
             }
             client.authMethod = parsed
         }
         if client.appType == .mobile {
-            try require(client.authMethod == .none, "token_endpoint_auth_method", "must be none for a mobile app (it cannot keep a secret)")
-            try require(!client.grantTypes.contains(.clientCredentials), "grant_types", "client_credentials is not allowed for a mobile app")
+            try require(
+                client.authMethod == .none, "token_endpoint_auth_method",
+                "must be none for a mobile app (it cannot keep a secret)")
+            try require(
+                !client.grantTypes.contains(.clientCredentials), "grant_types",
+                "client_credentials is not allowed for a mobile app")
         }
         if client.authMethod == .none {
-            try require(!client.grantTypes.contains(.clientCredentials), "grant_types", "client_credentials needs a confidential client (token_endpoint_auth_method other than none)")
+            try require(
+                !client.grantTypes.contains(.clientCredentials), "grant_types",
+                "client_credentials needs a confidential client (token_endpoint_auth_method other than none)")
         }
         if let callbacks = settings.callbacks { client.callbacks = callbacks }
         for callback in client.callbacks {
@@ -70,22 +84,30 @@ enum ClientValidator {
         if let scopes = settings.allowedScopes { client.allowedScopes = scopes.uniqued() }
         for scope in client.allowedScopes {
             try require(Scopes.isValidName(scope), "allowed_scopes", "'\(scope)' is not a valid scope name")
-            try require(oidcScopes.contains(scope) || scopeExists(scope), "allowed_scopes", "scope '\(scope)' does not exist; create it first")
+            try require(
+                oidcScopes.contains(scope) || scopeExists(scope), "allowed_scopes",
+                "scope '\(scope)' does not exist; create it first")
         }
         if let audiences = settings.allowedAudiences { client.allowedAudiences = audiences.uniqued() }
         for audience in client.allowedAudiences {
             try require(isAbsoluteURI(audience), "allowed_audiences", "'\(audience)' must be an absolute URI")
         }
         if let value = settings.accessTokenLifetime, value != 0 { client.accessTokenLifetime = value }
-        try require((60...Client.maxAccessTokenLifetime).contains(client.accessTokenLifetime), "access_token_lifetime", "must be between 60 and \(Client.maxAccessTokenLifetime) seconds")
+        try require(
+            (60...Client.maxAccessTokenLifetime).contains(client.accessTokenLifetime), "access_token_lifetime",
+            "must be between 60 and \(Client.maxAccessTokenLifetime) seconds")
         if let value = settings.refreshTokenLifetime, value != 0 { client.refreshTokenLifetime = value }
-        try require((60...31_536_000).contains(client.refreshTokenLifetime), "refresh_token_lifetime", "must be between 60 and 31536000 seconds")
+        try require(
+            (60...31_536_000).contains(client.refreshTokenLifetime), "refresh_token_lifetime",
+            "must be between 60 and 31536000 seconds")
         if let value = settings.idTokenLifetime, value != 0 { client.idTokenLifetime = value }
-        try require((60...86_400).contains(client.idTokenLifetime), "id_token_lifetime", "must be between 60 and 86400 seconds")
+        try require(
+            (60...86_400).contains(client.idTokenLifetime), "id_token_lifetime", "must be between 60 and 86400 seconds")
         if let value = settings.rotateRefreshToken { client.rotateRefreshToken = value }
         if let value = settings.requirePKCE { client.requirePKCE = value }
         if !client.isConfidential {
-            try require(client.requirePKCE, "require_proof_key_for_code_exchange", "cannot be false for a public client")
+            try require(
+                client.requirePKCE, "require_proof_key_for_code_exchange", "cannot be false for a public client")
         }
         if let value = settings.requirePAR { client.requirePAR = value }
         if let jwks = settings.jwks { client.jwks = jwks }
@@ -102,10 +124,13 @@ enum ClientValidator {
             }
         }
         if !client.jwksURI.isEmpty {
-            try require(isWebURL(client.jwksURI, requireTLSUnlessLoopback: true), "jwks_uri", "must be an https URL (http only on loopback)")
+            try require(
+                isWebURL(client.jwksURI, requireTLSUnlessLoopback: true), "jwks_uri",
+                "must be an https URL (http only on loopback)")
         }
         if client.authMethod == .privateKeyJWT {
-            try require(!client.jwks.isEmpty || !client.jwksURI.isEmpty, "jwks_uri", "private_key_jwt needs jwks or jwks_uri")
+            try require(
+                !client.jwks.isEmpty || !client.jwksURI.isEmpty, "jwks_uri", "private_key_jwt needs jwks or jwks_uri")
         }
         if let agent = settings.agent { client.agent = agent }
         if let agent = client.agent { try validate(agent) }
@@ -115,29 +140,44 @@ enum ClientValidator {
     }
 
     static func validate(_ agent: AgentConfiguration) throws {
-        try require(agent.agentType.isEmpty || agentTypes.contains(agent.agentType), "agent_config.agent_type", "'\(agent.agentType)' is not one of conversational, task, analytical")
+        try require(
+            agent.agentType.isEmpty || agentTypes.contains(agent.agentType), "agent_config.agent_type",
+            "'\(agent.agentType)' is not one of conversational, task, analytical")
         for capability in agent.capabilities {
-            try require(isToken(capability), "agent_config.capabilities", "'\(capability)' must be a non-empty word of letters, digits, '_', '-', ':' or '.'")
+            try require(
+                isToken(capability), "agent_config.capabilities",
+                "'\(capability)' must be a non-empty word of letters, digits, '_', '-', ':' or '.'")
         }
-        try require(agent.contextRetention.isEmpty || DurationText.seconds(agent.contextRetention) != nil, "agent_config.context_retention", "'\(agent.contextRetention)' is not a duration such as 24h, 30m or 3600s")
+        try require(
+            agent.contextRetention.isEmpty || DurationText.seconds(agent.contextRetention) != nil,
+            "agent_config.context_retention", "'\(agent.contextRetention)' is not a duration such as 24h, 30m or 3600s")
         try require(agent.maxContextSize >= 0, "agent_config.max_context_size", "must not be negative")
         if let limits = agent.rateLimits {
-            try require(limits.requestsPerMinute >= 0, "agent_config.rate_limits.requests_per_minute", "must not be negative")
+            try require(
+                limits.requestsPerMinute >= 0, "agent_config.rate_limits.requests_per_minute", "must not be negative")
             try require(limits.tokensPerDay >= 0, "agent_config.rate_limits.tokens_per_day", "must not be negative")
         }
     }
 
     static func validate(_ mcp: MCPConfiguration) throws {
-        try require(mcp.protocolVersion.count <= 64 && !mcp.protocolVersion.contains(" "), "mcp_config.protocol_version", "is not a version string")
+        try require(
+            mcp.protocolVersion.count <= 64 && !mcp.protocolVersion.contains(" "), "mcp_config.protocol_version",
+            "is not a version string")
         for feature in mcp.supportedFeatures {
-            try require(mcpFeatures.contains(feature), "mcp_config.supported_features", "'\(feature)' is not one of \(mcpFeatures.sorted().joined(separator: ", "))")
+            try require(
+                mcpFeatures.contains(feature), "mcp_config.supported_features",
+                "'\(feature)' is not one of \(mcpFeatures.sorted().joined(separator: ", "))")
         }
         for (name, url) in mcp.endpoints.sorted(by: { $0.key < $1.key }) {
             try require(isToken(name), "mcp_config.endpoints", "'\(name)' is not a valid endpoint name")
-            try require(isWebURL(url, requireTLSUnlessLoopback: true), "mcp_config.endpoints.\(name)", "'\(url)' must be an https URL (http only on loopback)")
+            try require(
+                isWebURL(url, requireTLSUnlessLoopback: true), "mcp_config.endpoints.\(name)",
+                "'\(url)' must be an https URL (http only on loopback)")
         }
         for origin in mcp.allowedOrigins {
-            try require(isOrigin(origin), "mcp_config.security.allowed_origins", "'\(origin)' must be scheme://host[:port] with no path")
+            try require(
+                isOrigin(origin), "mcp_config.security.allowed_origins",
+                "'\(origin)' must be scheme://host[:port] with no path")
         }
     }
 
@@ -163,7 +203,8 @@ enum ClientValidator {
     }
 
     static func isWebURL(_ text: String, requireTLSUnlessLoopback: Bool = false) -> Bool {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host,
+            !host.isEmpty
         else { return false }
         if scheme == "https" { return true }
         if scheme == "http" { return !requireTLSUnlessLoopback || isLoopback(host) }
@@ -171,14 +212,16 @@ enum ClientValidator {
     }
 
     static func isOrigin(_ text: String) -> Bool {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
+            ["http", "https"].contains(scheme),
             let host = url.host, !host.isEmpty
         else { return false }
         return url.path.isEmpty && url.query == nil && url.fragment == nil && url.user == nil && url.password == nil
     }
 
     static func isAbsoluteURI(_ text: String) -> Bool {
-        guard !text.isEmpty, !text.contains(where: \.isWhitespace), let url = URLComponents(string: text), let scheme = url.scheme
+        guard !text.isEmpty, !text.contains(where: \.isWhitespace), let url = URLComponents(string: text),
+            let scheme = url.scheme
         else { return false }
         return !scheme.isEmpty && text.count <= 2048
     }
@@ -190,7 +233,9 @@ enum ClientValidator {
 
     static func isToken(_ text: String) -> Bool {
         !text.isEmpty && text.count <= 128
-            && text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-:.".unicodeScalars.contains($0)) }
+            && text.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-:.".unicodeScalars.contains($0))
+            }
     }
 
     static func require(_ condition: Bool, _ field: String, _ problem: @autoclosure () -> String) throws {

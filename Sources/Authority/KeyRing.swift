@@ -42,8 +42,10 @@ struct KeyRing: Sendable {
             let key = try P256.Signing.PrivateKey(rawRepresentation: record.privateKey)
             let header = #"{"alg":"ES256","typ":"at+jwt","kid":"\#(record.kid)"}"#
             return Entry(
-                kid: record.kid, privateKey: key, publicKey: key.publicKey, encodedHeader: Base64URL.encode(Array(header.utf8)),
-                createdAt: record.createdAt, activatesAt: record.activatesAt, retiredAt: record.retiredAt, expiresAt: record.expiresAt)
+                kid: record.kid, privateKey: key, publicKey: key.publicKey,
+                encodedHeader: Base64URL.encode(Array(header.utf8)),
+                createdAt: record.createdAt, activatesAt: record.activatesAt, retiredAt: record.retiredAt,
+                expiresAt: record.expiresAt)
         }
     }
 
@@ -64,7 +66,8 @@ struct KeyRing: Sendable {
         let active = signer(at: now)?.kid
         return entries.map {
             SigningKeyInfo(
-                kid: $0.kid, algorithm: "ES256", createdAt: $0.createdAt, activatesAt: $0.activatesAt, retiredAt: $0.retiredAt,
+                kid: $0.kid, algorithm: "ES256", createdAt: $0.createdAt, activatesAt: $0.activatesAt,
+                retiredAt: $0.retiredAt,
                 expiresAt: $0.expiresAt, isActive: $0.kid == active)
         }
     }

@@ -17,7 +17,9 @@ enum Secrets {
     static func randomBase64URL(bytes count: Int) -> String {
         while true {
             // BoringSSL's CSPRNG (through SymmetricKey): no system call per byte.
-            let text = SymmetricKey(size: SymmetricKeySize(bitCount: count * 8)).withUnsafeBytes { Base64URL.encode($0) }
+            let text = SymmetricKey(size: SymmetricKeySize(bitCount: count * 8)).withUnsafeBytes {
+                Base64URL.encode($0)
+            }
             if let first = text.utf8.first, first != UInt8(ascii: "-"), first != UInt8(ascii: "_") { return text }
         }
     }

@@ -26,16 +26,21 @@ public enum AuthsecServer {
     }
 
     /// Runs until a shutdown signal. `say` receives the lines meant for the operator (stdout).
-    public static func run(_ configuration: ServerConfiguration, say: @escaping @Sendable (String) -> Void) async throws {
+    public static func run(_ configuration: ServerConfiguration, say: @escaping @Sendable (String) -> Void) async throws
+    {
         if configuration.needsExplicitIssuer {
-            throw StartError(description: "--http binds \(configuration.httpHost), which is every interface: give --issuer with the public URL")
+            throw StartError(
+                description:
+                    "--http binds \(configuration.httpHost), which is every interface: give --issuer with the public URL"
+            )
         }
         let logger = {
             var logger = Logger(label: "authsec")
             logger.logLevel = .info
             return logger
         }()
-        let store = try openStore(configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch)
+        let store = try openStore(
+            configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch)
         defer { store.close() }
         if try !Authority.isInitialized(store) {
             let admin = try await Authority.initialize(store)
@@ -49,7 +54,8 @@ public enum AuthsecServer {
         let keyResolver = JWKSFetcher()
         let app = Application(
             router: shim.router(),
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
+            configuration: .init(
+                address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.httpPort
                 let issuer = configuration.issuer ?? "http://\(hostForURL(configuration.httpHost)):\(port)"
@@ -94,7 +100,8 @@ struct WireDoor: Service {
         limits.maxInFlightPerConnection = configuration.maxInFlightPerConnection
         limits.idleTimeout = .seconds(Int64(configuration.idleTimeoutSeconds))
         let listener = try await WireListener.bind(
-            host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits, logger: logger)
+            host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits, logger: logger
+        )
         let port = listener.localAddress?.port ?? configuration.wirePort
         say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
         // Until shutdown, purge expired revocation records once a minute.

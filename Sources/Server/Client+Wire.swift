@@ -65,7 +65,8 @@ extension ClientSettings {
         let given: (String, Bool) -> Bool
         if let mask {
             for field in mask where !Self.maskableFields.contains(field) {
-                throw AuthorityError(.invalidRequest, "update_mask: '\(field)' is not a client field that can be changed")
+                throw AuthorityError(
+                    .invalidRequest, "update_mask: '\(field)' is not a client field that can be changed")
             }
             let fields = Set(mask)
             given = { name, _ in fields.contains(name) }
@@ -78,14 +79,20 @@ extension ClientSettings {
         if given("logo", !wire.logo.isEmpty) { logo = wire.logo }
         if given("website", !wire.website.isEmpty) { website = wire.website }
         if given("grant_types", !wire.grantTypes.isEmpty) { grantTypes = wire.grantTypes }
-        if given("token_endpoint_auth_method", !wire.tokenEndpointAuthMethod.isEmpty) { authMethod = wire.tokenEndpointAuthMethod }
+        if given("token_endpoint_auth_method", !wire.tokenEndpointAuthMethod.isEmpty) {
+            authMethod = wire.tokenEndpointAuthMethod
+        }
         if given("callbacks", !wire.callbacks.isEmpty) { callbacks = wire.callbacks }
         if given("web_origins", !wire.webOrigins.isEmpty) { webOrigins = wire.webOrigins }
         if given("logout_urls", !wire.logoutUrls.isEmpty) { logoutURLs = wire.logoutUrls }
         if given("allowed_scopes", !wire.allowedScopes.isEmpty) { allowedScopes = wire.allowedScopes }
         if given("allowed_audiences", !wire.allowedAudiences.isEmpty) { allowedAudiences = wire.allowedAudiences }
-        if given("access_token_lifetime", wire.accessTokenLifetime != 0) { accessTokenLifetime = wire.accessTokenLifetime }
-        if given("refresh_token_lifetime", wire.refreshTokenLifetime != 0) { refreshTokenLifetime = wire.refreshTokenLifetime }
+        if given("access_token_lifetime", wire.accessTokenLifetime != 0) {
+            accessTokenLifetime = wire.accessTokenLifetime
+        }
+        if given("refresh_token_lifetime", wire.refreshTokenLifetime != 0) {
+            refreshTokenLifetime = wire.refreshTokenLifetime
+        }
         if given("id_token_lifetime", wire.idTokenLifetime != 0) { idTokenLifetime = wire.idTokenLifetime }
         if given("rotate_refresh_token", wire.hasRotateRefreshToken) { rotateRefreshToken = wire.rotateRefreshToken }
         if given("require_proof_key_for_code_exchange", wire.hasRequireProofKeyForCodeExchange) {
@@ -102,7 +109,9 @@ extension ClientSettings {
                 agentType: a.agentType, capabilities: a.capabilities, contextRetention: a.contextRetention,
                 maxContextSize: a.maxContextSize,
                 rateLimits: a.hasRateLimits
-                    ? RateLimits(requestsPerMinute: a.rateLimits.requestsPerMinute, tokensPerDay: a.rateLimits.tokensPerDay) : nil)
+                    ? RateLimits(
+                        requestsPerMinute: a.rateLimits.requestsPerMinute, tokensPerDay: a.rateLimits.tokensPerDay)
+                    : nil)
         }
         if given("mcp_config", wire.hasMcpConfig) {
             let m = wire.mcpConfig

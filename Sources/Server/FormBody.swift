@@ -31,7 +31,9 @@ struct FormBody {
 
     private static func decode(_ text: Substring) -> String? {
         // Most values need no decoding; Foundation's string search would dominate the request.
-        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
+            return String(text)
+        }
         return text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }

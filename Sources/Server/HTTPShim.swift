@@ -31,7 +31,9 @@ struct HTTPShim: Sendable {
                 let credentials = try credentials(form, authorization)
                 let audiences = form.all("audience") + form.all("resource")
                 let grant = try await authority.token(
-                    TokenRequest(grantType: form["grant_type"] ?? "", scope: form["scope"], audiences: audiences, credentials: credentials))
+                    TokenRequest(
+                        grantType: form["grant_type"] ?? "", scope: form["scope"], audiences: audiences,
+                        credentials: credentials))
                 var body = #"{"access_token":"#
                 append(grant.accessToken, to: &body)
                 body += #","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
@@ -42,7 +44,8 @@ struct HTTPShim: Sendable {
         router.post("/oauth/introspect") { request, _ in
             await respond(to: request, noStore: true) { authority, form, authorization in
                 guard let token = form["token"] else { throw AuthorityError(.invalidRequest, "token is required") }
-                let answer = try await authority.introspect(token: token, credentials: try credentials(form, authorization))
+                let answer = try await authority.introspect(
+                    token: token, credentials: try credentials(form, authorization))
                 guard let claims = answer.claims else { return #"{"active":false}"# }
                 return introspectionJSON(claims)
             }
@@ -50,7 +53,9 @@ struct HTTPShim: Sendable {
         router.post("/oauth/revoke") { request, _ in
             await respond(to: request, noStore: true) { authority, form, authorization in
                 guard let token = form["token"] else { throw AuthorityError(.invalidRequest, "token is required") }
-                try await authority.revoke(token: token, tokenTypeHint: form["token_type_hint"], credentials: try credentials(form, authorization))
+                try await authority.revoke(
+                    token: token, tokenTypeHint: form["token_type_hint"],
+                    credentials: try credentials(form, authorization))
                 return "{}"
             }
         }
@@ -98,7 +103,9 @@ struct HTTPShim: Sendable {
             return response
         } catch let failure as AuthorityError {
             if failure.code == .serverError || failure.code == .storageFull {
-                logger.error("http request failed", metadata: ["code": "\(failure.code.rawValue)", "detail": "\(failure.detail ?? "")"])
+                logger.error(
+                    "http request failed",
+                    metadata: ["code": "\(failure.code.rawValue)", "detail": "\(failure.detail ?? "")"])
             }
             return error(failure, basic: authorization?.lowercased().hasPrefix("basic") ?? false)
         } catch {
@@ -114,7 +121,9 @@ struct HTTPShim: Sendable {
     }
 
     private func tooLarge() -> Response {
-        var response = json(.contentTooLarge, #"{"error":"invalid_request","error_description":"request body exceeds \#(maxBodySize) bytes"}"#)
+        var response = json(
+            .contentTooLarge,
+            #"{"error":"invalid_request","error_description":"request body exceeds \#(maxBodySize) bytes"}"#)
         response.headers[.connection] = "close"
         return response
     }
@@ -146,13 +155,19 @@ struct HTTPShim: Sendable {
             "response_types_supported": [String](),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "private_key_jwt",
+            ],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "private_key_jwt",
+            ],
             "scopes_supported": (try? authority.listScopes().map(\.name)) ?? [],
             "code_challenge_methods_supported": ["S256"],
         ]
         // JSONSerialization of plain strings and arrays cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -34,7 +34,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             request = try Authsec_V1_Request(serializedBytes: Array(frame.readableBytesView))
         } catch {
             var response = Authsec_V1_Response()
-            response.status = WireService.status(.invalidArgument, error: "invalid_request", message: "frame is not a valid Request message")
+            response.status = WireService.status(
+                .invalidArgument, error: "invalid_request", message: "frame is not a valid Request message")
             write(response, context: context)
             context.flush()
             return
@@ -102,7 +103,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         if case WireError.frameTooLarge(let size, let limit)? = error as? WireError {
             var response = Authsec_V1_Response()
             response.status = WireService.status(
-                .resourceExhausted, error: "invalid_request", message: "frame of \(size) bytes exceeds the maximum of \(limit) bytes")
+                .resourceExhausted, error: "invalid_request",
+                message: "frame of \(size) bytes exceeds the maximum of \(limit) bytes")
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(encode(response, context: context))).whenComplete { _ in
                 channel.close(promise: nil)

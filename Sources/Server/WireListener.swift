@@ -29,7 +29,9 @@ final class WireListener: Sendable {
 
     var localAddress: SocketAddress? { channel.localAddress }
 
-    static func bind(host: String, port: Int, service: WireService, limits: Limits, logger: Logger) async throws -> WireListener {
+    static func bind(host: String, port: Int, service: WireService, limits: Limits, logger: Logger) async throws
+        -> WireListener
+    {
         let counter = InFlightCounter()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
@@ -42,7 +44,9 @@ final class WireListener: Sendable {
                         IdleStateHandler(readTimeout: limits.idleTimeout),
                         ByteToMessageHandler(FrameDecoder(maxFrameSize: limits.maxFrameSize)),
                         MessageToByteHandler(FrameEncoder()),
-                        WireConnectionHandler(service: service, maxInFlight: limits.maxInFlightPerConnection, counter: counter, logger: logger),
+                        WireConnectionHandler(
+                            service: service, maxInFlight: limits.maxInFlightPerConnection, counter: counter,
+                            logger: logger),
                     ])
                 }
             }

@@ -40,7 +40,9 @@ public struct WireService: Sendable {
                 response.token = Self.tokenResponse(grant)
             case .introspect(let call):
                 let creds = try credentials(request, call)
-                guard let answer = try authority.introspectImmediately(token: call.token, credentials: creds) else { return nil }
+                guard let answer = try authority.introspectImmediately(token: call.token, credentials: creds) else {
+                    return nil
+                }
                 response.introspect = Self.introspectResponse(answer)
             default:
                 return nil
@@ -56,7 +58,9 @@ public struct WireService: Sendable {
         response.id = id
         if let error = error as? AuthorityError {
             if error.code == .serverError || error.code == .storageFull {
-                logger.error("wire request failed", metadata: ["code": "\(error.code.rawValue)", "detail": "\(error.detail ?? "")"])
+                logger.error(
+                    "wire request failed",
+                    metadata: ["code": "\(error.code.rawValue)", "detail": "\(error.detail ?? "")"])
             }
             response.status = Self.status(error)
         } else {
@@ -67,7 +71,9 @@ public struct WireService: Sendable {
     }
 
     static func tokenRequest(_ call: Authsec_V1_TokenRequest, _ credentials: ClientCredentials) -> TokenRequest {
-        TokenRequest(grantType: call.grantType, scope: call.scope.isEmpty ? nil : call.scope, audiences: call.audience, credentials: credentials)
+        TokenRequest(
+            grantType: call.grantType, scope: call.scope.isEmpty ? nil : call.scope, audiences: call.audience,
+            credentials: credentials)
     }
 
     static func tokenResponse(_ grant: TokenGrant) -> Authsec_V1_TokenResponse {
@@ -113,7 +119,9 @@ public struct WireService: Sendable {
         return status
     }
 
-    private func credentials(_ request: Authsec_V1_Request, _ call: some ClientAuthenticatingCall) throws -> ClientCredentials {
+    private func credentials(_ request: Authsec_V1_Request, _ call: some ClientAuthenticatingCall) throws
+        -> ClientCredentials
+    {
         try ClientCredentials.parse(
             authorization: request.authorization.isEmpty ? nil : request.authorization, clientID: call.clientID,
             clientSecret: call.clientSecret, assertionType: call.clientAssertionType, assertion: call.clientAssertion)
@@ -130,7 +138,8 @@ public struct WireService: Sendable {
             response.token = Self.tokenResponse(try await authority.token(Self.tokenRequest(call, creds)))
         case .introspect(let call):
             let creds = try credentials(request, call)
-            response.introspect = Self.introspectResponse(try await authority.introspect(token: call.token, credentials: creds))
+            response.introspect = Self.introspectResponse(
+                try await authority.introspect(token: call.token, credentials: creds))
         case .revoke(let call):
             let creds = try credentials(request, call)
             try await authority.revoke(token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: creds)
@@ -171,7 +180,8 @@ public struct WireService: Sendable {
             response.deleted = Authsec_V1_DeleteResponse()
         case .rotateClientSecret(let call):
             try admin(request, Scopes.adminClients)
-            response.client = Self.clientResponse(try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor))
+            response.client = Self.clientResponse(
+                try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor))
         case .createScope(let call):
             try admin(request, Scopes.adminScopes)
             var result = Authsec_V1_ScopeResponse()
@@ -197,8 +207,10 @@ public struct WireService: Sendable {
             result.keys = try await authority.rotateKey(activateIn: call.activateIn).map(Self.key)
             response.keys = result
         case nil:
-            let fields = request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"
-            response.status = Self.status(.unimplemented, error: "unsupported_call", message: "request has no known call: \(fields)")
+            let fields =
+                request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"
+            response.status = Self.status(
+                .unimplemented, error: "unsupported_call", message: "request has no known call: \(fields)")
         }
     }
 

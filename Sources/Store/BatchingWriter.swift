@@ -107,7 +107,11 @@ final class BatchingWriter: Sendable {
                 failures.append(finish)
             }
         }
-        let rc = finishers.isEmpty ? { mdb_txn_abort(parent); return Int32(0) }() : mdb_txn_commit(parent)
+        let rc =
+            finishers.isEmpty
+            ? {
+                mdb_txn_abort(parent); return Int32(0)
+            }() : mdb_txn_commit(parent)
         let error: Error? = rc == 0 ? nil : storeError(rc)
         for finish in finishers { finish(error) }
         for failure in failures { failure() }

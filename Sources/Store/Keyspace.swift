@@ -24,7 +24,9 @@ public enum Keyspace {
     public static let usedAssertions = Table<Authsec_Store_V1_AssertionRecord>(name: "used_assertions", index: 6)
 
     /// Names in index order; the environment opens each at start.
-    static let tableNames = ["meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions"]
+    static let tableNames = [
+        "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
+    ]
 }
 
 /// A named database whose values are one protobuf record type.

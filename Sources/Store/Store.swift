@@ -62,7 +62,11 @@ public final class Store: Sendable {
                     do {
                         let value = try body(txn)
                         return .applied { error in
-                            if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: value) }
+                            if let error {
+                                continuation.resume(throwing: error)
+                            } else {
+                                continuation.resume(returning: value)
+                            }
                         }
                     } catch {
                         return .failed { continuation.resume(throwing: error) }

@@ -83,11 +83,14 @@ public struct ReadTransaction {
         UnsafeRawBufferPointer(start: val.mv_data, count: val.mv_size)
     }
 
-    static func decode<R: SwiftProtobuf.Message>(_ type: R.Type, _ bytes: UnsafeRawBufferPointer, table: String) throws -> R {
+    static func decode<R: SwiftProtobuf.Message>(_ type: R.Type, _ bytes: UnsafeRawBufferPointer, table: String) throws
+        -> R
+    {
         do {
             guard let base = bytes.baseAddress, bytes.count > 0 else { return R() }
             // No copy: the Data only lives while the record is decoded, inside the transaction.
-            let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
+            let data = Data(
+                bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
             return try R(serializedBytes: data)
         } catch {
             throw StoreError(.corrupt, "a value in table '\(table)' could not be decoded: \(error)")

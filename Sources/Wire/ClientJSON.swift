@@ -22,7 +22,9 @@ public enum ClientJSON {
 
     static let agentKeys = ["agent_config", "ai_agent_config", "aiAgentConfig", "agentConfig", "ai_config"]
     static let mcpKeys = ["mcp_config", "mcpConfig", "mcp_server_config", "mcpServerConfig"]
-    static let groupKeys = ["token_config", "tokenConfig", "security_config", "securityConfig", "advanced_security", "advancedSecurity"]
+    static let groupKeys = [
+        "token_config", "tokenConfig", "security_config", "securityConfig", "advanced_security", "advancedSecurity",
+    ]
 
     public static func parse(_ data: Data) throws -> Parsed {
         let object: Any
@@ -31,11 +33,15 @@ public enum ClientJSON {
         } catch {
             throw FieldError(field: "(document)", problem: "is not valid JSON")
         }
-        guard var root = object as? [String: Any] else { throw FieldError(field: "(document)", problem: "must be a JSON object") }
+        guard var root = object as? [String: Any] else {
+            throw FieldError(field: "(document)", problem: "must be a JSON object")
+        }
         // Flatten the seed's grouping objects into the top level.
         for key in groupKeys {
             guard let group = root.removeValue(forKey: key) else { continue }
-            guard let fields = group as? [String: Any] else { throw FieldError(field: key, problem: "must be an object") }
+            guard let fields = group as? [String: Any] else {
+                throw FieldError(field: key, problem: "must be an object")
+            }
             for (name, value) in fields { root[name] = value }
         }
         var reader = Reader(object: normalized(root), path: "")
@@ -54,14 +60,18 @@ public enum ClientJSON {
         try take("logo") { client.logo = try reader.string("logo") }
         try take("website") { client.website = try reader.string("website") }
         try take("grant_types") { client.grantTypes = try reader.strings("grant_types") }
-        try take("token_endpoint_auth_method") { client.tokenEndpointAuthMethod = try reader.string("token_endpoint_auth_method") }
+        try take("token_endpoint_auth_method") {
+            client.tokenEndpointAuthMethod = try reader.string("token_endpoint_auth_method")
+        }
         try take("callbacks") { client.callbacks = try reader.strings("callbacks") }
         try take("web_origins") { client.webOrigins = try reader.strings("web_origins") }
         try take("logout_urls") { client.logoutUrls = try reader.strings("logout_urls") }
         try take("allowed_scopes") { client.allowedScopes = try reader.strings("allowed_scopes") }
         try take("allowed_audiences") { client.allowedAudiences = try reader.strings("allowed_audiences") }
         try take("access_token_lifetime") { client.accessTokenLifetime = try reader.integer("access_token_lifetime") }
-        try take("refresh_token_lifetime") { client.refreshTokenLifetime = try reader.integer("refresh_token_lifetime") }
+        try take("refresh_token_lifetime") {
+            client.refreshTokenLifetime = try reader.integer("refresh_token_lifetime")
+        }
         try take("id_token_lifetime") { client.idTokenLifetime = try reader.integer("id_token_lifetime") }
         try take("rotate_refresh_token") { client.rotateRefreshToken = try reader.bool("rotate_refresh_token") }
         try take("require_proof_key_for_code_exchange") {
@@ -89,8 +99,10 @@ public enum ClientJSON {
             client.mcpConfig.protocolVersion = try mcp.string("protocol_version")
             client.mcpConfig.supportedFeatures = try mcp.strings("supported_features")
             client.mcpConfig.endpoints = try mcp.stringMap("endpoints")
-            var security = try mcp.has("security") ? mcp.object("security") : Reader(object: [:], path: "mcp_config.security.")
-            client.mcpConfig.security.requireAuth = security.has("require_auth") ? try security.bool("require_auth") : true
+            var security =
+                try mcp.has("security") ? mcp.object("security") : Reader(object: [:], path: "mcp_config.security.")
+            client.mcpConfig.security.requireAuth =
+                security.has("require_auth") ? try security.bool("require_auth") : true
             client.mcpConfig.security.allowedOrigins = try security.strings("allowed_origins")
         }
         return Parsed(client: client, fields: fields, unknownKeys: reader.unusedKeys)
@@ -171,24 +183,31 @@ public enum ClientJSON {
             ]
             if agent.hasRateLimits {
                 value["rate_limits"] = [
-                    "requests_per_minute": agent.rateLimits.requestsPerMinute, "tokens_per_day": agent.rateLimits.tokensPerDay,
+                    "requests_per_minute": agent.rateLimits.requestsPerMinute,
+                    "tokens_per_day": agent.rateLimits.tokensPerDay,
                 ]
             }
             object["agent_config"] = value
         }
         if client.hasMcpConfig {
             let mcp = client.mcpConfig
-            object["mcp_config"] = [
-                "protocol_version": mcp.protocolVersion, "supported_features": mcp.supportedFeatures, "endpoints": mcp.endpoints,
-                "security": ["require_auth": mcp.security.requireAuth, "allowed_origins": mcp.security.allowedOrigins],
-            ] as [String: Any]
+            object["mcp_config"] =
+                [
+                    "protocol_version": mcp.protocolVersion, "supported_features": mcp.supportedFeatures,
+                    "endpoints": mcp.endpoints,
+                    "security": [
+                        "require_auth": mcp.security.requireAuth, "allowed_origins": mcp.security.allowedOrigins,
+                    ],
+                ] as [String: Any]
         }
         return object
     }
 
     /// Pretty, key-sorted JSON text for an object built of JSON types.
     public static func text(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }
@@ -235,7 +254,9 @@ struct Reader {
 
     mutating func integer(_ key: String) throws -> Int64 {
         guard let value = value(key) else { return 0 }
-        if let number = value as? NSNumber, !isJSONBool(number), let exact = Int64(exactly: number.doubleValue) { return exact }
+        if let number = value as? NSNumber, !isJSONBool(number), let exact = Int64(exactly: number.doubleValue) {
+            return exact
+        }
         throw fail(key, "must be a whole number")
     }
 
@@ -249,7 +270,9 @@ struct Reader {
     mutating func durationText(_ key: String) throws -> String {
         guard let value = value(key) else { return "" }
         if let text = value as? String { return text }
-        if let number = value as? NSNumber, !isJSONBool(number), let seconds = Int64(exactly: number.doubleValue) { return "\(seconds)s" }
+        if let number = value as? NSNumber, !isJSONBool(number), let seconds = Int64(exactly: number.doubleValue) {
+            return "\(seconds)s"
+        }
         throw fail(key, "must be a duration such as \"24h\"")
     }
 

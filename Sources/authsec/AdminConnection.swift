@@ -24,7 +24,9 @@ struct ConnectionOptions: ParsableArguments {
         guard let id = clientID ?? environment["AUTHSEC_CLIENT_ID"], !id.isEmpty,
             let secret = clientSecret ?? environment["AUTHSEC_CLIENT_SECRET"], !secret.isEmpty
         else {
-            warn("error: no caller credentials: give --client-id and --client-secret, or set AUTHSEC_CLIENT_ID and AUTHSEC_CLIENT_SECRET")
+            warn(
+                "error: no caller credentials: give --client-id and --client-secret, or set AUTHSEC_CLIENT_ID and AUTHSEC_CLIENT_SECRET"
+            )
             throw ExitCode.failure
         }
         return (id, secret)
@@ -34,7 +36,8 @@ struct ConnectionOptions: ParsableArguments {
     func basicAuthorization() throws -> String {
         let (id, secret) = try credentials()
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        let pair = (id.addingPercentEncoding(withAllowedCharacters: allowed) ?? id) + ":"
+        let pair =
+            (id.addingPercentEncoding(withAllowedCharacters: allowed) ?? id) + ":"
             + (secret.addingPercentEncoding(withAllowedCharacters: allowed) ?? secret)
         return "Basic " + Data(pair.utf8).base64EncodedString()
     }
@@ -110,7 +113,10 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     let all = [header] + rows
     let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
     for row in all {
-        say(row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) }
+        say(
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
             .joined(separator: "  "))
     }
 }

@@ -15,11 +15,13 @@ struct Bench: AsyncParsableCommand {
             """)
 
     enum Operation: String, ExpressibleByArgument, CaseIterable {
-        case token, introspect, introspectDistinct = "introspect-distinct", revoke, createClient = "create-client", mixed
+        case token, introspect, introspectDistinct = "introspect-distinct", revoke, createClient = "create-client",
+            mixed
     }
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "token | introspect | introspect-distinct | revoke | create-client | mixed") var op: Operation = .token
+    @Option(help: "token | introspect | introspect-distinct | revoke | create-client | mixed") var op: Operation =
+        .token
     @Option(help: "TCP connections.") var connections = 16
     @Option(help: "Requests in flight per connection (closed loop).") var pipeline = 16
     @Option(help: "How long to measure, e.g. 10s (default 10s unless --requests).") var duration: DurationArgument?
@@ -32,20 +34,25 @@ struct Bench: AsyncParsableCommand {
     var callTimeout = DurationArgument(argument: "10s")!
 
     func validate() throws {
-        guard connections > 0, pipeline > 0 else { throw ValidationError("--connections and --pipeline must be at least 1") }
+        guard connections > 0, pipeline > 0 else {
+            throw ValidationError("--connections and --pipeline must be at least 1")
+        }
         if let requests, requests <= 0 { throw ValidationError("--requests must be positive") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
         guard tokens > 0 else { throw ValidationError("--tokens must be positive") }
     }
 
     func run() async throws {
-        let setup = try await BenchSetup.prepare(connection: connection, connections: connections, callTimeout: callTimeout.seconds)
+        let setup = try await BenchSetup.prepare(
+            connection: connection, connections: connections, callTimeout: callTimeout.seconds)
         var report: BenchReport?
         var failure: Error?
         do {
-            let workload = try await setup.workload(for: op, tokens: op == .revoke ? max(tokens, requests ?? 0) : tokens, pipeline: pipeline)
+            let workload = try await setup.workload(
+                for: op, tokens: op == .revoke ? max(tokens, requests ?? 0) : tokens, pipeline: pipeline)
             let plan = LoadPlan(
-                connections: connections, pipeline: pipeline, duration: Double(duration?.seconds ?? (requests == nil ? 10 : 3600)),
+                connections: connections, pipeline: pipeline,
+                duration: Double(duration?.seconds ?? (requests == nil ? 10 : 3600)),
                 requests: requests, rate: rate, timeout: .seconds(callTimeout.seconds))
             if warmup.seconds > 0, op != .revoke, op != .createClient {
                 var warm = plan
@@ -107,13 +114,16 @@ struct BenchReport: Sendable {
             latencyObject["max"] = Double(latency.max) / 1000
             var object: [String: Any] = [
                 "op": op, "connections": plan.connections, "pipeline": plan.pipeline, "duration_s": seconds,
-                "requests": requests, "errors": errors, "requests_per_second": throughput.rounded(), "latency_ms": latencyObject,
+                "requests": requests, "errors": errors, "requests_per_second": throughput.rounded(),
+                "latency_ms": latencyObject,
             ]
             if let rate = plan.rate { object["target_rate"] = rate }
             say(ClientJSON.text(object))
             return
         }
-        say("op \(op)  connections \(plan.connections)  pipeline \(plan.pipeline)\(plan.rate.map { "  rate \($0)/s (open loop)" } ?? "")")
+        say(
+            "op \(op)  connections \(plan.connections)  pipeline \(plan.pipeline)\(plan.rate.map { "  rate \($0)/s (open loop)" } ?? "")"
+        )
         say(String(format: "requests %d  errors %d  %.1f s  %.0f req/s", requests, errors, seconds, throughput))
         say(
             "latency ms  "
@@ -159,12 +169,15 @@ struct LoadRunner: Sendable {
                 if let rate = plan.rate {
                     let perConnection = Double(rate) / Double(clients.count)
                     group.addTask {
-                        await openLoop(client: clients[connection], rate: perConnection, start: start, deadline: deadline, limit: limit, shared: shared)
+                        await openLoop(
+                            client: clients[connection], rate: perConnection, start: start, deadline: deadline,
+                            limit: limit, shared: shared)
                     }
                 } else {
                     for _ in 0..<plan.pipeline {
                         group.addTask {
-                            await closedLoop(client: clients[connection], deadline: deadline, limit: limit, shared: shared)
+                            await closedLoop(
+                                client: clients[connection], deadline: deadline, limit: limit, shared: shared)
                         }
                     }
                 }
@@ -176,7 +189,9 @@ struct LoadRunner: Sendable {
         let elapsed = clock.now - start
         if let fatal = shared.fatal.withLock({ $0 }) { throw fatal }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return BenchReport(requests: total.ok + total.errors, errors: total.errors, seconds: seconds, latency: total.latency, firstError: total.firstError)
+        return BenchReport(
+            requests: total.ok + total.errors, errors: total.errors, seconds: seconds, latency: total.latency,
+            firstError: total.firstError)
     }
 
     private func claim(_ shared: Shared, limit: Int?) -> Int? {
@@ -188,7 +203,9 @@ struct LoadRunner: Sendable {
         return index
     }
 
-    private func closedLoop(client: WireClient, deadline: ContinuousClock.Instant, limit: Int?, shared: Shared) async -> Tally {
+    private func closedLoop(client: WireClient, deadline: ContinuousClock.Instant, limit: Int?, shared: Shared) async
+        -> Tally
+    {
         var tally = Tally()
         let clock = ContinuousClock()
         while !shared.stop.load(ordering: .relaxed), clock.now < deadline, let index = claim(shared, limit: limit) {
@@ -198,7 +215,10 @@ struct LoadRunner: Sendable {
         return tally
     }
 
-    private func openLoop(client: WireClient, rate: Double, start: ContinuousClock.Instant, deadline: ContinuousClock.Instant, limit: Int?, shared: Shared)
+    private func openLoop(
+        client: WireClient, rate: Double, start: ContinuousClock.Instant, deadline: ContinuousClock.Instant,
+        limit: Int?, shared: Shared
+    )
         async -> Tally
     {
         let interval = Duration.nanoseconds(Int64(1e9 / rate))
@@ -228,12 +248,17 @@ struct LoadRunner: Sendable {
         }
     }
 
-    private func perform(_ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, into tally: inout Tally, shared: Shared) async {
+    private func perform(
+        _ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, into tally: inout Tally,
+        shared: Shared
+    ) async {
         tally.record(await call(index, on: client, measuredFrom: start, shared: shared), observe: workload.observe)
     }
 
     /// One call's outcome: its latency in microseconds and response, or nil after a fatal error.
-    private func call(_ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, shared: Shared) async -> Outcome {
+    private func call(_ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, shared: Shared)
+        async -> Outcome
+    {
         do {
             let response = try await client.call(workload.request(index), timeout: plan.timeout)
             let elapsed = ContinuousClock.now - start

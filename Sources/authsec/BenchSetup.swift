@@ -13,7 +13,9 @@ final class BenchSetup: Sendable {
     let timeout: TimeAmount
     private let createdClients = Mutex<[String]>([])
 
-    private init(clients: [WireClient], adminBearer: String, benchClientID: String, benchBasic: String, timeout: TimeAmount) {
+    private init(
+        clients: [WireClient], adminBearer: String, benchClientID: String, benchBasic: String, timeout: TimeAmount
+    ) {
         self.clients = clients
         self.adminBearer = adminBearer
         self.benchClientID = benchClientID
@@ -22,7 +24,8 @@ final class BenchSetup: Sendable {
     }
 
     /// Connects, authenticates as admin and registers a throwaway ai_agent client to load with.
-    static func prepare(connection: ConnectionOptions, connections: Int, callTimeout: Int64) async throws -> BenchSetup {
+    static func prepare(connection: ConnectionOptions, connections: Int, callTimeout: Int64) async throws -> BenchSetup
+    {
         var clients: [WireClient] = []
         for _ in 0..<connections { clients.append(try await connection.connect()) }
         let admin = clients[0]
@@ -43,7 +46,9 @@ final class BenchSetup: Sendable {
         create.call = .createClient(call)
         let created = try await Self.expectOK(admin.call(create, timeout: timeout), "create bench client").client
         let basic = "Basic " + Data("\(created.client.clientID):\(created.clientSecret)".utf8).base64EncodedString()
-        let setup = BenchSetup(clients: clients, adminBearer: bearer, benchClientID: created.client.clientID, benchBasic: basic, timeout: timeout)
+        let setup = BenchSetup(
+            clients: clients, adminBearer: bearer, benchClientID: created.client.clientID, benchBasic: basic,
+            timeout: timeout)
         setup.createdClients.withLock { $0.append(created.client.clientID) }
         return setup
     }
@@ -109,15 +114,17 @@ final class BenchSetup: Sendable {
         case .createClient:
             let bearer = adminBearer
             let run = String(UUID().uuidString.prefix(8))
-            return Workload(limit: nil, request: { index in
-                var request = Authsec_V1_Request()
-                request.authorization = bearer
-                var call = Authsec_V1_CreateClientRequest()
-                call.client.name = "authsec-bench-\(run)-\(index)"
-                call.client.appType = "ai_agent"
-                request.call = .createClient(call)
-                return request
-            }, observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
+            return Workload(
+                limit: nil,
+                request: { index in
+                    var request = Authsec_V1_Request()
+                    request.authorization = bearer
+                    var call = Authsec_V1_CreateClientRequest()
+                    call.client.name = "authsec-bench-\(run)-\(index)"
+                    call.client.appType = "ai_agent"
+                    request.call = .createClient(call)
+                    return request
+                }, observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
         }
     }
 
@@ -138,7 +145,8 @@ final class BenchSetup: Sendable {
                 group.addTask {
                     var tokens: [String] = []
                     while next.take() < count {
-                        let response = try Self.expectOK(try await client.call(request, timeout: timeout), "preparing tokens")
+                        let response = try Self.expectOK(
+                            try await client.call(request, timeout: timeout), "preparing tokens")
                         tokens.append(response.token.accessToken)
                     }
                     return tokens

@@ -17,9 +17,12 @@ struct ClientFlags: ParsableArguments {
     @Option(help: "Description.") var description: String?
     @Option(help: "Logo URL.") var logo: String?
     @Option(help: "Website URL.") var website: String?
-    @Option(name: .customLong("grant"), help: "Grant type (repeat): client_credentials, authorization_code, refresh_token, device_code.")
+    @Option(
+        name: .customLong("grant"),
+        help: "Grant type (repeat): client_credentials, authorization_code, refresh_token, device_code.")
     var grants: [String] = []
-    @Option(name: .customLong("auth-method"), help: "client_secret_basic | client_secret_post | private_key_jwt | none.")
+    @Option(
+        name: .customLong("auth-method"), help: "client_secret_basic | client_secret_post | private_key_jwt | none.")
     var authMethod: String?
     @Option(name: .customLong("callback"), help: "Redirect URI (repeat).") var callbacks: [String] = []
     @Option(name: .customLong("web-origin"), help: "Allowed CORS origin (repeat).") var webOrigins: [String] = []
@@ -33,7 +36,8 @@ struct ClientFlags: ParsableArguments {
     @Option(name: .customLong("require-pkce"), help: "true | false.") var requirePKCE: Bool?
     @Option(name: .customLong("require-par"), help: "true | false.") var requirePAR: Bool?
     @Option(name: .customLong("jwks-uri"), help: "URL of the client's JWK Set (private_key_jwt).") var jwksURI: String?
-    @Option(name: .customLong("jwks-file"), help: "File holding the client's JWK Set (private_key_jwt).") var jwksFile: String?
+    @Option(name: .customLong("jwks-file"), help: "File holding the client's JWK Set (private_key_jwt).") var jwksFile:
+        String?
 
     /// The client message and the field names given (file keys plus flags).
     func build() throws -> (client: Authsec_V1_Client, fields: [String]) {
@@ -73,12 +77,20 @@ struct ClientFlags: ParsableArguments {
             given("allowed_scopes")
         }
         if !audiences.isEmpty { client.allowedAudiences = audiences; given("allowed_audiences") }
-        if let accessTokenLifetime { client.accessTokenLifetime = accessTokenLifetime.seconds; given("access_token_lifetime") }
-        if let refreshTokenLifetime { client.refreshTokenLifetime = refreshTokenLifetime.seconds; given("refresh_token_lifetime") }
+        if let accessTokenLifetime {
+            client.accessTokenLifetime = accessTokenLifetime.seconds; given("access_token_lifetime")
+        }
+        if let refreshTokenLifetime {
+            client.refreshTokenLifetime = refreshTokenLifetime.seconds; given("refresh_token_lifetime")
+        }
         if let idTokenLifetime { client.idTokenLifetime = idTokenLifetime.seconds; given("id_token_lifetime") }
         if let rotateRefreshToken { client.rotateRefreshToken = rotateRefreshToken; given("rotate_refresh_token") }
-        if let requirePKCE { client.requireProofKeyForCodeExchange = requirePKCE; given("require_proof_key_for_code_exchange") }
-        if let requirePAR { client.requirePushedAuthorizationRequests = requirePAR; given("require_pushed_authorization_requests") }
+        if let requirePKCE {
+            client.requireProofKeyForCodeExchange = requirePKCE; given("require_proof_key_for_code_exchange")
+        }
+        if let requirePAR {
+            client.requirePushedAuthorizationRequests = requirePAR; given("require_pushed_authorization_requests")
+        }
         if let jwksURI { client.jwksUri = jwksURI; given("jwks_uri") }
         if let jwksFile {
             guard let text = try? String(contentsOfFile: jwksFile, encoding: .utf8) else {
@@ -103,23 +115,33 @@ func printClient(_ response: Authsec_V1_ClientResponse, json: Bool) {
     let client = response.client
     var rows: [[String]] = [
         ["client_id", client.clientID], ["name", client.name], ["app_type", client.appType],
-        ["grant_types", client.grantTypes.joined(separator: " ")], ["token_endpoint_auth_method", client.tokenEndpointAuthMethod],
+        ["grant_types", client.grantTypes.joined(separator: " ")],
+        ["token_endpoint_auth_method", client.tokenEndpointAuthMethod],
         ["allowed_scopes", client.allowedScopes.joined(separator: " ")],
     ]
-    if !client.allowedAudiences.isEmpty { rows.append(["allowed_audiences", client.allowedAudiences.joined(separator: " ")]) }
+    if !client.allowedAudiences.isEmpty {
+        rows.append(["allowed_audiences", client.allowedAudiences.joined(separator: " ")])
+    }
     if !client.callbacks.isEmpty { rows.append(["callbacks", client.callbacks.joined(separator: " ")]) }
     if !client.webOrigins.isEmpty { rows.append(["web_origins", client.webOrigins.joined(separator: " ")]) }
     rows.append(["access_token_lifetime", "\(client.accessTokenLifetime)s"])
-    if !response.clientSecret.isEmpty { rows.append(["client_secret", response.clientSecret + "   (shown once; store it now)"]) }
+    if !response.clientSecret.isEmpty {
+        rows.append(["client_secret", response.clientSecret + "   (shown once; store it now)"])
+    }
     if response.previousSecretExpiresAt != 0 {
-        rows.append(["previous secret valid until", ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(response.previousSecretExpiresAt)))])
+        rows.append([
+            "previous secret valid until",
+            ISO8601DateFormatter().string(
+                from: Date(timeIntervalSince1970: TimeInterval(response.previousSecretExpiresAt))),
+        ])
     }
     printTable(["FIELD", "VALUE"], rows)
 }
 
 extension Clients {
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register a client from flags or --file; prints its secret once.")
+        static let configuration = CommandConfiguration(
+            abstract: "Register a client from flags or --file; prints its secret once.")
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var flags: ClientFlags
 
@@ -157,7 +179,12 @@ extension Clients {
             }
             printTable(
                 ["CLIENT_ID", "NAME", "TYPE", "AUTH", "GRANTS"],
-                clients.map { [$0.clientID, $0.name, $0.appType, $0.tokenEndpointAuthMethod, $0.grantTypes.joined(separator: ",")] })
+                clients.map {
+                    [
+                        $0.clientID, $0.name, $0.appType, $0.tokenEndpointAuthMethod,
+                        $0.grantTypes.joined(separator: ","),
+                    ]
+                })
             if !token.isEmpty { say("next page: --page-token \(token)") }
         }
     }
@@ -175,7 +202,8 @@ extension Clients {
     }
 
     struct Update: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change the given settings of a client; others keep their values.")
+        static let configuration = CommandConfiguration(
+            abstract: "Change the given settings of a client; others keep their values.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The client's id.") var clientID: String
         @OptionGroup var flags: ClientFlags
@@ -203,7 +231,11 @@ extension Clients {
             var call = Authsec_V1_DeleteClientRequest()
             call.clientID = clientID
             _ = try await connection.callAsAdmin(.deleteClient(call))
-            if connection.json { say(#"{"deleted": true, "client_id": "\#(clientID)"}"#) } else { say("deleted client \(clientID)") }
+            if connection.json {
+                say(#"{"deleted": true, "client_id": "\#(clientID)"}"#)
+            } else {
+                say("deleted client \(clientID)")
+            }
         }
     }
 
@@ -212,7 +244,9 @@ extension Clients {
             commandName: "rotate-secret", abstract: "Issue a new client secret; prints it once.")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The client's id.") var clientID: String
-        @Option(name: .customLong("keep-previous-for"), help: "How long the old secret keeps working, e.g. 1h (default: stops at once).")
+        @Option(
+            name: .customLong("keep-previous-for"),
+            help: "How long the old secret keeps working, e.g. 1h (default: stops at once).")
         var keepPreviousFor: DurationArgument?
 
         func run() async throws {

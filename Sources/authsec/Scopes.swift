@@ -21,7 +21,11 @@ struct Scopes: AsyncParsableCommand {
             call.name = name
             call.description_p = description
             let scope = try await connection.callAsAdmin(.createScope(call)).scope.scope
-            if connection.json { say(ClientJSON.text(Scopes.object(scope))) } else { say("created scope \(scope.name)") }
+            if connection.json {
+                say(ClientJSON.text(Scopes.object(scope)))
+            } else {
+                say("created scope \(scope.name)")
+            }
         }
     }
 
@@ -48,7 +52,11 @@ struct Scopes: AsyncParsableCommand {
             var call = Authsec_V1_DeleteScopeRequest()
             call.name = name
             _ = try await connection.callAsAdmin(.deleteScope(call))
-            if connection.json { say(ClientJSON.text(["deleted": true, "name": name])) } else { say("deleted scope \(name)") }
+            if connection.json {
+                say(ClientJSON.text(["deleted": true, "name": name]))
+            } else {
+                say("deleted scope \(name)")
+            }
         }
     }
 }
@@ -62,17 +70,26 @@ struct Keys: AsyncParsableCommand {
             seconds == 0 ? "-" : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
         }
         if json {
-            say(ClientJSON.text(["keys": keys.map {
-                [
-                    "kid": $0.kid, "algorithm": $0.algorithm, "created_at": $0.createdAt, "activates_at": $0.activatesAt,
-                    "retired_at": $0.retiredAt, "expires_at": $0.expiresAt, "active": $0.isActive,
-                ] as [String: Any]
-            }]))
+            say(
+                ClientJSON.text([
+                    "keys": keys.map {
+                        [
+                            "kid": $0.kid, "algorithm": $0.algorithm, "created_at": $0.createdAt,
+                            "activates_at": $0.activatesAt,
+                            "retired_at": $0.retiredAt, "expires_at": $0.expiresAt, "active": $0.isActive,
+                        ] as [String: Any]
+                    }
+                ]))
             return
         }
         printTable(
             ["KID", "ALG", "ACTIVE", "ACTIVATES", "RETIRES", "LEAVES_JWKS"],
-            keys.map { [$0.kid, $0.algorithm, $0.isActive ? "yes" : "no", time($0.activatesAt), time($0.retiredAt), time($0.expiresAt)] })
+            keys.map {
+                [
+                    $0.kid, $0.algorithm, $0.isActive ? "yes" : "no", time($0.activatesAt), time($0.retiredAt),
+                    time($0.expiresAt),
+                ]
+            })
     }
 
     struct List: AsyncParsableCommand {
@@ -80,7 +97,9 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            Keys.show(try await connection.callAsAdmin(.listKeys(Authsec_V1_ListKeysRequest())).keys.keys, json: connection.json)
+            Keys.show(
+                try await connection.callAsAdmin(.listKeys(Authsec_V1_ListKeysRequest())).keys.keys,
+                json: connection.json)
         }
     }
 
@@ -88,7 +107,8 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a signing key; it signs at once, or after --activate-in while already published.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(name: .customLong("activate-in"), help: "Publish now, sign from then on, e.g. 10m.") var activateIn: DurationArgument?
+        @Option(name: .customLong("activate-in"), help: "Publish now, sign from then on, e.g. 10m.") var activateIn:
+            DurationArgument?
 
         func run() async throws {
             var call = Authsec_V1_RotateKeyRequest()
@@ -112,9 +132,11 @@ struct TokenCommand: AsyncParsableCommand {
         call.audience = audience
         let token = try await connection.callWithClientCredentials(.token(call)).token
         if connection.json {
-            say(ClientJSON.text([
-                "access_token": token.accessToken, "token_type": token.tokenType, "expires_in": token.expiresIn, "scope": token.scope,
-            ]))
+            say(
+                ClientJSON.text([
+                    "access_token": token.accessToken, "token_type": token.tokenType, "expires_in": token.expiresIn,
+                    "scope": token.scope,
+                ]))
         } else {
             say(token.accessToken)
         }
@@ -122,7 +144,8 @@ struct TokenCommand: AsyncParsableCommand {
 }
 
 struct IntrospectCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "introspect", abstract: "Introspect a token (RFC 7662).")
+    static let configuration = CommandConfiguration(
+        commandName: "introspect", abstract: "Introspect a token (RFC 7662).")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The token.") var token: String
 

@@ -26,7 +26,9 @@ struct ByteSize: ExpressibleByArgument {
     let bytes: Int
 
     init?(argument: String) {
-        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
+        let units: [(String, Int)] = [
+            ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10),
+        ]
         for (suffix, multiplier) in units where argument.hasSuffix(suffix) {
             guard let value = Int(argument.dropLast(suffix.count)), value > 0 else { return nil }
             bytes = value * multiplier
@@ -63,7 +65,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-frame-size"), help: "Largest accepted wire frame.")
     var maxFrameSize = ByteSize(argument: "1MiB")!
 
-    @Option(name: .customLong("max-in-flight"), help: "Requests in flight per wire connection before the server stops reading.")
+    @Option(
+        name: .customLong("max-in-flight"),
+        help: "Requests in flight per wire connection before the server stops reading.")
     var maxInFlight = 256
 
     @Option(name: .customLong("write-batch"), help: "Most writes per commit; 1 turns batching off (for comparisons).")
@@ -71,7 +75,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let issuer {
-            guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
+            guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                url.host != nil,
                 url.query == nil, url.fragment == nil
             else { throw ValidationError("--issuer must be an http(s) URL without query or fragment") }
         }

@@ -15,7 +15,9 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
     @Test func initializingTwiceIsRefused() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
-        await expectError(.failedPrecondition) { _ = try await Authority.initialize(fixture.store, clock: fixture.clock) }
+        await expectError(.failedPrecondition) {
+            _ = try await Authority.initialize(fixture.store, clock: fixture.clock)
+        }
     }
 
     @Test(arguments: [
@@ -52,26 +54,48 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
     }
 
     /// Each refused configuration names its field and stores nothing.
-    @Test(arguments: [
-        ("callbacks", bad { s in s.callbacks = ["http://evil.example.com/cb"] }, AuthorityError.Code.invalidRedirectURI),
-        ("callbacks", bad { s in s.callbacks = ["https://app.example.com/cb#frag"] }, .invalidRedirectURI),
-        ("callbacks", bad { s in s.callbacks = ["not a url"] }, .invalidRedirectURI),
-        ("callbacks", bad { s in s.callbacks = ["com.example.app:/cb"] }, .invalidRedirectURI),
-        ("grant_types", bad { s in s.grantTypes = ["password"] }, .invalidClientMetadata),
-        ("grant_types", bad { s in s.grantTypes = ["teleport"] }, .invalidClientMetadata),
-        ("app_type", bad { s in s.appType = "robot" }, .invalidClientMetadata),
-        ("allowed_scopes", bad { s in s.allowedScopes = ["ai:missing"] }, .invalidClientMetadata),
-        ("web_origins", bad { s in s.webOrigins = ["https://app.example.com/path"] }, .invalidClientMetadata),
-        ("token_endpoint_auth_method", bad { s in s.authMethod = "magic" }, .invalidClientMetadata),
-        ("access_token_lifetime", bad { s in s.accessTokenLifetime = -5 }, .invalidClientMetadata),
-        ("jwks_uri", bad { s in s.authMethod = "private_key_jwt" }, .invalidClientMetadata),
-        ("agent_config.agent_type", bad { s in s.agent = AgentConfiguration(agentType: "psychic") }, .invalidClientMetadata),
-        ("agent_config.context_retention", bad { s in s.agent = AgentConfiguration(contextRetention: "forever") }, .invalidClientMetadata),
-        ("agent_config.rate_limits.requests_per_minute", bad { s in s.agent = AgentConfiguration(rateLimits: RateLimits(requestsPerMinute: -1)) }, .invalidClientMetadata),
-        ("mcp_config.supported_features", bad { s in s.mcp = MCPConfiguration(supportedFeatures: ["telepathy"]) }, .invalidClientMetadata),
-        ("mcp_config.endpoints.tools", bad { s in s.mcp = MCPConfiguration(endpoints: ["tools": "http://mcp.example.com/tools"]) }, .invalidClientMetadata),
-    ] as [(String, ClientSettings, AuthorityError.Code)])
-    func invalidConfigurationIsRefused(field: String, settings: ClientSettings, code: AuthorityError.Code) async throws {
+    @Test(
+        arguments: [
+            (
+                "callbacks", bad { s in s.callbacks = ["http://evil.example.com/cb"] },
+                AuthorityError.Code.invalidRedirectURI
+            ),
+            ("callbacks", bad { s in s.callbacks = ["https://app.example.com/cb#frag"] }, .invalidRedirectURI),
+            ("callbacks", bad { s in s.callbacks = ["not a url"] }, .invalidRedirectURI),
+            ("callbacks", bad { s in s.callbacks = ["com.example.app:/cb"] }, .invalidRedirectURI),
+            ("grant_types", bad { s in s.grantTypes = ["password"] }, .invalidClientMetadata),
+            ("grant_types", bad { s in s.grantTypes = ["teleport"] }, .invalidClientMetadata),
+            ("app_type", bad { s in s.appType = "robot" }, .invalidClientMetadata),
+            ("allowed_scopes", bad { s in s.allowedScopes = ["ai:missing"] }, .invalidClientMetadata),
+            ("web_origins", bad { s in s.webOrigins = ["https://app.example.com/path"] }, .invalidClientMetadata),
+            ("token_endpoint_auth_method", bad { s in s.authMethod = "magic" }, .invalidClientMetadata),
+            ("access_token_lifetime", bad { s in s.accessTokenLifetime = -5 }, .invalidClientMetadata),
+            ("jwks_uri", bad { s in s.authMethod = "private_key_jwt" }, .invalidClientMetadata),
+            (
+                "agent_config.agent_type", bad { s in s.agent = AgentConfiguration(agentType: "psychic") },
+                .invalidClientMetadata
+            ),
+            (
+                "agent_config.context_retention",
+                bad { s in s.agent = AgentConfiguration(contextRetention: "forever") }, .invalidClientMetadata
+            ),
+            (
+                "agent_config.rate_limits.requests_per_minute",
+                bad { s in s.agent = AgentConfiguration(rateLimits: RateLimits(requestsPerMinute: -1)) },
+                .invalidClientMetadata
+            ),
+            (
+                "mcp_config.supported_features",
+                bad { s in s.mcp = MCPConfiguration(supportedFeatures: ["telepathy"]) }, .invalidClientMetadata
+            ),
+            (
+                "mcp_config.endpoints.tools",
+                bad { s in s.mcp = MCPConfiguration(endpoints: ["tools": "http://mcp.example.com/tools"]) },
+                .invalidClientMetadata
+            ),
+        ] as [(String, ClientSettings, AuthorityError.Code)])
+    func invalidConfigurationIsRefused(field: String, settings: ClientSettings, code: AuthorityError.Code) async throws
+    {
         let fixture = try await Fixture()
         defer { fixture.close() }
         let before = try fixture.clientCount()
@@ -106,7 +130,8 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         let created = try await fixture.agent()
         var change = ClientSettings()
         change.description = "updated"
-        change.agent = AgentConfiguration(agentType: "task", rateLimits: RateLimits(requestsPerMinute: 60, tokensPerDay: 1000))
+        change.agent = AgentConfiguration(
+            agentType: "task", rateLimits: RateLimits(requestsPerMinute: 60, tokensPerDay: 1000))
         let updated = try await fixture.authority.updateClient(created.client.clientID, change)
         #expect(updated.description == "updated")
         #expect(updated.name == "Agent")
@@ -114,7 +139,9 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         var bad = ClientSettings()
         bad.name = "Renamed"
         bad.callbacks = ["ftp://nope"]
-        await expectError(.invalidRedirectURI) { _ = try await fixture.authority.updateClient(created.client.clientID, bad) }
+        await expectError(.invalidRedirectURI) {
+            _ = try await fixture.authority.updateClient(created.client.clientID, bad)
+        }
         #expect(try fixture.authority.client(created.client.clientID).name == "Agent")
     }
 
@@ -147,16 +174,23 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
     @Test func scopesRegistry() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
-        _ = try await fixture.authority.createScope(name: "mcp:context:read", description: "Read MCP context information")
-        await expectError(.alreadyExists) { _ = try await fixture.authority.createScope(name: "mcp:context:read", description: "") }
-        await expectError(.invalidRequest) { _ = try await fixture.authority.createScope(name: "has space", description: "") }
+        _ = try await fixture.authority.createScope(
+            name: "mcp:context:read", description: "Read MCP context information")
+        await expectError(.alreadyExists) {
+            _ = try await fixture.authority.createScope(name: "mcp:context:read", description: "")
+        }
+        await expectError(.invalidRequest) {
+            _ = try await fixture.authority.createScope(name: "has space", description: "")
+        }
         await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("admin:clients") }
         #expect(try fixture.authority.listScopes().map(\.name).contains("mcp:context:read"))
         try await fixture.authority.deleteScope("mcp:context:read")
         await expectError(.notFound) { try await fixture.authority.deleteScope("mcp:context:read") }
     }
 
-    @Test(arguments: [("30s", 30), ("10m", 600), ("1h", 3600), ("3600s", 3600), ("7d", 604_800), ("90", 90)] as [(String, Int64)])
+    @Test(
+        arguments: [("30s", 30), ("10m", 600), ("1h", 3600), ("3600s", 3600), ("7d", 604_800), ("90", 90)]
+            as [(String, Int64)])
     func durations(text: String, seconds: Int64) {
         #expect(DurationText.seconds(text) == seconds)
     }

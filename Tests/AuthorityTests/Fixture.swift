@@ -13,7 +13,8 @@ struct Fixture {
     static let issuer = "http://127.0.0.1:8080"
 
     init() async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
         store = try Store(configuration: .init(directory: directory, mapSize: 64 << 20))
         clock = ManualClock()
         admin = try await Authority.initialize(store, clock: clock)
@@ -26,7 +27,9 @@ struct Fixture {
     }
 
     /// Registers scopes, then an ai_agent client allowed them.
-    func agent(scopes: [String] = ["ai:access"], audiences: [String] = [], method: String? = nil) async throws -> ClientWithSecret {
+    func agent(scopes: [String] = ["ai:access"], audiences: [String] = [], method: String? = nil) async throws
+        -> ClientWithSecret
+    {
         for name in scopes where try authority.listScopes().contains(where: { $0.name == name }) == false {
             _ = try await authority.createScope(name: name, description: "test scope")
         }
@@ -51,7 +54,9 @@ struct Fixture {
     }
 }
 
-func expectError(_ code: AuthorityError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+func expectError(
+    _ code: AuthorityError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+) async {
     do {
         try await body()
         Issue.record("expected \(code.rawValue), got success", sourceLocation: sourceLocation)

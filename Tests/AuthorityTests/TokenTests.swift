@@ -52,7 +52,9 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent(scopes: ["ai:access"], audiences: ["https://api.myapp.com"])
         await expectError(.invalidScope) { _ = try await fixture.token(client, scope: "ai:access admin:clients") }
-        await expectError(.invalidTarget) { _ = try await fixture.token(client, audiences: ["https://other.example.com"]) }
+        await expectError(.invalidTarget) {
+            _ = try await fixture.token(client, audiences: ["https://other.example.com"])
+        }
         let grant = try await fixture.token(client, audiences: ["https://api.myapp.com"])
         let claims = try #require(try fixture.authority.verifyAccessToken(grant.accessToken))
         #expect(claims.aud == ["https://api.myapp.com"])
@@ -68,7 +70,8 @@ struct RFC9068Payload: JWTPayload {
             .basic(clientID: fixture.admin.clientID, secret: client.secret!), .missing, .publicClient(clientID: id),
         ] {
             await expectError(.invalidClient) {
-                _ = try await fixture.authority.token(TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: credentials))
+                _ = try await fixture.authority.token(
+                    TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: credentials))
             }
         }
     }
@@ -83,13 +86,16 @@ struct RFC9068Payload: JWTPayload {
         let web = try await fixture.authority.createClient(settings)
         let creds = ClientCredentials.post(clientID: web.client.clientID, secret: web.secret!)
         await expectError(.unauthorizedClient) {
-            _ = try await fixture.authority.token(TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: creds))
+            _ = try await fixture.authority.token(
+                TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: creds))
         }
         await expectError(.unsupportedGrantType) {
-            _ = try await fixture.authority.token(TokenRequest(grantType: "password", scope: nil, audiences: [], credentials: creds))
+            _ = try await fixture.authority.token(
+                TokenRequest(grantType: "password", scope: nil, audiences: [], credentials: creds))
         }
         await expectError(.invalidRequest) {
-            _ = try await fixture.authority.token(TokenRequest(grantType: "", scope: nil, audiences: [], credentials: creds))
+            _ = try await fixture.authority.token(
+                TokenRequest(grantType: "", scope: nil, audiences: [], credentials: creds))
         }
     }
 
@@ -117,7 +123,9 @@ struct RFC9068Payload: JWTPayload {
         let other = try await fixture.agent()
         let token = try await fixture.token(owner).accessToken
         await expectError(.unauthorizedClient) {
-            try await fixture.authority.revoke(token: token, tokenTypeHint: nil, credentials: .basic(clientID: other.client.clientID, secret: other.secret!))
+            try await fixture.authority.revoke(
+                token: token, tokenTypeHint: nil,
+                credentials: .basic(clientID: other.client.clientID, secret: other.secret!))
         }
         let admin = ClientCredentials.basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret)
         try await fixture.authority.revoke(token: token, tokenTypeHint: nil, credentials: admin)
@@ -129,7 +137,9 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent()
         let token = try await fixture.token(client).accessToken
-        try await fixture.authority.revoke(token: token, tokenTypeHint: nil, credentials: .basic(clientID: client.client.clientID, secret: client.secret!))
+        try await fixture.authority.revoke(
+            token: token, tokenTypeHint: nil,
+            credentials: .basic(clientID: client.client.clientID, secret: client.secret!))
         let restarted = try Authority(store: fixture.store, issuer: Fixture.issuer, clock: fixture.clock)
         #expect(try restarted.verifyAccessToken(token) == nil)
     }
@@ -200,20 +210,31 @@ struct RFC9068Payload: JWTPayload {
         #expect(try fixture.authority.verifyAccessToken(none) == nil)
         // Swapped algorithm: HS256 keyed with public material.
         let hsHeader = header(#"{"alg":"HS256","typ":"at+jwt","kid":"\#(kid)"}"#)
-        let mac = HMAC<SHA256>.authenticationCode(for: Array((hsHeader + "." + parts[1]).utf8), using: SymmetricKey(data: Array(fixture.authority.jwksJSON().utf8)))
-        #expect(try fixture.authority.verifyAccessToken(hsHeader + "." + parts[1] + "." + Base64URL.encode(Array(mac))) == nil)
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array((hsHeader + "." + parts[1]).utf8),
+            using: SymmetricKey(data: Array(fixture.authority.jwksJSON().utf8)))
+        #expect(
+            try fixture.authority.verifyAccessToken(hsHeader + "." + parts[1] + "." + Base64URL.encode(Array(mac)))
+                == nil)
         // Bad signature: flip one byte.
         var signature = try #require(Base64URL.decode(parts[2]))
         signature[5] ^= 0x01
-        #expect(try fixture.authority.verifyAccessToken(parts[0] + "." + parts[1] + "." + Base64URL.encode(signature)) == nil)
+        #expect(
+            try fixture.authority.verifyAccessToken(parts[0] + "." + parts[1] + "." + Base64URL.encode(signature))
+                == nil)
         // Tampered payload under the original signature.
-        let claims = String(decoding: try #require(Base64URL.decode(parts[1])), as: UTF8.self).replacingOccurrences(of: "ai:access", with: "admin:keys")
-        #expect(try fixture.authority.verifyAccessToken(parts[0] + "." + Base64URL.encode(Array(claims.utf8)) + "." + parts[2]) == nil)
+        let claims = String(decoding: try #require(Base64URL.decode(parts[1])), as: UTF8.self).replacingOccurrences(
+            of: "ai:access", with: "admin:keys")
+        #expect(
+            try fixture.authority.verifyAccessToken(
+                parts[0] + "." + Base64URL.encode(Array(claims.utf8)) + "." + parts[2]) == nil)
         // Unknown kid, validly signed by a stranger's key.
         let stranger = P256.Signing.PrivateKey()
         let strangerHeader = header(#"{"alg":"ES256","typ":"at+jwt","kid":"stranger"}"#)
         let strangerSignature = try stranger.signature(for: Array((strangerHeader + "." + parts[1]).utf8))
-        #expect(try fixture.authority.verifyAccessToken(strangerHeader + "." + parts[1] + "." + Base64URL.encode(strangerSignature.rawRepresentation)) == nil)
+        #expect(
+            try fixture.authority.verifyAccessToken(
+                strangerHeader + "." + parts[1] + "." + Base64URL.encode(strangerSignature.rawRepresentation)) == nil)
         // The original still verifies.
         #expect(try fixture.authority.verifyAccessToken(token) != nil)
     }
@@ -223,15 +244,23 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent()
         let plain = try await fixture.token(client).accessToken
-        await expectError(.invalidToken) { _ = try fixture.authority.authorizeAdmin(bearer: nil, scope: Scopes.adminClients) }
-        await expectError(.invalidToken) { _ = try fixture.authority.authorizeAdmin(bearer: "Bearer nonsense", scope: Scopes.adminClients) }
-        await expectError(.insufficientScope) { _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + plain, scope: Scopes.adminClients) }
+        await expectError(.invalidToken) {
+            _ = try fixture.authority.authorizeAdmin(bearer: nil, scope: Scopes.adminClients)
+        }
+        await expectError(.invalidToken) {
+            _ = try fixture.authority.authorizeAdmin(bearer: "Bearer nonsense", scope: Scopes.adminClients)
+        }
+        await expectError(.insufficientScope) {
+            _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + plain, scope: Scopes.adminClients)
+        }
         let admin = try await fixture.authority.token(
             TokenRequest(
                 grantType: "client_credentials", scope: "admin:scopes", audiences: [],
                 credentials: .basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret)))
         _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + admin.accessToken, scope: Scopes.adminScopes)
-        await expectError(.insufficientScope) { _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + admin.accessToken, scope: Scopes.adminKeys) }
+        await expectError(.insufficientScope) {
+            _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + admin.accessToken, scope: Scopes.adminKeys)
+        }
     }
 
     @Test func privateKeyJWTClientAuthentication() async throws {
@@ -239,7 +268,8 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let key = ES256PrivateKey()
         let parameters = try #require(key.parameters)
-        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(parameters.x)","y":"\#(parameters.y)","kid":"k1","alg":"ES256","use":"sig"}]}"#
+        let jwks =
+            #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(parameters.x)","y":"\#(parameters.y)","kid":"k1","alg":"ES256","use":"sig"}]}"#
         _ = try await fixture.authority.createScope(name: "ai:access", description: "")
         var settings = ClientSettings()
         settings.name = "Signed agent"
@@ -255,21 +285,28 @@ struct RFC9068Payload: JWTPayload {
         }
         let signer = JWTKeyCollection()
         await signer.add(ecdsa: key, kid: "k1")
-        func assertion(aud: String = Fixture.issuer + "/oauth/token", lifetime: Int64 = 120, jti: String = UUID().uuidString) async throws -> String {
+        func assertion(
+            aud: String = Fixture.issuer + "/oauth/token", lifetime: Int64 = 120, jti: String = UUID().uuidString
+        ) async throws -> String {
             try await signer.sign(
                 Assertion(
                     iss: .init(value: id), sub: .init(value: id), aud: .init(value: [aud]),
-                    exp: .init(value: Date(timeIntervalSince1970: TimeInterval(fixture.clock.now() + lifetime))), jti: .init(value: jti)),
+                    exp: .init(value: Date(timeIntervalSince1970: TimeInterval(fixture.clock.now() + lifetime))),
+                    jti: .init(value: jti)),
                 kid: "k1")
         }
         func token(_ jwt: String) async throws -> TokenGrant {
             try await fixture.authority.token(
-                TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: .assertion(jwt: jwt, clientID: id)))
+                TokenRequest(
+                    grantType: "client_credentials", scope: nil, audiences: [],
+                    credentials: .assertion(jwt: jwt, clientID: id)))
         }
         let reused = try await assertion(jti: "once")
         #expect(try await token(reused).scope == "ai:access")
         await expectError(.invalidClient) { _ = try await token(reused) }
-        await expectError(.invalidClient) { _ = try await token(try await assertion(aud: "https://elsewhere.example.com")) }
+        await expectError(.invalidClient) {
+            _ = try await token(try await assertion(aud: "https://elsewhere.example.com"))
+        }
         await expectError(.invalidClient) { _ = try await token(try await assertion(lifetime: 3600)) }
         await expectError(.invalidClient) { _ = try await token(try await assertion(lifetime: -10)) }
         let strangerSigner = JWTKeyCollection()
@@ -277,28 +314,36 @@ struct RFC9068Payload: JWTPayload {
         let forged = try await strangerSigner.sign(
             Assertion(
                 iss: .init(value: id), sub: .init(value: id), aud: .init(value: [Fixture.issuer]),
-                exp: .init(value: Date(timeIntervalSince1970: TimeInterval(fixture.clock.now() + 60))), jti: .init(value: "forged")),
+                exp: .init(value: Date(timeIntervalSince1970: TimeInterval(fixture.clock.now() + 60))),
+                jti: .init(value: "forged")),
             kid: "k1")
         await expectError(.invalidClient) { _ = try await token(forged) }
         // A secret is no way in for this client.
         await expectError(.invalidClient) {
             _ = try await fixture.authority.token(
-                TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: .post(clientID: id, secret: "anything")))
+                TokenRequest(
+                    grantType: "client_credentials", scope: nil, audiences: [],
+                    credentials: .post(clientID: id, secret: "anything")))
         }
     }
 
     @Test func credentialParsing() throws {
         let basic = "Basic " + Data("my%3Aid:s%2Fecret".utf8).base64EncodedString()
-        #expect(try ClientCredentials.parse(authorization: basic, clientID: nil, clientSecret: nil, assertionType: nil, assertion: nil)
-            == .basic(clientID: "my:id", secret: "s/ecret"))
+        #expect(
+            try ClientCredentials.parse(
+                authorization: basic, clientID: nil, clientSecret: nil, assertionType: nil, assertion: nil)
+                == .basic(clientID: "my:id", secret: "s/ecret"))
         #expect(throws: AuthorityError.self) {
-            try ClientCredentials.parse(authorization: basic, clientID: nil, clientSecret: "x", assertionType: nil, assertion: nil)
+            try ClientCredentials.parse(
+                authorization: basic, clientID: nil, clientSecret: "x", assertionType: nil, assertion: nil)
         }
         #expect(throws: AuthorityError.self) {
-            try ClientCredentials.parse(authorization: "Basic !!!", clientID: nil, clientSecret: nil, assertionType: nil, assertion: nil)
+            try ClientCredentials.parse(
+                authorization: "Basic !!!", clientID: nil, clientSecret: nil, assertionType: nil, assertion: nil)
         }
         #expect(throws: AuthorityError.self) {
-            try ClientCredentials.parse(authorization: nil, clientID: "a", clientSecret: nil, assertionType: "wrong", assertion: "x.y.z")
+            try ClientCredentials.parse(
+                authorization: nil, clientID: "a", clientSecret: nil, assertionType: "wrong", assertion: "x.y.z")
         }
     }
 
@@ -353,8 +398,10 @@ struct RFC9068Payload: JWTPayload {
         let text = Base64URL.encode(bytes)
         #expect(!text.contains("=") && !text.contains("+") && !text.contains("/"))
         #expect(Base64URL.decode(text) == bytes)
-        #expect(text == Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""))
+        #expect(
+            text
+                == Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""))
     }
 
     @Test(arguments: ["a", "ab=", "a+b/", "AB$C", "QR"])  // "QR" has stray low bits

@@ -4,7 +4,10 @@ import Testing
 /// `authsec bench` against the real server: a valid run, and clean failures.
 @Suite(.serialized) struct BenchCommandTests {
     func environment(_ server: ServerProcess) -> [String: String] {
-        ["AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID, "AUTHSEC_CLIENT_SECRET": server.adminSecret]
+        [
+            "AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID,
+            "AUTHSEC_CLIENT_SECRET": server.adminSecret,
+        ]
     }
 
     @Test(arguments: ["token", "introspect", "introspect-distinct", "revoke", "create-client", "mixed"])
@@ -12,7 +15,10 @@ import Testing
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
         let (status, output, error) = try runCLI(
-            ["bench", "--op", op, "--connections", "2", "--pipeline", "4", "--requests", "200", "--tokens", "300", "--warmup", "0s", "--json"],
+            [
+                "bench", "--op", op, "--connections", "2", "--pipeline", "4", "--requests", "200", "--tokens", "300",
+                "--warmup", "0s", "--json",
+            ],
             environment: environment(server))
         #expect(status == 0, "\(error)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
@@ -23,7 +29,9 @@ import Testing
         #expect((latency["p50"] ?? 0) > 0 && (latency["p99"] ?? 0) >= (latency["p50"] ?? 0))
         // Only the admin client is left.
         let (_, listing, _) = try runCLI(["clients", "list", "--json"], environment: environment(server))
-        let clients = try #require(try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any])["clients"] as? [Any]
+        let clients =
+            try #require(try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any])["clients"]
+            as? [Any]
         #expect(clients?.count == 1)
     }
 
@@ -31,7 +39,10 @@ import Testing
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
         let (status, output, error) = try runCLI(
-            ["bench", "--op", "token", "--connections", "2", "--rate", "200", "--duration", "2s", "--warmup", "0s", "--json"],
+            [
+                "bench", "--op", "token", "--connections", "2", "--rate", "200", "--duration", "2s", "--warmup", "0s",
+                "--json",
+            ],
             environment: environment(server))
         #expect(status == 0, "\(error)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
@@ -47,7 +58,8 @@ import Testing
         let (badCredentials, _, credentialsError) = try runCLI(["bench", "--requests", "10"], environment: env)
         #expect(badCredentials == 1)
         #expect(credentialsError.contains("invalid_client"))
-        let (badAddress, _, addressError) = try runCLI(["bench", "--requests", "10", "--address", "127.0.0.1:1"], environment: environment(server))
+        let (badAddress, _, addressError) = try runCLI(
+            ["bench", "--requests", "10", "--address", "127.0.0.1:1"], environment: environment(server))
         #expect(badAddress == 1)
         #expect(addressError.contains("cannot connect"))
     }
@@ -57,7 +69,9 @@ import Testing
         defer { server.removeData() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-        process.arguments = ["bench", "--op", "token", "--connections", "2", "--pipeline", "2", "--duration", "60s", "--warmup", "0s"]
+        process.arguments = [
+            "bench", "--op", "token", "--connections", "2", "--pipeline", "2", "--duration", "60s", "--warmup", "0s",
+        ]
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment(server) { env[key] = value }
         process.environment = env

@@ -5,7 +5,10 @@ import Wire
 /// The built binary as an admin runs it.
 @Suite(.serialized) struct CLITests {
     func environment(_ server: ServerProcess) -> [String: String] {
-        ["AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID, "AUTHSEC_CLIENT_SECRET": server.adminSecret]
+        [
+            "AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID,
+            "AUTHSEC_CLIENT_SECRET": server.adminSecret,
+        ]
     }
 
     func json(_ text: String) throws -> [String: Any] {
@@ -32,7 +35,9 @@ import Wire
     @Test func aSecondServerOnTheSameDirectoryIsRefused() throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
-        let (status, _, error) = try runCLI(["serve", "--data", server.directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"])
+        let (status, _, error) = try runCLI([
+            "serve", "--data", server.directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0",
+        ])
         #expect(status == 1)
         #expect(error.contains("in use by another authsec process"))
     }
@@ -40,7 +45,9 @@ import Wire
     @Test func wildcardBindingNeedsAnIssuer() throws {
         let directory = ServerProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (status, _, error) = try runCLI(["serve", "--data", directory, "--http", "0.0.0.0:0", "--wire", "127.0.0.1:0"])
+        let (status, _, error) = try runCLI([
+            "serve", "--data", directory, "--http", "0.0.0.0:0", "--wire", "127.0.0.1:0",
+        ])
         #expect(status == 1)
         #expect(error.contains("--issuer"))
     }
@@ -59,25 +66,27 @@ import Wire
         defer { server.stop(); server.removeData() }
         let env = environment(server)
         for scope in ["ai:access", "ai:conversations", "mcp:context:read"] {
-            let (status, output, error) = try runCLI(["scopes", "create", scope, "--description", "seed scope \(scope)"], environment: env)
+            let (status, output, error) = try runCLI(
+                ["scopes", "create", scope, "--description", "seed scope \(scope)"], environment: env)
             #expect(status == 0, "\(error)")
             #expect(output.contains(scope))
         }
         let file = server.directory + "-client.json"
         defer { try? FileManager.default.removeItem(atPath: file) }
         try """
-            {
-            "name": "My AI Assistant",
-            "description": "An intelligent conversational AI agent",
-            "app_type": "ai_agent",
-            "grant_types": ["client_credentials", "authorization_code"],
-            "token_endpoint_auth_method": "client_secret_post",
-            "callbacks": ["https://myapp.com/callback"],
-            "web_origins": ["https://myapp.com"],
-            "allowed_scopes": ["openid", "profile", "ai:access"]
-            }
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        let (created, createdOutput, createError) = try runCLI(["clients", "create", "--file", file, "--json"], environment: env)
+        {
+        "name": "My AI Assistant",
+        "description": "An intelligent conversational AI agent",
+        "app_type": "ai_agent",
+        "grant_types": ["client_credentials", "authorization_code"],
+        "token_endpoint_auth_method": "client_secret_post",
+        "callbacks": ["https://myapp.com/callback"],
+        "web_origins": ["https://myapp.com"],
+        "allowed_scopes": ["openid", "profile", "ai:access"]
+        }
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (created, createdOutput, createError) = try runCLI(
+            ["clients", "create", "--file", file, "--json"], environment: env)
         #expect(created == 0, "\(createError)")
         let client = try json(createdOutput)
         let id = try #require(client["client_id"] as? String)
@@ -85,7 +94,8 @@ import Wire
         #expect(client["app_type"] as? String == "ai_agent")
         #expect(client["access_token_lifetime"] as? Int == 3600)
 
-        let (tokenStatus, token, _) = try runCLI(["token", "--client-id", id, "--client-secret", secret, "--scope", "ai:access"], environment: env)
+        let (tokenStatus, token, _) = try runCLI(
+            ["token", "--client-id", id, "--client-secret", secret, "--scope", "ai:access"], environment: env)
         #expect(tokenStatus == 0)
         let accessToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
         let (_, introspection, _) = try runCLI(["introspect", accessToken, "--json"], environment: env)
@@ -98,24 +108,28 @@ import Wire
         #expect(got == 0)
         #expect(try json(shown)["client_secret"] == nil)
 
-        let (updated, updatedOutput, _) = try runCLI(["clients", "update", id, "--description", "renamed", "--json"], environment: env)
+        let (updated, updatedOutput, _) = try runCLI(
+            ["clients", "update", id, "--description", "renamed", "--json"], environment: env)
         #expect(updated == 0)
         let afterUpdate = try json(updatedOutput)
         #expect(afterUpdate["description"] as? String == "renamed")
         #expect(afterUpdate["name"] as? String == "My AI Assistant")
 
-        let (rotated, rotatedOutput, _) = try runCLI(["clients", "rotate-secret", id, "--keep-previous-for", "1h", "--json"], environment: env)
+        let (rotated, rotatedOutput, _) = try runCLI(
+            ["clients", "rotate-secret", id, "--keep-previous-for", "1h", "--json"], environment: env)
         #expect(rotated == 0)
         let newSecret = try #require(try json(rotatedOutput)["client_secret"] as? String)
         #expect(newSecret != secret)
         #expect(try runCLI(["token", "--client-id", id, "--client-secret", secret], environment: env).0 == 0)
         #expect(try runCLI(["token", "--client-id", id, "--client-secret", newSecret], environment: env).0 == 0)
         let (_, _, _) = try runCLI(["clients", "rotate-secret", id], environment: env)
-        let (refused, _, refusal) = try runCLI(["token", "--client-id", id, "--client-secret", newSecret], environment: env)
+        let (refused, _, refusal) = try runCLI(
+            ["token", "--client-id", id, "--client-secret", newSecret], environment: env)
         #expect(refused == 1)
         #expect(refusal.contains("invalid_client"))
 
-        let (revoked, _, _) = try runCLI(["revoke", accessToken, "--client-id", id, "--client-secret", secret], environment: env)
+        let (revoked, _, _) = try runCLI(
+            ["revoke", accessToken, "--client-id", id, "--client-secret", secret], environment: env)
         #expect(revoked == 1)  // that secret no longer works: rotation without overlap ended it
         let (adminRevoke, _, _) = try runCLI(["revoke", accessToken], environment: env)
         #expect(adminRevoke == 0)
@@ -136,13 +150,15 @@ import Wire
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
         let env = environment(server)
-        let (status, _, error) = try runCLI(["clients", "create", "--name", "Bad", "--callback", "http://example.com/cb"], environment: env)
+        let (status, _, error) = try runCLI(
+            ["clients", "create", "--name", "Bad", "--callback", "http://example.com/cb"], environment: env)
         #expect(status == 1)
         #expect(error.contains("INVALID_ARGUMENT") && error.contains("callbacks"))
         let (noCreds, _, noCredsError) = try runCLI(["clients", "list", "--address", "127.0.0.1:\(server.wirePort)"])
         #expect(noCreds == 1)
         #expect(noCredsError.contains("credentials"))
-        let (wrongAddress, _, wrongError) = try runCLI(["clients", "list", "--address", "127.0.0.1:1"], environment: env)
+        let (wrongAddress, _, wrongError) = try runCLI(
+            ["clients", "list", "--address", "127.0.0.1:1"], environment: env)
         #expect(wrongAddress == 1)
         #expect(wrongError.contains("cannot connect"))
     }
@@ -176,7 +192,9 @@ import Wire
                             var call = Authsec_V1_CreateClientRequest()
                             call.client.name = "crash-\(worker)-\(index)"
                             request.call = .createClient(call)
-                            guard let response = try? await client.call(request), response.status.code == .ok else { return }
+                            guard let response = try? await client.call(request), response.status.code == .ok else {
+                                return
+                            }
                             acknowledged.add(response.client.client.clientID)
                             index += 1
                         }

@@ -13,7 +13,10 @@ import Wire
         let body: [String: Any]
     }
 
-    func post(_ url: String, _ body: String, contentType: String = "application/x-www-form-urlencoded", authorization: String? = nil)
+    func post(
+        _ url: String, _ body: String, contentType: String = "application/x-www-form-urlencoded",
+        authorization: String? = nil
+    )
         async throws -> Reply
     {
         var request = HTTPClientRequest(url: url)
@@ -46,7 +49,8 @@ import Wire
         #expect(metadata.body["token_endpoint"] as? String == server.httpURL + "/oauth/token")
         let jwks = try await get(server.httpURL + "/.well-known/jwks.json")
         #expect(jwks.status == 200)
-        let token = try await post(server.httpURL + "/oauth/token", "grant_type=client_credentials", authorization: server.basicAdmin)
+        let token = try await post(
+            server.httpURL + "/oauth/token", "grant_type=client_credentials", authorization: server.basicAdmin)
         #expect(token.status == 200)
         #expect(token.headers["cache-control"] == "no-store")
         #expect(token.body["token_type"] as? String == "Bearer")
@@ -72,16 +76,46 @@ import Wire
         let tokenURL = server.httpURL + "/oauth/token"
         let wrong = "Basic " + Data("\(server.adminID):nope".utf8).base64EncodedString()
         let cases: [(String, String, String?, String, Int, String)] = [
-            ("wrong secret", "grant_type=client_credentials", wrong, "application/x-www-form-urlencoded", 401, "invalid_client"),
-            ("unknown client", "grant_type=client_credentials&client_id=ghost&client_secret=x", nil, "application/x-www-form-urlencoded", 401, "invalid_client"),
-            ("no credentials", "grant_type=client_credentials", nil, "application/x-www-form-urlencoded", 401, "invalid_client"),
-            ("unknown grant", "grant_type=password&username=a&password=b", server.basicAdmin, "application/x-www-form-urlencoded", 400, "unsupported_grant_type"),
-            ("missing grant", "scope=admin:keys", server.basicAdmin, "application/x-www-form-urlencoded", 400, "invalid_request"),
-            ("scope not allowed", "grant_type=client_credentials&scope=openid%20ai:never", server.basicAdmin, "application/x-www-form-urlencoded", 400, "invalid_scope"),
-            ("audience not allowed", "grant_type=client_credentials&audience=https://api.example.com", server.basicAdmin, "application/x-www-form-urlencoded", 400, "invalid_target"),
-            ("malformed form", "grant_type=client_credentials&scope=%zz", server.basicAdmin, "application/x-www-form-urlencoded", 400, "invalid_request"),
-            ("repeated parameter", "grant_type=client_credentials&grant_type=client_credentials", server.basicAdmin, "application/x-www-form-urlencoded", 400, "invalid_request"),
-            ("json body", #"{"grant_type":"client_credentials"}"#, server.basicAdmin, "application/json", 400, "invalid_request"),
+            (
+                "wrong secret", "grant_type=client_credentials", wrong, "application/x-www-form-urlencoded", 401,
+                "invalid_client"
+            ),
+            (
+                "unknown client", "grant_type=client_credentials&client_id=ghost&client_secret=x", nil,
+                "application/x-www-form-urlencoded", 401, "invalid_client"
+            ),
+            (
+                "no credentials", "grant_type=client_credentials", nil, "application/x-www-form-urlencoded", 401,
+                "invalid_client"
+            ),
+            (
+                "unknown grant", "grant_type=password&username=a&password=b", server.basicAdmin,
+                "application/x-www-form-urlencoded", 400, "unsupported_grant_type"
+            ),
+            (
+                "missing grant", "scope=admin:keys", server.basicAdmin, "application/x-www-form-urlencoded", 400,
+                "invalid_request"
+            ),
+            (
+                "scope not allowed", "grant_type=client_credentials&scope=openid%20ai:never", server.basicAdmin,
+                "application/x-www-form-urlencoded", 400, "invalid_scope"
+            ),
+            (
+                "audience not allowed", "grant_type=client_credentials&audience=https://api.example.com",
+                server.basicAdmin, "application/x-www-form-urlencoded", 400, "invalid_target"
+            ),
+            (
+                "malformed form", "grant_type=client_credentials&scope=%zz", server.basicAdmin,
+                "application/x-www-form-urlencoded", 400, "invalid_request"
+            ),
+            (
+                "repeated parameter", "grant_type=client_credentials&grant_type=client_credentials", server.basicAdmin,
+                "application/x-www-form-urlencoded", 400, "invalid_request"
+            ),
+            (
+                "json body", #"{"grant_type":"client_credentials"}"#, server.basicAdmin, "application/json", 400,
+                "invalid_request"
+            ),
         ]
         for (name, body, authorization, contentType, status, error) in cases {
             let reply = try await post(tokenURL, body, contentType: contentType, authorization: authorization)
@@ -91,23 +125,33 @@ import Wire
         }
         let basicFailure = try await post(tokenURL, "grant_type=client_credentials", authorization: wrong)
         #expect(basicFailure.headers["www-authenticate"]?.hasPrefix("Basic") == true)
-        let huge = try await post(tokenURL, "grant_type=client_credentials&pad=" + String(repeating: "a", count: 200_000), authorization: server.basicAdmin)
+        let huge = try await post(
+            tokenURL, "grant_type=client_credentials&pad=" + String(repeating: "a", count: 200_000),
+            authorization: server.basicAdmin)
         #expect(huge.status == 413)
         // The server still answers after all of that.
-        #expect(try await post(tokenURL, "grant_type=client_credentials", authorization: server.basicAdmin).status == 200)
+        #expect(
+            try await post(tokenURL, "grant_type=client_credentials", authorization: server.basicAdmin).status == 200)
     }
 
     @Test func aGrantTheClientMayNotUseIsUnauthorizedClient() async throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
-        let environment = ["AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID, "AUTHSEC_CLIENT_SECRET": server.adminSecret]
+        let environment = [
+            "AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID,
+            "AUTHSEC_CLIENT_SECRET": server.adminSecret,
+        ]
         let (status, output, _) = try runCLI(
-            ["clients", "create", "--name", "Dashboard", "--type", "web", "--callback", "https://app.example.com/cb", "--json"], environment: environment)
+            [
+                "clients", "create", "--name", "Dashboard", "--type", "web", "--callback", "https://app.example.com/cb",
+                "--json",
+            ], environment: environment)
         #expect(status == 0)
         let created = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         let id = try #require(created["client_id"] as? String)
         let secret = try #require(created["client_secret"] as? String)
-        let reply = try await post(server.httpURL + "/oauth/token", "grant_type=client_credentials&client_id=\(id)&client_secret=\(secret)")
+        let reply = try await post(
+            server.httpURL + "/oauth/token", "grant_type=client_credentials&client_id=\(id)&client_secret=\(secret)")
         #expect(reply.status == 400)
         #expect(reply.body["error"] as? String == "unauthorized_client")
     }
@@ -117,30 +161,38 @@ import Wire
         let server = try ServerProcess(arguments: ["--issuer", "http://authsec.test"])
         defer { server.stop(); server.removeData() }
         func token() async throws -> String {
-            let reply = try await post(server.httpURL + "/oauth/token", "grant_type=client_credentials", authorization: server.basicAdmin)
+            let reply = try await post(
+                server.httpURL + "/oauth/token", "grant_type=client_credentials", authorization: server.basicAdmin)
             return try #require(reply.body["access_token"] as? String)
         }
         let revoked = try await token()
         let kept = try await token()
-        let active = try await post(server.httpURL + "/oauth/introspect", "token=\(revoked)", authorization: server.basicAdmin)
+        let active = try await post(
+            server.httpURL + "/oauth/introspect", "token=\(revoked)", authorization: server.basicAdmin)
         #expect(active.body["active"] as? Bool == true)
         #expect(active.body["client_id"] as? String == server.adminID)
         #expect(active.body["iss"] as? String == "http://authsec.test")
         let unauthenticated = try await post(server.httpURL + "/oauth/introspect", "token=\(revoked)")
         #expect(unauthenticated.status == 401)
-        let revoke = try await post(server.httpURL + "/oauth/revoke", "token=\(revoked)&token_type_hint=access_token", authorization: server.basicAdmin)
+        let revoke = try await post(
+            server.httpURL + "/oauth/revoke", "token=\(revoked)&token_type_hint=access_token",
+            authorization: server.basicAdmin)
         #expect(revoke.status == 200)
-        let inactive = try await post(server.httpURL + "/oauth/introspect", "token=\(revoked)", authorization: server.basicAdmin)
+        let inactive = try await post(
+            server.httpURL + "/oauth/introspect", "token=\(revoked)", authorization: server.basicAdmin)
         #expect(inactive.body["active"] as? Bool == false)
         #expect(inactive.body.count == 1)
         // Revocation outlives a restart; the unrevoked token stays active.
         #expect(server.stop() == 0)
-        let again = try ServerProcess(directory: server.directory, arguments: ["--issuer", "http://authsec.test"], expectCredentials: false)
+        let again = try ServerProcess(
+            directory: server.directory, arguments: ["--issuer", "http://authsec.test"], expectCredentials: false)
         defer { again.stop() }
-        let afterRestart = try await post(again.httpURL + "/oauth/introspect", "token=\(revoked)", authorization: server.basicAdmin)
+        let afterRestart = try await post(
+            again.httpURL + "/oauth/introspect", "token=\(revoked)", authorization: server.basicAdmin)
         #expect(afterRestart.status == 200)
         #expect(afterRestart.body["active"] as? Bool == false)
-        let control = try await post(again.httpURL + "/oauth/introspect", "token=\(kept)", authorization: server.basicAdmin)
+        let control = try await post(
+            again.httpURL + "/oauth/introspect", "token=\(kept)", authorization: server.basicAdmin)
         #expect(control.body["active"] as? Bool == true)
     }
 }

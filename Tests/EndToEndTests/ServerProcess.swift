@@ -18,7 +18,8 @@ final class ServerProcess: @unchecked Sendable {
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["AUTHSEC_BIN"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/authsec").path
     }
 
@@ -27,10 +28,13 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `authsec serve` and waits until both doors are listening.
-    init(directory: String = ServerProcess.temporaryDirectory(), arguments: [String] = [], expectCredentials: Bool = true) throws {
+    init(
+        directory: String = ServerProcess.temporaryDirectory(), arguments: [String] = [], expectCredentials: Bool = true
+    ) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--data", directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"] + arguments
+        process.arguments =
+            ["serve", "--data", directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"] + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
@@ -136,5 +140,7 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (
+        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
+    )
 }

@@ -6,7 +6,8 @@ import Testing
 
 /// A store in a fresh temporary directory, removed by `cleanup`.
 func makeTemporaryStore(mapSize: Int = 64 << 20, maxBatch: Int = 1024) throws -> (Store, String) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("authsec-store-\(UUID().uuidString)").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("authsec-store-\(UUID().uuidString)")
+        .path
     return (try Store(configuration: .init(directory: directory, mapSize: mapSize, maxBatch: maxBatch)), directory)
 }
 
@@ -33,7 +34,8 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         let directoryMode = try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int
         #expect(directoryMode == 0o700)
         for file in ["data.mdb", "lock.mdb", "authsec.lock"] {
-            let mode = try FileManager.default.attributesOfItem(atPath: directory + "/" + file)[.posixPermissions] as? Int
+            let mode =
+                try FileManager.default.attributesOfItem(atPath: directory + "/" + file)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(file) is \(String(mode ?? 0, radix: 8))")
         }
     }
@@ -65,7 +67,9 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<500 {
                 group.addTask {
-                    try await store.write { txn in try txn.put(Keyspace.scopes, "scope:\(index)", scope("scope:\(index)")) }
+                    try await store.write { txn in
+                        try txn.put(Keyspace.scopes, "scope:\(index)", scope("scope:\(index)"))
+                    }
                 }
             }
             try await group.waitForAll()
@@ -98,7 +102,9 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         defer { store.close(); try? FileManager.default.removeItem(atPath: directory) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<20 {
-                group.addTask { try await store.write { txn in try txn.put(Keyspace.scopes, "s\(index)", scope("s\(index)")) } }
+                group.addTask {
+                    try await store.write { txn in try txn.put(Keyspace.scopes, "s\(index)", scope("s\(index)")) }
+                }
             }
             try await group.waitForAll()
         }

@@ -92,7 +92,10 @@ import Testing
         #expect(parsed.client.mcpConfig.endpoints["tools"] == "https://mcp.example.com/tools")
         #expect(parsed.client.mcpConfig.security.allowedOrigins == ["https://trusted-client.com"])
         #expect(parsed.unknownKeys == ["surprise"])
-        #expect(Set(parsed.fields).isSuperset(of: ["name", "app_type", "access_token_lifetime", "agent_config", "mcp_config"]))
+        #expect(
+            Set(parsed.fields).isSuperset(of: [
+                "name", "app_type", "access_token_lifetime", "agent_config", "mcp_config",
+            ]))
     }
 
     @Test(arguments: [
