@@ -64,6 +64,7 @@ public enum AuthsecServer {
                     say("http listening on http://\(hostForURL(configuration.httpHost)):\(port) (issuer \(issuer))")
                 } catch {
                     logger.critical("cannot start Authority", metadata: ["error": "\(error)"])
+                    cell.fail(error)  // ends the wire door, and with it the service group
                 }
             },
             logger: logger
@@ -88,13 +89,8 @@ struct WireDoor: Service {
     let say: @Sendable (String) -> Void
 
     func run() async throws {
-        var authority = cell.value
-        while authority == nil {
-            try await Task.sleep(for: .milliseconds(5))
-            authority = cell.value
-        }
-        // The loop above ends only with a value.
-        let service = WireService(authority: authority!, logger: logger, version: AuthsecServer.version)
+        let authority = try await cell.ready()
+        let service = WireService(authority: authority, logger: logger, version: AuthsecServer.version)
         var limits = WireListener.Limits()
         limits.maxFrameSize = configuration.maxFrameSize
         limits.maxInFlightPerConnection = configuration.maxInFlightPerConnection
@@ -105,11 +101,10 @@ struct WireDoor: Service {
         let port = listener.localAddress?.port ?? configuration.wirePort
         say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
         // Until shutdown, purge expired revocation records once a minute.
-        let purger = Task { [authority] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(60))
+        let purger = Task {
+            while (try? await Task.sleep(for: .seconds(60))) != nil {
                 do {
-                    try await authority?.purgeExpired()
+                    try await authority.purgeExpired()
                 } catch {
                     logger.warning("purging expired records failed", metadata: ["error": "\(error)"])
                 }
