@@ -246,14 +246,15 @@ extension Authority {
     public func verifyAccessToken(_ token: String) throws -> AccessTokenClaims? {
         let now = clock.now()
         let claims: AccessTokenClaims
-        if let cached = caches.verified(token) {
+        let digest = TokenDigest(token)
+        if let cached = caches.verified(digest) {
             claims = cached
         } else {
             let ring = keyRing.withLock { $0 }
             guard let verified = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else {
                 return nil
             }
-            caches.remember(token, verified)
+            caches.remember(digest, verified)
             claims = verified
         }
         guard now < claims.exp else { return nil }

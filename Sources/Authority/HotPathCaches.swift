@@ -1,3 +1,4 @@
+import Crypto
 import Synchronization
 
 /// Caches that keep the store and the slow crypto off the hot paths.
@@ -5,8 +6,9 @@ import Synchronization
 /// - Secrets: SHA-256(secret) → the client it authenticates. Every client change bumps
 ///   `generation`, and an entry from an older generation is never used, so an update, deletion
 ///   or rotation takes effect on the next request.
-/// - Verified tokens: token text → claims. Only signature and claim parsing are cached;
-///   revocation and expiry are still checked on every call.
+/// - Verified tokens: SHA-256 of the whole token text → claims (a digest key keeps entries
+///   small; the whole token, not a part, so a tampered payload never matches). Only signature
+///   and claim parsing are cached; revocation and expiry are still checked on every call.
 ///
 /// Both are bounded: when full they are emptied (cheap, and the next requests refill them).
 final class HotPathCaches: Sendable {
@@ -17,10 +19,10 @@ final class HotPathCaches: Sendable {
     }
 
     static let maxSecrets = 100_000
-    static let maxTokens = 200_000
+    static let maxTokens = 100_000
 
     private let secrets = Mutex<[[UInt8]: SecretEntry]>([:])
-    private let tokens = Mutex<[String: AccessTokenClaims]>([:])
+    private let tokens = Mutex<[TokenDigest: AccessTokenClaims]>([:])
     private let generationCounter = Atomic<UInt64>(0)
 
     /// Read before consulting the store, so an entry built from data older than a change is stale.
@@ -44,11 +46,11 @@ final class HotPathCaches: Sendable {
         }
     }
 
-    func verified(_ token: String) -> AccessTokenClaims? {
+    func verified(_ token: TokenDigest) -> AccessTokenClaims? {
         tokens.withLock { $0[token] }
     }
 
-    func remember(_ token: String, _ claims: AccessTokenClaims) {
+    func remember(_ token: TokenDigest, _ claims: AccessTokenClaims) {
         tokens.withLock { cache in
             if cache.count >= Self.maxTokens { cache.removeAll(keepingCapacity: true) }
             cache[token] = claims
@@ -58,5 +60,34 @@ final class HotPathCaches: Sendable {
     /// Forgets verified tokens (after keys change, so a removed key stops verifying at once).
     func keysChanged() {
         tokens.withLock { $0.removeAll() }
+    }
+}
+
+/// SHA-256 of a token's text, as four words (cheap to hash and compare).
+struct TokenDigest: Hashable, Sendable {
+    let words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(_ token: String) {
+        var copy = token
+        let digest = copy.withUTF8 { SHA256.hash(data: $0) }
+        words = digest.withUnsafeBytes { raw in
+            (
+                raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            )
+        }
+    }
+
+    static func == (lhs: TokenDigest, rhs: TokenDigest) -> Bool {
+        lhs.words == rhs.words
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
     }
 }

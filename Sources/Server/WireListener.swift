@@ -33,7 +33,7 @@ final class WireListener: Sendable {
         -> WireListener
     {
         let counter = InFlightCounter()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ServerBootstrap(group: wireEventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -63,6 +63,11 @@ final class WireListener: Sendable {
         }
     }
 }
+
+/// The wire door's own event loops. Token and introspection calls are answered inline on them,
+/// so under full load they stay busy; keeping the HTTP door (and `/healthz`) on the shared
+/// singleton group lets the kernel schedule it alongside instead of behind them.
+let wireEventLoops = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
 
 /// A shared counter of requests in flight.
 final class InFlightCounter: Sendable {

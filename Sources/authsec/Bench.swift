@@ -32,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct tokens to prepare for introspect-distinct, revoke and mixed.") var tokens = 100_000
     @Option(name: .customLong("call-timeout"), help: "A call without an answer this long fails the run, e.g. 10s.")
     var callTimeout = DurationArgument(argument: "10s")!
+    @Flag(help: "Keep the clients create-client made (to seed a store for scale runs).")
+    var keep = false
 
     func validate() throws {
         guard connections > 0, pipeline > 0 else {
@@ -64,7 +66,7 @@ struct Bench: AsyncParsableCommand {
         } catch {
             failure = error
         }
-        await setup.cleanup()
+        await setup.cleanup(keepingCreated: keep)
         if let failure {
             warn("error: \(failure)")
             throw ExitCode.failure

@@ -156,9 +156,9 @@ final class BenchSetup: Sendable {
         }
     }
 
-    /// Deletes every client the run created (the bench client, and those of create-client).
-    func cleanup() async {
-        let ids = createdClients.withLock { $0 }
+    /// Deletes every client the run created (the bench client, and those of create-client unless kept).
+    func cleanup(keepingCreated: Bool = false) async {
+        let ids = keepingCreated ? [benchClientID] : createdClients.withLock { $0 }
         await deleteClients(ids)
         for client in clients { await client.close() }
     }
