@@ -66,16 +66,7 @@ enum AccessTokenCodec {
         field(#"{"iss":"#, claims.iss)
         field(#","sub":"#, claims.sub)
         json.append(contentsOf: #","aud":"#.utf8)
-        if claims.aud.count == 1 {
-            JSONText.appendString(claims.aud[0], to: &json)
-        } else {
-            json.append(UInt8(ascii: "["))
-            for (index, audience) in claims.aud.enumerated() {
-                if index > 0 { json.append(UInt8(ascii: ",")) }
-                JSONText.appendString(audience, to: &json)
-            }
-            json.append(UInt8(ascii: "]"))
-        }
+        JSONText.appendAudience(claims.aud, to: &json)
         json.append(contentsOf: #","exp":\#(claims.exp),"iat":\#(claims.iat)"#.utf8)
         field(#","jti":"#, claims.jti)
         field(#","client_id":"#, claims.clientID)
@@ -126,20 +117,15 @@ enum AccessTokenCodec {
         guard now < claims.exp else { throw .expired }
         return claims
     }
-
-    /// Appends `text` as a JSON string literal (RFC 8259 §7).
-    public static func appendJSONString(_ text: String, to json: inout String) {
-        var bytes = [UInt8]()
-        JSONText.appendString(text, to: &bytes)
-        json += String(decoding: bytes, as: UTF8.self)
-    }
 }
 
 /// JSON text helpers shared by the doors.
 public enum JSONText {
     /// Appends `text` as a JSON string literal (RFC 8259 §7).
     public static func appendString(_ text: String, to json: inout String) {
-        AccessTokenCodec.appendJSONString(text, to: &json)
+        var bytes = [UInt8]()
+        appendString(text, to: &bytes)
+        json += String(decoding: bytes, as: UTF8.self)
     }
 
     private static let hex = Array("0123456789abcdef".utf8)
@@ -163,16 +149,22 @@ public enum JSONText {
     }
 
     /// Appends an `aud` value: a string for one audience, an array for several (RFC 7519 §4.1.3).
-    public static func appendAudience(_ audiences: [String], to json: inout String) {
+    public static func appendAudience(_ audiences: [String], to json: inout [UInt8]) {
         if audiences.count == 1 {
             appendString(audiences[0], to: &json)
             return
         }
-        json += "["
+        json.append(UInt8(ascii: "["))
         for (index, audience) in audiences.enumerated() {
-            if index > 0 { json += "," }
+            if index > 0 { json.append(UInt8(ascii: ",")) }
             appendString(audience, to: &json)
         }
-        json += "]"
+        json.append(UInt8(ascii: "]"))
+    }
+
+    public static func appendAudience(_ audiences: [String], to json: inout String) {
+        var bytes = [UInt8]()
+        appendAudience(audiences, to: &bytes)
+        json += String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -144,7 +144,9 @@ extension Authority {
             throw reject("aud must be the issuer or the token endpoint")
         }
         guard exp > now else { throw reject("it has expired") }
-        guard exp <= now + Self.maxAssertionLifetime else { throw reject("exp may be at most 300 seconds ahead") }
+        guard exp <= now + Self.maxAssertionLifetime else {
+            throw reject("exp may be at most \(Self.maxAssertionLifetime) seconds ahead")
+        }
         let key = client.clientID + " " + claims.jti.value
         try await write { txn in
             if let used = try txn.get(Keyspace.usedAssertions, key), used.expiresAt > now {
@@ -201,27 +203,22 @@ extension Authority {
         guard client.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients cannot use client_credentials")
         }
-        let granted: [String]
+        // Requested scopes must all be allowed and still exist; none requested grants every
+        // allowed scope that still exists (a deleted scope is never granted).
+        var requested: [String]?
         if let scope, !scope.isEmpty {
-            guard let requested = Scopes.parse(scope) else { throw AuthorityError(.invalidScope, "scope is malformed") }
-            for name in requested where !client.allowedScopes.contains(name) {
+            guard let parsed = Scopes.parse(scope) else { throw AuthorityError(.invalidScope, "scope is malformed") }
+            for name in parsed where !client.allowedScopes.contains(name) {
                 throw AuthorityError(.invalidScope, "scope '\(name)' is not allowed for this client")
             }
-            try read { txn in
-                for name in requested where !ClientValidator.oidcScopes.contains(name) {
-                    guard try txn.get(Keyspace.scopes, name) != nil else {
-                        throw AuthorityError(.invalidScope, "scope '\(name)' does not exist")
-                    }
-                }
-            }
-            granted = requested
-        } else {
-            granted = try read { txn in
-                try client.allowedScopes.filter { name in
-                    if ClientValidator.oidcScopes.contains(name) { return true }
-                    return try txn.get(Keyspace.scopes, name) != nil
-                }
-            }
+            requested = parsed
+        }
+        let candidates = requested ?? client.allowedScopes
+        let granted = try existingScopes(candidates)
+        if let requested, granted.count != requested.count,
+            let missing = requested.first(where: { !granted.contains($0) })
+        {
+            throw AuthorityError(.invalidScope, "scope '\(missing)' does not exist")
         }
         for audience in audiences where !client.allowedAudiences.contains(audience) {
             throw AuthorityError(.invalidTarget, "audience '\(audience)' is not allowed for this client")
@@ -236,6 +233,17 @@ extension Authority {
         }
         let token = try AccessTokenCodec.sign(claims, with: key)
         return TokenGrant(accessToken: token, expiresIn: client.accessTokenLifetime, scope: claims.scope)
+    }
+
+    /// `names` without those no longer registered; reads the store only if a name needs it.
+    private func existingScopes(_ names: [String]) throws -> [String] {
+        guard names.contains(where: { !ClientValidator.oidcScopes.contains($0) }) else { return names }
+        return try read { txn in
+            try names.filter { name in
+                if ClientValidator.oidcScopes.contains(name) { return true }
+                return try txn.get(Keyspace.scopes, name) != nil
+            }
+        }
     }
 
     // MARK: - Verification, introspection, revocation
@@ -274,6 +282,7 @@ extension Authority {
     }
 
     private func introspect(token: String, caller: Client) throws -> Introspection {
+        try requireToken(token)
         guard caller.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients may not introspect tokens")
         }
@@ -284,6 +293,7 @@ extension Authority {
     /// Unknown or already invalid tokens succeed silently (§2.2).
     public func revoke(token: String, tokenTypeHint: String?, credentials: ClientCredentials) async throws {
         let caller = try await authenticate(credentials)
+        try requireToken(token)
         if let hint = tokenTypeHint, !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
             throw AuthorityError(.unsupportedTokenType, "token_type_hint '\(hint)' is not supported")
         }
@@ -297,6 +307,11 @@ extension Authority {
             record.clientID = claims.clientID
             try txn.put(Keyspace.revokedTokens, claims.jti, record)
         }
+    }
+
+    /// RFC 7662 §2.1 and RFC 7009 §2.1: the `token` parameter is required, through either door.
+    private func requireToken(_ token: String) throws {
+        guard !token.isEmpty else { throw AuthorityError(.invalidRequest, "token is required") }
     }
 
     /// Checks a management caller's bearer token (RFC 6750 §3.1 error codes).

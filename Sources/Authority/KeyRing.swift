@@ -51,7 +51,7 @@ struct KeyRing: Sendable {
 
     /// The key that signs at `now`.
     func signer(at now: Int64) -> Entry? {
-        entries.last { $0.isSigning(at: now) } ?? entries.last { $0.activatesAt <= now && $0.isPublished(at: now) }
+        entries.last { $0.isSigning(at: now) }
     }
 
     /// The key `kid`, if tokens it signed may still be accepted at `now`.

@@ -62,9 +62,7 @@ struct ConnectionOptions: ParsableArguments {
     func callWithClientCredentials(_ call: Authsec_V1_Request.OneOf_Call) async throws -> Authsec_V1_Response {
         let client = try await connect()
         defer { Task { await client.close() } }
-        var request = Authsec_V1_Request()
-        request.authorization = try basicAuthorization()
-        request.call = call
+        let request = Authsec_V1_Request(authorization: try basicAuthorization(), call: call)
         return try checked(try await send(request, on: client))
     }
 
@@ -72,15 +70,9 @@ struct ConnectionOptions: ParsableArguments {
     func callAsAdmin(_ call: Authsec_V1_Request.OneOf_Call) async throws -> Authsec_V1_Response {
         let client = try await connect()
         defer { Task { await client.close() } }
-        var tokenRequest = Authsec_V1_Request()
-        tokenRequest.authorization = try basicAuthorization()
-        var token = Authsec_V1_TokenRequest()
-        token.grantType = "client_credentials"
-        tokenRequest.call = .token(token)
+        let tokenRequest = Authsec_V1_Request.clientCredentials(authorization: try basicAuthorization())
         let granted = try checked(try await send(tokenRequest, on: client)).token.accessToken
-        var request = Authsec_V1_Request()
-        request.authorization = "Bearer " + granted
-        request.call = call
+        let request = Authsec_V1_Request(authorization: "Bearer " + granted, call: call)
         return try checked(try await send(request, on: client))
     }
 

@@ -30,20 +30,14 @@ final class BenchSetup: Sendable {
         for _ in 0..<connections { clients.append(try await connection.connect()) }
         let admin = clients[0]
         let timeout = TimeAmount.seconds(callTimeout)
-        var tokenRequest = Authsec_V1_Request()
-        tokenRequest.authorization = try connection.basicAuthorization()
-        var token = Authsec_V1_TokenRequest()
-        token.grantType = "client_credentials"
-        tokenRequest.call = .token(token)
+        let tokenRequest = Authsec_V1_Request.clientCredentials(authorization: try connection.basicAuthorization())
         let granted = try await Self.expectOK(admin.call(tokenRequest, timeout: timeout), "admin token")
         let bearer = "Bearer " + granted.token.accessToken
-        var create = Authsec_V1_Request()
-        create.authorization = bearer
         var call = Authsec_V1_CreateClientRequest()
         call.client.name = "authsec-bench"
         call.client.appType = "ai_agent"
         call.client.description_p = "Temporary client of authsec bench; deleted when the run ends."
-        create.call = .createClient(call)
+        let create = Authsec_V1_Request(authorization: bearer, call: .createClient(call))
         let created = try await Self.expectOK(admin.call(create, timeout: timeout), "create bench client").client
         let basic = "Basic " + Data("\(created.client.clientID):\(created.clientSecret)".utf8).base64EncodedString()
         let setup = BenchSetup(
@@ -62,29 +56,16 @@ final class BenchSetup: Sendable {
 
     func workload(for op: Bench.Operation, tokens: Int, pipeline: Int) async throws -> Workload {
         let basic = benchBasic
-        let tokenCall: Authsec_V1_Request = {
-            var request = Authsec_V1_Request()
-            request.authorization = basic
-            var token = Authsec_V1_TokenRequest()
-            token.grantType = "client_credentials"
-            request.call = .token(token)
-            return request
-        }()
+        let tokenCall = Authsec_V1_Request.clientCredentials(authorization: basic)
         func introspect(_ token: String) -> Authsec_V1_Request {
-            var request = Authsec_V1_Request()
-            request.authorization = basic
             var call = Authsec_V1_IntrospectRequest()
             call.token = token
-            request.call = .introspect(call)
-            return request
+            return Authsec_V1_Request(authorization: basic, call: .introspect(call))
         }
         func revoke(_ token: String) -> Authsec_V1_Request {
-            var request = Authsec_V1_Request()
-            request.authorization = basic
             var call = Authsec_V1_RevokeRequest()
             call.token = token
-            request.call = .revoke(call)
-            return request
+            return Authsec_V1_Request(authorization: basic, call: .revoke(call))
         }
         switch op {
         case .token:
@@ -117,25 +98,17 @@ final class BenchSetup: Sendable {
             return Workload(
                 limit: nil,
                 request: { index in
-                    var request = Authsec_V1_Request()
-                    request.authorization = bearer
                     var call = Authsec_V1_CreateClientRequest()
                     call.client.name = "authsec-bench-\(run)-\(index)"
                     call.client.appType = "ai_agent"
-                    request.call = .createClient(call)
-                    return request
+                    return Authsec_V1_Request(authorization: bearer, call: .createClient(call))
                 }, observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
         }
     }
 
     /// Issues `count` tokens to the bench client, spread over every connection.
     func issue(_ count: Int, pipeline: Int) async throws -> [String] {
-        var tokenRequest = Authsec_V1_Request()
-        tokenRequest.authorization = benchBasic
-        var token = Authsec_V1_TokenRequest()
-        token.grantType = "client_credentials"
-        tokenRequest.call = .token(token)
-        let request = tokenRequest
+        let request = Authsec_V1_Request.clientCredentials(authorization: benchBasic)
         let next = SharedCounter()
         let callers = clients.count * max(1, min(pipeline, 32))
         let timeout = self.timeout
@@ -178,11 +151,9 @@ final class BenchSetup: Sendable {
                     while true {
                         let index = next.take()
                         guard index < ids.count else { return }
-                        var request = Authsec_V1_Request()
-                        request.authorization = bearer
                         var call = Authsec_V1_DeleteClientRequest()
                         call.clientID = ids[index]
-                        request.call = .deleteClient(call)
+                        let request = Authsec_V1_Request(authorization: bearer, call: .deleteClient(call))
                         _ = try? await client.call(request, timeout: timeout)
                     }
                 }

@@ -417,3 +417,28 @@ struct RFC9068Payload: JWTPayload {
         #expect(decoded == tricky)
     }
 }
+
+@Suite struct TokenParameterTests {
+    /// RFC 7662 §2.1 / RFC 7009 §2.1: both doors get the same `invalid_request` for a missing token.
+    @Test func aMissingTokenIsInvalidRequest() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let client = try await fixture.agent()
+        let credentials = ClientCredentials.basic(clientID: client.client.clientID, secret: client.secret!)
+        await expectError(.invalidRequest) {
+            _ = try await fixture.authority.introspect(token: "", credentials: credentials)
+        }
+        await expectError(.invalidRequest) {
+            try await fixture.authority.revoke(token: "", tokenTypeHint: nil, credentials: credentials)
+        }
+    }
+
+    @Test func aDeletedScopeIsNeitherGrantedNorRequestable() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let client = try await fixture.agent(scopes: ["ai:access", "ai:generate"])
+        try await fixture.authority.deleteScope("ai:generate")
+        #expect(try await fixture.token(client).scope == "ai:access")
+        await expectError(.invalidScope) { _ = try await fixture.token(client, scope: "ai:generate") }
+    }
+}

@@ -213,15 +213,7 @@ import Wire
         let admin = try await restarted.connect()
         defer { Task { await admin.close() } }
         var request = Authsec_V1_Request()
-        request.authorization = bearer.replacingOccurrences(of: "Bearer ", with: "")
-        request.authorization = try await {
-            var tokenRequest = Authsec_V1_Request()
-            tokenRequest.authorization = server.basicAdmin
-            var token = Authsec_V1_TokenRequest()
-            token.grantType = "client_credentials"
-            tokenRequest.call = .token(token)
-            return "Bearer " + (try await admin.call(tokenRequest)).token.accessToken
-        }()
+        request.authorization = try await server.adminBearer(admin)  // same admin, restarted server
         var stored = Set<String>()
         var pageToken = ""
         repeat {

@@ -112,13 +112,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// An admin bearer token obtained over the wire.
     func adminBearer(_ client: WireClient, scope: String = "") async throws -> String {
-        var request = Authsec_V1_Request()
-        request.authorization = basicAdmin
-        var token = Authsec_V1_TokenRequest()
-        token.grantType = "client_credentials"
-        token.scope = scope
-        request.call = .token(token)
-        let response = try await client.call(request)
+        let response = try await client.call(.clientCredentials(authorization: basicAdmin, scope: scope))
         #expect(response.status.code == .ok, "\(response.status)")
         return "Bearer " + response.token.accessToken
     }

@@ -7,13 +7,7 @@ import Wire
 /// The binary protocol through real sockets against the real server process.
 @Suite(.serialized) struct WireDoorTests {
     func tokenRequest(_ authorization: String, scope: String = "") -> Authsec_V1_Request {
-        var request = Authsec_V1_Request()
-        request.authorization = authorization
-        var token = Authsec_V1_TokenRequest()
-        token.grantType = "client_credentials"
-        token.scope = scope
-        request.call = .token(token)
-        return request
+        .clientCredentials(authorization: authorization, scope: scope)
     }
 
     @Test func tokensAndIntrospectionOverPipelinedCalls() async throws {
