@@ -70,8 +70,12 @@ public enum AuthsecServer {
             logger: logger
         )
         let wire = WireDoor(configuration: configuration, cell: cell, logger: logger, say: say)
-        let group = ServiceGroup(
-            configuration: .init(services: [app, wire], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [app, wire], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A client that never lets go cannot hold shutdown open forever.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         say("shut down cleanly")
     }

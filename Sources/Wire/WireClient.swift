@@ -51,9 +51,17 @@ public final class WireClient: Sendable {
             let expiry = channel.eventLoop.scheduleTask(in: timeout) { promise.fail(WireError.timeout) }
             promise.futureResult.whenComplete { _ in expiry.cancel() }
         }
+        // A write that never reaches the matcher (the connection already closed) fails the call
+        // instead of leaving it waiting forever.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { promise.fail($0) }
         // No flush here: the matcher flushes once per event-loop turn for every call written in it.
-        channel.write(PendingCall(id: request.id, payload: payload, promise: promise), promise: nil)
-        return try await promise.futureResult.get()
+        channel.write(PendingCall(id: request.id, payload: payload, promise: promise), promise: written)
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+        }
     }
 
     /// Sends raw bytes as one frame, for tests of malformed input.

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `authsec bench` against the real server: a valid run, and clean failures.
-@Suite(.serialized) struct BenchCommandTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct BenchCommandTests {
     func environment(_ server: ServerProcess) -> [String: String] {
         [
             "AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID,

@@ -3,7 +3,7 @@ import Testing
 import Wire
 
 /// The built binary as an admin runs it.
-@Suite(.serialized) struct CLITests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct CLITests {
     func environment(_ server: ServerProcess) -> [String: String] {
         [
             "AUTHSEC_ADDRESS": "127.0.0.1:\(server.wirePort)", "AUTHSEC_CLIENT_ID": server.adminID,
@@ -203,7 +203,8 @@ import Wire
                 try await group.waitForAll()
             }
         }
-        while acknowledged.count < 300 { try await Task.sleep(for: .milliseconds(10)) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while acknowledged.count < 300, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         server.kill9()
         _ = try? await writers.value
         await client.close()

@@ -6,7 +6,7 @@ import Testing
 import Wire
 
 /// The HTTP shim through real sockets against the real server process.
-@Suite(.serialized) struct HTTPDoorTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HTTPDoorTests {
     struct Reply {
         let status: Int
         let headers: [String: String]

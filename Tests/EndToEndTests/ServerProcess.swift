@@ -39,18 +39,29 @@ final class ServerProcess: @unchecked Sendable {
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(30)
-        var buffer = Data()
-        while Date() < deadline {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            let text = String(decoding: buffer, as: UTF8.self)
-            if text.contains("wire listening on") && text.contains("http listening on") {
-                output = text
-                break
+        // Read on a thread of our own, so a server that never gets ready fails the test in 30 s
+        // instead of blocking it forever.
+        let handle = stdout.fileHandleForReading
+        let ready = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { [lock] in
+            var signalled = false
+            while true {
+                let data = handle.availableData
+                lock.lock()
+                self.output += String(decoding: data, as: UTF8.self)
+                let text = self.output
+                lock.unlock()
+                if !signalled,
+                    data.isEmpty || (text.contains("wire listening on") && text.contains("http listening on"))
+                {
+                    signalled = true
+                    ready.signal()
+                }
+                if data.isEmpty { return }
             }
         }
+        _ = ready.wait(timeout: .now() + 30)
+        let output = printed
         for line in output.split(separator: "\n") {
             if line.contains("client_id:") { adminID = String(line.split(separator: " ").last ?? "") }
             if line.contains("client_secret:") { adminSecret = String(line.split(separator: " ").last ?? "") }
@@ -63,17 +74,6 @@ final class ServerProcess: @unchecked Sendable {
         guard wirePort != 0, !httpURL.isEmpty, !expectCredentials || !adminSecret.isEmpty else {
             process.terminate()
             throw ServerError(description: "server did not start; output: \(output)")
-        }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        let handle = stdout.fileHandleForReading
-        Thread.detachNewThread { [lock] in
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { return }
-                lock.lock()
-                self.output += String(decoding: data, as: UTF8.self)
-                lock.unlock()
-            }
         }
     }
 
@@ -94,9 +94,19 @@ final class ServerProcess: @unchecked Sendable {
     func stop() -> Int32 {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            if !waitForExit(seconds: 20) {
+                Issue.record("the server did not stop within 20 s of SIGTERM")
+                Foundation.kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
         }
         return process.terminationStatus
+    }
+
+    private func waitForExit(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return !process.isRunning
     }
 
     func kill9() {
@@ -118,8 +128,11 @@ final class ServerProcess: @unchecked Sendable {
     }
 }
 
-/// Runs the CLI and returns (exit status, stdout, stderr).
-func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+/// Runs the CLI and returns (exit status, stdout, stderr); a run longer than `timeout` seconds
+/// is killed and fails the test rather than hanging it.
+func runCLI(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> (
+    Int32, String, String
+) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
     process.arguments = arguments
@@ -131,10 +144,37 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    // Both pipes drain at once, so a child filling one never blocks on it.
+    let outData = PipeDrain(out.fileHandleForReading)
+    let errData = PipeDrain(err.fileHandleForReading)
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+    if process.isRunning {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw ServerProcess.ServerError(
+            description: "authsec \(arguments.joined(separator: " ")) ran over \(timeout) s")
+    }
     process.waitUntilExit()
-    return (
-        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
-    )
+    return (process.terminationStatus, outData.text(), errData.text())
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class PipeDrain: @unchecked Sendable {
+    // Safe: `data` is written only by the reader thread before it signals `done`, and read only after.
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread {
+            self.data = handle.readDataToEndOfFile()
+            self.done.signal()
+        }
+    }
+
+    /// Everything the child wrote; waits at most 10 s for a grandchild that inherited the pipe.
+    func text() -> String {
+        guard done.wait(timeout: .now() + 10) == .success else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
 }

@@ -5,7 +5,7 @@ import Testing
 import Wire
 
 /// The binary protocol through real sockets against the real server process.
-@Suite(.serialized) struct WireDoorTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct WireDoorTests {
     func tokenRequest(_ authorization: String, scope: String = "") -> Authsec_V1_Request {
         .clientCredentials(authorization: authorization, scope: scope)
     }
@@ -148,6 +148,18 @@ import Wire
         #expect(try await fresh.call(tokenRequest(server.basicAdmin)).status.code == .ok)
         await fresh.close()
         try await sideChannel.close()
+    }
+
+    @Test func aCallOnAClosedConnectionFailsAtOnce() async throws {
+        let server = try ServerProcess()
+        defer { server.removeData() }
+        let client = try await server.connect()
+        #expect(try await client.call(tokenRequest(server.basicAdmin)).status.code == .ok)
+        server.stop()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while client.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!client.isActive)
+        await #expect(throws: (any Error).self) { try await client.call(tokenRequest(server.basicAdmin)) }
     }
 
     @Test func inFlightLimitAppliesBackPressureWithoutLosingRequests() async throws {
