@@ -72,9 +72,16 @@ enum AccessTokenCodec {
         field(#","client_id":"#, claims.clientID)
         field(#","scope":"#, claims.scope)
         json.append(UInt8(ascii: "}"))
-        let signingInput = key.encodedHeader + "." + Base64URL.encode(json)
-        let signature = try key.privateKey.signature(for: Array(signingInput.utf8))
-        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
+        // The token is built as bytes in one buffer and becomes a String once.
+        var token = [UInt8]()
+        token.reserveCapacity(key.encodedHeader.utf8.count + json.count * 4 / 3 + 92)
+        token.append(contentsOf: key.encodedHeader.utf8)
+        token.append(UInt8(ascii: "."))
+        Base64URL.append(json, to: &token)
+        let signature = try key.privateKey.signature(for: token)
+        token.append(UInt8(ascii: "."))
+        Base64URL.append(signature.rawRepresentation, to: &token)
+        return String(decoding: token, as: UTF8.self)
     }
 
     /// Why a token was refused; never shown to callers (an inactive token is just inactive).

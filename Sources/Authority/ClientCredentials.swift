@@ -19,20 +19,12 @@ public enum ClientCredentials: Sendable, Equatable {
     public static func parse(
         authorization: String?, clientID: String?, clientSecret: String?, assertionType: String?, assertion: String?
     ) throws(AuthorityError) -> ClientCredentials {
-        var found: [ClientCredentials] = []
+        var found: ClientCredentials?
+        var methods = 0
         if let authorization, !authorization.isEmpty {
-            let bytes = Array(authorization.utf8)
-            guard bytes.count > 6, bytes[0..<6].map({ $0 | 0x20 }) == Array("basic ".utf8) else {
-                throw AuthorityError(.invalidClient, "unsupported Authorization scheme; use Basic client credentials")
-            }
-            guard let decoded = Base64URL.decodeStandard(bytes[6...]),
-                let text = String(validating: decoded, as: UTF8.self), let colon = text.firstIndex(of: ":"),
-                let id = Self.formDecoded(text[..<colon]),
-                let secret = Self.formDecoded(text[text.index(after: colon)...])
-            else {
-                throw AuthorityError(.invalidClient, "malformed Basic credentials")
-            }
-            found.append(.basic(clientID: id, secret: secret))
+            let (id, secret) = try basic(authorization)
+            found = .basic(clientID: id, secret: secret)
+            methods += 1
             if let clientID, !clientID.isEmpty, clientID != id {
                 throw AuthorityError(.invalidRequest, "client_id does not match the Basic credentials")
             }
@@ -41,27 +33,52 @@ public enum ClientCredentials: Sendable, Equatable {
             guard let clientID, !clientID.isEmpty else {
                 throw AuthorityError(.invalidRequest, "client_secret given without client_id")
             }
-            found.append(.post(clientID: clientID, secret: clientSecret))
+            found = .post(clientID: clientID, secret: clientSecret)
+            methods += 1
         }
         if let assertion, !assertion.isEmpty {
             guard assertionType == Self.assertionType else {
                 throw AuthorityError(.invalidRequest, "client_assertion_type must be \(Self.assertionType)")
             }
-            found.append(.assertion(jwt: assertion, clientID: clientID?.isEmpty == false ? clientID : nil))
+            found = .assertion(jwt: assertion, clientID: clientID?.isEmpty == false ? clientID : nil)
+            methods += 1
         }
-        if found.count > 1 {
+        if methods > 1 {
             throw AuthorityError(.invalidRequest, "more than one client authentication method in one request")
         }
-        if let only = found.first { return only }
+        if let found { return found }
         if let clientID, !clientID.isEmpty { return .publicClient(clientID: clientID) }
         return .missing
     }
 
-    /// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
-    private static func formDecoded(_ text: Substring) -> String? {
-        // Byte checks: Foundation's substring search would dominate this hot path.
-        text.utf8.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
-            ? text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : String(text)
+    /// The id and secret of an `Authorization: Basic` header, parsed as bytes (this is on every
+    /// token request's path).
+    private static func basic(_ authorization: String) throws(AuthorityError) -> (id: String, secret: String) {
+        var header = authorization
+        let parsed = header.withUTF8 { bytes -> (id: String, secret: String)?? in
+            guard bytes.count > 6, zip(bytes.prefix(6), "basic ".utf8).allSatisfy({ $0 | 0x20 == $1 }) else {
+                return .some(nil)
+            }
+            guard let decoded = Base64URL.decodeStandard(bytes[6...]),
+                let colon = decoded.firstIndex(of: UInt8(ascii: ":")),
+                let id = formDecoded(decoded[..<colon]),
+                let secret = formDecoded(decoded[(colon + 1)...])
+            else { return nil }
+            return (id, secret)
+        }
+        switch parsed {
+        case .none: throw AuthorityError(.invalidClient, "malformed Basic credentials")
+        case .some(.none):
+            throw AuthorityError(.invalidClient, "unsupported Authorization scheme; use Basic client credentials")
+        case .some(.some(let credentials)): return credentials
+        }
+    }
+
+    /// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding; nil if not UTF-8.
+    private static func formDecoded(_ bytes: ArraySlice<UInt8>) -> String? {
+        guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        return bytes.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
+            ? text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : text
     }
 
     /// Whether the caller used the Authorization header (a 401 then carries `WWW-Authenticate: Basic`).

@@ -18,7 +18,7 @@ enum ClientValidator {
         -> Client
     {
         var client = base
-        if let name = settings.name { client.name = name.trimmingCharacters(in: .whitespaces) }
+        if let name = settings.name { client.name = trimmed(name) }
         try require(!client.name.isEmpty, "name", "is required")
         try require(client.name.count <= 200, "name", "is longer than 200 characters")
         if let description = settings.description {
@@ -253,4 +253,17 @@ extension Array where Element: Hashable {
         var seen = Set<Element>()
         return filter { seen.insert($0).inserted }
     }
+}
+
+/// `text` without leading and trailing whitespace; the common untrimmed case costs no copy.
+private func trimmed(_ text: String) -> String {
+    let scalars = text.unicodeScalars
+    guard let first = scalars.first, let last = scalars.last,
+        first.properties.isWhitespace || last.properties.isWhitespace
+    else { return text }
+    let start = scalars.firstIndex { !$0.properties.isWhitespace } ?? scalars.endIndex
+    guard start != scalars.endIndex, let end = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else {
+        return ""
+    }
+    return String(scalars[start...end])
 }

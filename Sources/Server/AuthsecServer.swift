@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Store
 import Wire
@@ -76,7 +77,11 @@ public enum AuthsecServer {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: groupConfiguration)
-        try await group.run()
+        // Hummingbird's connection tasks inherit this: HTTP handlers run on the event loop that
+        // read the request, not on the global pool.
+        try await withTaskExecutorPreference(EventLoopTaskExecutor.following(MultiThreadedEventLoopGroup.singleton)) {
+            try await group.run()
+        }
         say("shut down cleanly")
     }
 

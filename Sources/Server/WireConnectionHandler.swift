@@ -19,9 +19,14 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     private var isClosing = false
     /// Inline answers written during this read burst; flushed once at `channelReadComplete`.
     private var needsFlush = false
+    private let flush = CoalescedFlush()
 
-    init(service: WireService, maxInFlight: Int, counter: InFlightCounter, logger: Logger) {
+    /// Request tasks run on this connection's event loop, not on the global pool.
+    private let executor: EventLoopTaskExecutor
+
+    init(service: WireService, maxInFlight: Int, counter: InFlightCounter, eventLoop: any EventLoop, logger: Logger) {
         self.service = service
+        self.executor = .pinned(to: eventLoop)
         self.maxInFlight = maxInFlight
         self.counter = counter
         self.logger = logger
@@ -50,7 +55,7 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let service = self.service
-        Task {
+        Task(executorPreference: executor) {
             let response = await service.handle(request)
             loop.execute {
                 let (handler, context) = bound.value
@@ -72,7 +77,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         counter.value.subtract(1, ordering: .relaxed)
         guard context.channel.isActive else { return }
         write(response, context: context)
-        context.flush()
+        // A commit answers many requests at once: their responses leave together.
+        flush.schedule(context)
         if isReadPending, inFlight < maxInFlight {
             isReadPending = false
             context.read()

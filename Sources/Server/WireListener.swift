@@ -46,7 +46,7 @@ final class WireListener: Sendable {
                         MessageToByteHandler(FrameEncoder()),
                         WireConnectionHandler(
                             service: service, maxInFlight: limits.maxInFlightPerConnection, counter: counter,
-                            logger: logger),
+                            eventLoop: channel.eventLoop, logger: logger),
                     ])
                 }
             }

@@ -2,8 +2,9 @@ import CLmdb
 import Dispatch
 import Synchronization
 
-/// One queued mutation. `apply` runs on the writer's queue inside a nested transaction and
-/// returns what to do once the batch's fate is known.
+/// One queued mutation. `apply` runs on the writer's queue inside the batch's transaction (again,
+/// in a nested one, if another mutation of the batch fails) and returns what to do once the
+/// batch's fate is known. It must depend on nothing but the transaction, so it can run twice.
 struct WriteJob: Sendable {
     enum Outcome {
         /// Changes kept in the batch; `finish` gets nil once the commit is durable, else the error.
@@ -76,14 +77,31 @@ final class BatchingWriter: Sendable {
         }
     }
 
+    /// Applies the batch in one transaction. Mutations are nearly always valid, so they run
+    /// straight in it; if one fails, the transaction is dropped and the batch is redone with a
+    /// nested transaction per mutation (bodies are pure functions of the transaction, so running
+    /// them again gives the same result), which rolls back only the failing ones.
     private func commit(_ batch: [WriteJob]) {
-        var parent: OpaquePointer?
-        let beginCode = environment.isClosed ? -1 : mdb_txn_begin(environment.env, nil, 0, &parent)
-        guard beginCode == 0, let parent else {
-            let error = beginCode == -1 ? StoreError(.closed, "the store is closed") : storeError(beginCode)
-            for job in batch { job.reject(error) }
-            return
+        guard let parent = begin(batch) else { return }
+        var finishers: [@Sendable (Error?) -> Void] = []
+        finishers.reserveCapacity(batch.count)
+        for job in batch {
+            guard case .applied(let finish) = job.apply(WriteTransaction(txn: parent, dbis: environment.dbis)) else {
+                mdb_txn_abort(parent)
+                commitIsolated(batch)
+                return
+            }
+            finishers.append(finish)
         }
+        let rc = mdb_txn_commit(parent)
+        let error: Error? = rc == 0 ? nil : storeError(rc)
+        for finish in finishers { finish(error) }
+    }
+
+    /// The slow path: a nested transaction per mutation, so a failing one leaves no trace and
+    /// spares the rest of its batch.
+    private func commitIsolated(_ batch: [WriteJob]) {
+        guard let parent = begin(batch) else { return }
         var finishers: [@Sendable (Error?) -> Void] = []
         var failures: [@Sendable () -> Void] = []
         for job in batch {
@@ -118,5 +136,17 @@ final class BatchingWriter: Sendable {
         let error: Error? = rc == 0 ? nil : storeError(rc)
         for finish in finishers { finish(error) }
         for failure in failures { failure() }
+    }
+
+    /// Begins a batch's write transaction, or rejects every job of the batch.
+    private func begin(_ batch: [WriteJob]) -> OpaquePointer? {
+        var parent: OpaquePointer?
+        let beginCode = environment.isClosed ? -1 : mdb_txn_begin(environment.env, nil, 0, &parent)
+        guard beginCode == 0, let parent else {
+            let error = beginCode == -1 ? StoreError(.closed, "the store is closed") : storeError(beginCode)
+            for job in batch { job.reject(error) }
+            return nil
+        }
+        return parent
     }
 }

@@ -54,7 +54,8 @@ public final class Store: Sendable {
     /// Applies `body` in the next batch and returns once that batch's commit is durable.
     ///
     /// A throwing `body` leaves no trace: its changes are rolled back without touching the
-    /// other mutations of the batch.
+    /// other mutations of the batch. `body` may run more than once (the batch is redone when
+    /// another of its mutations fails), so it must read and change nothing but `txn`.
     public func write<T: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             writer.enqueue(

@@ -96,7 +96,7 @@ final class ResponseMatcher: ChannelDuplexHandler {
     private var pending: [UInt64: EventLoopPromise<Authsec_V1_Response>] = [:]
     /// Responses with id 0 answer a frame the server could not decode; surfaced to the oldest caller.
     private var order: [UInt64] = []
-    private var isFlushScheduled = false
+    private let flush = CoalescedFlush()
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
@@ -104,23 +104,11 @@ final class ResponseMatcher: ChannelDuplexHandler {
             pending[call.id] = call.promise
             order.append(call.id)
             context.write(wrapOutboundOut(call.payload), promise: promise)
-            scheduleFlush(context: context)
+            flush.schedule(context)
         } else if let raw = message as? RawFrame {
             context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: raw.bytes)), promise: promise)
         } else {
             promise?.fail(ChannelError.ioOnClosedChannel)
-        }
-    }
-
-    /// Coalesces flushes: calls written during one event-loop turn leave in one system call.
-    private func scheduleFlush(context: ChannelHandlerContext) {
-        guard !isFlushScheduled else { return }
-        isFlushScheduled = true
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let (handler, context) = bound.value
-            handler.isFlushScheduled = false
-            context.flush()
         }
     }
 

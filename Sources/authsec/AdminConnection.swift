@@ -42,7 +42,8 @@ struct ConnectionOptions: ParsableArguments {
         return "Basic " + Data(pair.utf8).base64EncodedString()
     }
 
-    func connect() async throws -> WireClient {
+    /// The wire address split into host (IPv6 brackets removed) and port.
+    func hostAndPort() throws -> (host: String, port: Int) {
         let address = resolvedAddress
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             warn("error: address '\(address)' is not HOST:PORT")
@@ -50,6 +51,12 @@ struct ConnectionOptions: ParsableArguments {
         }
         var host = String(address[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    func connect() async throws -> WireClient {
+        let address = resolvedAddress
+        let (host, port) = try hostAndPort()
         do {
             return try await WireClient.connect(host: host, port: port)
         } catch {

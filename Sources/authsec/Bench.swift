@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Histogram
 import NIOCore
+import NIOPosix
 import Synchronization
 import Wire
 
@@ -47,6 +48,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let setup = try await BenchSetup.prepare(
             connection: connection, connections: connections, callTimeout: callTimeout.seconds)
+        let (host, port) = try connection.hostAndPort()
         var report: BenchReport?
         var failure: Error?
         do {
@@ -60,9 +62,9 @@ struct Bench: AsyncParsableCommand {
                 var warm = plan
                 warm.duration = Double(warmup.seconds)
                 warm.requests = nil
-                _ = try await LoadRunner(clients: setup.clients, workload: workload, plan: warm).run()
+                _ = try await LoadRunner(host: host, port: port, workload: workload, plan: warm).run()
             }
-            report = try await LoadRunner(clients: setup.clients, workload: workload, plan: plan).run()
+            report = try await LoadRunner(host: host, port: port, workload: workload, plan: plan).run()
         } catch {
             failure = error
         }
@@ -134,9 +136,11 @@ struct BenchReport: Sendable {
     }
 }
 
-/// Drives the load: a closed loop of `pipeline` callers per connection, or an open loop at `rate`.
+/// Drives the load over connections of its own: a closed loop of `pipeline` requests in flight per
+/// connection, or an open loop at `rate` spread evenly over them (see `LoadDriver`).
 struct LoadRunner: Sendable {
-    let clients: [WireClient]
+    let host: String
+    let port: Int
     let workload: Workload
     let plan: LoadPlan
 
@@ -163,129 +167,55 @@ struct LoadRunner: Sendable {
     func run() async throws -> BenchReport {
         let shared = Shared()
         let limit = [plan.requests, workload.limit].compactMap { $0 }.min()
-        let clock = ContinuousClock()
-        let start = clock.now
+        let group = MultiThreadedEventLoopGroup.singleton
+        let start = NIODeadline.now()
         let deadline = start + .milliseconds(Int64(plan.duration * 1000))
-        let total = try await withThrowingTaskGroup(of: Tally.self) { group in
-            for connection in clients.indices {
-                if let rate = plan.rate {
-                    let perConnection = Double(rate) / Double(clients.count)
-                    group.addTask {
-                        await openLoop(
-                            client: clients[connection], rate: perConnection, start: start, deadline: deadline,
-                            limit: limit, shared: shared)
-                    }
-                } else {
-                    for _ in 0..<plan.pipeline {
-                        group.addTask {
-                            await closedLoop(
-                                client: clients[connection], deadline: deadline, limit: limit, shared: shared)
+        // Open loop: each connection sends every `interval`, offset so the sends interleave evenly.
+        let interval = plan.rate.map { TimeAmount.nanoseconds(Int64(1e9 * Double(plan.connections) / Double($0))) }
+        var results: [EventLoopFuture<Tally>] = []
+        for connection in 0..<plan.connections {
+            let offset = interval.map { $0.nanoseconds * Int64(connection) / Int64(plan.connections) } ?? 0
+            let settings = LoadDriver.Settings(
+                workload: workload, shared: shared, limit: limit, deadline: deadline, pipeline: plan.pipeline,
+                interval: interval, firstSend: start + .nanoseconds(offset), timeout: plan.timeout)
+            let finished = group.next().makePromise(of: Tally.self)
+            do {
+                _ = try await ClientBootstrap(group: group)
+                    .connectTimeout(.seconds(5))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandlers([
+                                ByteToMessageHandler(FrameDecoder(maxFrameSize: 1 << 20)),
+                                MessageToByteHandler(FrameEncoder()),
+                                LoadDriver(settings: settings, finished: finished),
+                            ])
                         }
                     }
+                    .connect(host: host, port: port).get()
+            } catch {
+                shared.stop.store(true, ordering: .relaxed)
+                finished.succeed(Tally())
+                shared.fatal.withLock {
+                    $0 = $0 ?? BenchError(description: "cannot connect to \(host):\(port): \(error)")
                 }
             }
-            var total = Tally()
-            for try await tally in group { total.add(tally) }
-            return total
+            results.append(finished.futureResult)
         }
-        let elapsed = clock.now - start
+        var total = Tally()
+        for result in results { total.add(try await result.get()) }
+        let elapsed = NIODeadline.now() - start
         if let fatal = shared.fatal.withLock({ $0 }) { throw fatal }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return BenchReport(
-            requests: total.ok + total.errors, errors: total.errors, seconds: seconds, latency: total.latency,
-            firstError: total.firstError)
+            requests: total.ok + total.errors, errors: total.errors, seconds: Double(elapsed.nanoseconds) / 1e9,
+            latency: total.latency, firstError: total.firstError)
     }
-
-    private func claim(_ shared: Shared, limit: Int?) -> Int? {
-        let index = shared.next.wrappingAdd(1, ordering: .relaxed).oldValue
-        if let limit, index >= limit {
-            shared.stop.store(true, ordering: .relaxed)
-            return nil
-        }
-        return index
-    }
-
-    private func closedLoop(client: WireClient, deadline: ContinuousClock.Instant, limit: Int?, shared: Shared) async
-        -> Tally
-    {
-        var tally = Tally()
-        let clock = ContinuousClock()
-        while !shared.stop.load(ordering: .relaxed), clock.now < deadline, let index = claim(shared, limit: limit) {
-            let sent = clock.now
-            await perform(index, on: client, measuredFrom: sent, into: &tally, shared: shared)
-        }
-        return tally
-    }
-
-    private func openLoop(
-        client: WireClient, rate: Double, start: ContinuousClock.Instant, deadline: ContinuousClock.Instant,
-        limit: Int?, shared: Shared
-    )
-        async -> Tally
-    {
-        let interval = Duration.nanoseconds(Int64(1e9 / rate))
-        // Children report one outcome each; only this loop owns a histogram.
-        return await withTaskGroup(of: Outcome.self) { group in
-            var intended = start
-            let clock = ContinuousClock()
-            var inFlight = 0
-            var tally = Tally()
-            func record(_ outcome: Outcome) {
-                inFlight -= 1
-                tally.record(outcome, observe: workload.observe)
-            }
-            while !shared.stop.load(ordering: .relaxed), intended < deadline {
-                if intended > clock.now { try? await Task.sleep(until: intended, clock: clock) }
-                // Send everything that is due; a late sender still counts from the intended time.
-                while intended <= clock.now, intended < deadline, let index = claim(shared, limit: limit) {
-                    let due = intended
-                    group.addTask { await call(index, on: client, measuredFrom: due, shared: shared) }
-                    inFlight += 1
-                    intended += interval
-                }
-                while inFlight > 4096, let outcome = await group.next() { record(outcome) }
-            }
-            for await outcome in group { record(outcome) }
-            return tally
-        }
-    }
-
-    private func perform(
-        _ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, into tally: inout Tally,
-        shared: Shared
-    ) async {
-        tally.record(await call(index, on: client, measuredFrom: start, shared: shared), observe: workload.observe)
-    }
-
-    /// One call's outcome: its latency in microseconds and response, or nil after a fatal error.
-    private func call(_ index: Int, on client: WireClient, measuredFrom start: ContinuousClock.Instant, shared: Shared)
-        async -> Outcome
-    {
-        do {
-            let response = try await client.call(workload.request(index), timeout: plan.timeout)
-            let elapsed = ContinuousClock.now - start
-            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-            return Outcome(micros: UInt64(max(1, micros)), response: response)
-        } catch {
-            shared.fatal.withLock { fatal in
-                if fatal == nil {
-                    fatal = BenchError(description: "the run stopped: \(error) (did the server go away?)")
-                }
-            }
-            shared.stop.store(true, ordering: .relaxed)
-            return Outcome(micros: nil, response: nil)
-        }
-    }
-}
-
-struct Outcome: Sendable {
-    let micros: UInt64?
-    let response: Authsec_V1_Response?
 }
 
 extension LoadRunner.Tally {
-    mutating func record(_ outcome: Outcome, observe: (@Sendable (Authsec_V1_Response) -> Void)?) {
-        guard let micros = outcome.micros, let response = outcome.response else { return }
+    mutating func record(
+        micros: UInt64, _ response: Authsec_V1_Response, observe: (@Sendable (Authsec_V1_Response) -> Void)?
+    ) {
         _ = latency.record(micros)
         if response.status.code == .ok {
             ok += 1

@@ -409,6 +409,36 @@ struct RFC9068Payload: JWTPayload {
         #expect(Base64URL.decode(text) == nil)
     }
 
+    @Test(arguments: [[], [0], [0xFB, 0xFF], [1, 2, 3], Array(0...255).map { UInt8($0) }] as [[UInt8]])
+    func standardBase64DecodesPaddedAndUnpadded(bytes: [UInt8]) {
+        let padded = Data(bytes).base64EncodedString()
+        #expect(Base64URL.decodeStandard(Array(padded.utf8)) == bytes)
+        #expect(Base64URL.decodeStandard(Array(padded.replacingOccurrences(of: "=", with: "").utf8)) == bytes)
+    }
+
+    @Test(arguments: ["YQ=", "YQ===", "Y=Q=", "-_8=", "YQ==YQ==", "Y"])
+    func standardBase64RefusesMalformedInput(text: String) {
+        #expect(Base64URL.decodeStandard(Array(text.utf8)) == nil)
+    }
+
+    @Test func randomIdentifiersAreDistinct() {
+        var seen = Set<String>()
+        for _ in 0..<5_000 { seen.insert(Secrets.tokenID()) }  // crosses several 4 KiB refills
+        #expect(seen.count == 5_000)
+        #expect(seen.allSatisfy { Base64URL.decode($0)?.count == 16 })
+    }
+
+    @Test func clientIDsSortByCreationTime() {
+        let times: [Int64] = [
+            1_700_000_000_000, 1_700_000_000_001, 1_764_000_000_063, 1_764_000_000_064, 4_000_000_000_000,
+        ]
+        let ids = times.map { Secrets.clientID(milliseconds: $0) }
+        #expect(zip(ids, ids.dropFirst()).allSatisfy { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        #expect(ids.allSatisfy { $0.utf8.count == 24 && ($0.first?.isLetter == true || $0.first?.isNumber == true) })
+        #expect(ids.allSatisfy { $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } })
+        #expect(Secrets.clientID() != Secrets.clientID())
+    }
+
     @Test func jsonStringsEscapeQuotesBackslashesAndControls() throws {
         let tricky = "quote\" backslash\\ newline\n tab\t bell\u{07} unicode é 🔐"
         var json: [UInt8] = []
