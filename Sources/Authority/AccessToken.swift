@@ -98,8 +98,9 @@ enum AccessTokenCodec {
     static func verify(_ token: String, keys: KeyRing, issuer: String, now: Int64) throws(Rejection)
         -> AccessTokenClaims
     {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 8192, parts.count == 3 else { throw .malformed }
+        guard token.utf8.count <= 8192 else { throw .malformed }
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map(Substring.init)
+        guard parts.count == 3 else { throw .malformed }
         // Our tokens carry exactly the header we precomputed for the key, byte for byte; any other
         // header (another alg, typ or kid, or the same fields re-serialized) is refused.
         guard let key = keys.verifier(encodedHeader: parts[0], at: now) else {

@@ -26,37 +26,9 @@ struct HTTPShim: Sendable {
                 return response
             }
         }
-        router.post("/oauth/token") { request, _ in
-            await respond(to: request, noStore: true) { authority, form, authorization in
-                let credentials = try credentials(form, authorization)
-                let audiences = form.all("audience") + form.all("resource")
-                let grant = try await authority.token(
-                    TokenRequest(
-                        grantType: form["grant_type"] ?? "", scope: form["scope"], audiences: audiences,
-                        credentials: credentials))
-                var body = #"{"access_token":"#
-                append(grant.accessToken, to: &body)
-                body += #","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
-                append(grant.scope, to: &body)
-                return body + "}"
-            }
-        }
-        router.post("/oauth/introspect") { request, _ in
-            await respond(to: request, noStore: true) { authority, form, authorization in
-                let token = form["token"] ?? ""  // Authority refuses an empty one (invalid_request)
-                let answer = try await authority.introspect(
-                    token: token, credentials: try credentials(form, authorization))
-                guard let claims = answer.claims else { return #"{"active":false}"# }
-                return introspectionJSON(claims)
-            }
-        }
-        router.post("/oauth/revoke") { request, _ in
-            await respond(to: request, noStore: true) { authority, form, authorization in
-                let token = form["token"] ?? ""  // Authority refuses an empty one (invalid_request)
-                try await authority.revoke(
-                    token: token, tokenTypeHint: form["token_type_hint"],
-                    credentials: try credentials(form, authorization))
-                return "{}"
+        for endpoint in FormEndpoint.allCases {
+            router.post(RouterPath(endpoint.rawValue)) { request, _ in
+                await respond(to: request, endpoint)
             }
         }
         return router
@@ -65,25 +37,19 @@ struct HTTPShim: Sendable {
     /// Runs `body` once Authority is ready, or answers 503 while the server is still starting.
     private func ready(_ body: (Authority) throws -> Response) throws -> Response {
         guard let authority = authority.value else {
-            return error(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false)
+            return response(errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false))
         }
         return try body(authority)
     }
 
-    /// Parses a form POST and turns thrown errors into RFC 6749 §5.2 responses.
-    private func respond(
-        to request: Request, noStore: Bool,
-        _ body: @Sendable (Authority, FormBody, String?) async throws -> String
-    ) async -> Response {
-        guard let authority = authority.value else {
-            return error(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false)
-        }
+    /// Parses a form POST and answers it (the async path, for calls that write or fetch).
+    private func respond(to request: Request, _ endpoint: FormEndpoint) async -> Response {
         let authorization = request.headers[.authorization]
+        guard authority.value != nil else {
+            return response(errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false))
+        }
         do {
-            let contentType = request.headers[.contentType] ?? ""
-            guard contentType.utf8.count >= 33,
-                contentType.utf8.prefix(33).map({ $0 | 0x20 }).elementsEqual("application/x-www-form-urlencoded".utf8)
-            else {
+            guard Self.isForm(request.headers[.contentType]) else {
                 throw AuthorityError(.invalidRequest, "the request body must be application/x-www-form-urlencoded")
             }
             if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
@@ -96,22 +62,81 @@ struct HTTPShim: Sendable {
                 return tooLarge()
             }
             let form = try FormBody(String(buffer: buffer))
-            var response = json(.ok, try await body(authority, form, authorization))
-            if noStore {
-                response.headers[.cacheControl] = "no-store"
-            }
-            return response
-        } catch let failure as AuthorityError {
-            if failure.code == .serverError || failure.code == .storageFull {
-                logger.error(
-                    "http request failed",
-                    metadata: ["code": "\(failure.code.rawValue)", "detail": "\(failure.detail ?? "")"])
-            }
-            return error(failure, basic: authorization?.lowercased().hasPrefix("basic") ?? false)
+            return response(await answer(endpoint, form: form, authorization: authorization))
         } catch {
-            logger.error("http request failed", metadata: ["error": "\(error)"])
-            return self.error(AuthorityError(.serverError, "internal error"), basic: false)
+            return response(errorReply(error, authorization: authorization))
         }
+    }
+
+    /// Whether a Content-Type names a form body.
+    static func isForm(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        return contentType.utf8.count >= 33
+            && contentType.utf8.prefix(33).map({ $0 | 0x20 }).elementsEqual("application/x-www-form-urlencoded".utf8)
+    }
+
+    /// Answers a form endpoint without suspending; nil when the call needs to (a durable write,
+    /// or fetching a client's JWKS), and then `answer` must. Errors are replies too.
+    func answerImmediately(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) -> FormReply? {
+        guard let authority = authority.value else { return nil }
+        do {
+            switch endpoint {
+            case .token:
+                return try authority.tokenImmediately(tokenRequest(form, authorization)).map(tokenReply)
+            case .introspect:
+                return try authority.introspectImmediately(
+                    token: form["token"] ?? "", credentials: try credentials(form, authorization)
+                ).map(introspectionReply)
+            case .revoke:
+                return nil
+            }
+        } catch {
+            return errorReply(error, authorization: authorization)
+        }
+    }
+
+    /// Answers a form endpoint.
+    func answer(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) async -> FormReply {
+        guard let authority = authority.value else {
+            return errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false)
+        }
+        do {
+            switch endpoint {
+            case .token:
+                return tokenReply(try await authority.token(try tokenRequest(form, authorization)))
+            case .introspect:
+                // Authority refuses an empty token (invalid_request).
+                return introspectionReply(
+                    try await authority.introspect(
+                        token: form["token"] ?? "", credentials: try credentials(form, authorization)))
+            case .revoke:
+                try await authority.revoke(
+                    token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
+                    credentials: try credentials(form, authorization))
+                return FormReply(status: .ok, body: "{}")
+            }
+        } catch {
+            return errorReply(error, authorization: authorization)
+        }
+    }
+
+    private func tokenRequest(_ form: FormBody, _ authorization: String?) throws -> TokenRequest {
+        TokenRequest(
+            grantType: form["grant_type"] ?? "", scope: form["scope"],
+            audiences: form.all("audience") + form.all("resource"), credentials: try credentials(form, authorization))
+    }
+
+    private func tokenReply(_ grant: TokenGrant) -> FormReply {
+        var body = #"{"access_token":"#
+        append(grant.accessToken, to: &body)
+        body += #","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
+        append(grant.scope, to: &body)
+        return FormReply(status: .ok, body: body + "}")
+    }
+
+    private func introspectionReply(_ answer: Introspection) -> FormReply {
+        guard let claims = answer.claims else { return FormReply(status: .ok, body: #"{"active":false}"#) }
+        return FormReply(status: .ok, body: introspectionJSON(claims))
     }
 
     private func credentials(_ form: FormBody, _ authorization: String?) throws -> ClientCredentials {
@@ -128,18 +153,38 @@ struct HTTPShim: Sendable {
         return response
     }
 
-    func error(_ failure: AuthorityError, basic: Bool) -> Response {
+    /// RFC 6749 §5.2 for a thrown error; anything but an AuthorityError is logged and hidden.
+    func errorReply(_ error: any Error, authorization: String?) -> FormReply {
+        guard let failure = error as? AuthorityError else {
+            logger.error("http request failed", metadata: ["error": "\(error)"])
+            return errorReply(AuthorityError(.serverError, "internal error"), basic: false)
+        }
+        if failure.code == .serverError || failure.code == .storageFull {
+            logger.error(
+                "http request failed",
+                metadata: ["code": "\(failure.code.rawValue)", "detail": "\(failure.detail ?? "")"])
+        }
+        let basic = authorization.map {
+            $0.utf8.count >= 5 && zip($0.utf8, "basic".utf8).allSatisfy { $0 | 0x20 == $1 }
+        }
+        return errorReply(failure, basic: basic ?? false)
+    }
+
+    func errorReply(_ failure: AuthorityError, basic: Bool) -> FormReply {
         var body = #"{"error":"#
         append(failure.code.rawValue, to: &body)
         body += #","error_description":"#
         append(failure.description, to: &body)
-        body += "}"
-        var response = json(HTTPResponse.Status(code: failure.code.httpStatus), body)
+        // RFC 6749 §5.2: a 401 names the scheme the client tried in its Authorization header.
+        return FormReply(
+            status: HTTPResponse.Status(code: failure.code.httpStatus), body: body + "}",
+            basicChallenge: failure.code == .invalidClient && basic)
+    }
+
+    private func response(_ reply: FormReply) -> Response {
+        var response = json(reply.status, reply.body)
         response.headers[.cacheControl] = "no-store"
-        if failure.code == .invalidClient, basic {
-            // RFC 6749 §5.2: a 401 names the scheme the client tried in its Authorization header.
-            response.headers[.wwwAuthenticate] = #"Basic realm="authsec""#
-        }
+        if reply.basicChallenge { response.headers[.wwwAuthenticate] = FormReply.challenge }
         return response
     }
 
@@ -198,4 +243,21 @@ func json(_ status: HTTPResponse.Status, _ body: String, cacheable: Bool = false
     headers[.contentType] = "application/json"
     if cacheable { headers[.cacheControl] = "public, max-age=300" }
     return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+/// The OAuth endpoints that take a form POST.
+enum FormEndpoint: String, CaseIterable, Sendable {
+    case token = "/oauth/token"
+    case introspect = "/oauth/introspect"
+    case revoke = "/oauth/revoke"
+}
+
+/// A form endpoint's answer: always JSON with `Cache-Control: no-store`.
+struct FormReply: Sendable {
+    static let challenge = #"Basic realm="authsec""#
+
+    var status: HTTPResponse.Status
+    var body: String
+    /// An `invalid_client` answer to a caller that tried Basic carries `WWW-Authenticate`.
+    var basicChallenge = false
 }
