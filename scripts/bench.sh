@@ -37,6 +37,9 @@ stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "
 trap stop_server EXIT
 rss_anon_kb() { awk '/RssAnon/ {print $2}' "/proc/$SERVER_PID/status"; }
 
+# CPU time the hypervisor gave to others while we wanted it (/proc/stat "steal", in 1/100 s).
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 record() { echo "$*" | tee -a "$OUT/results.txt"; }
@@ -45,9 +48,12 @@ wire_bench() { # wire_bench NAME [bench flags...]: RUNS runs, records each run's
   local name=$1; shift
   for i in $(seq 1 "$RUNS"); do
     local json
+    local steal_before started; steal_before=$(steal_ticks); started=$(date +%s.%N)
     json=$("$BIN" bench --connections "$CONNECTIONS" --pipeline "$PIPELINE" --duration "$DURATION" --json "$@" 2>"$OUT/bench.err") || {
       record "authsec | $name | run$i | FAILED $(tail -1 "$OUT/bench.err")"; continue; }
-    record "authsec | $name | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["latency_ms"]["p99.9"], d["errors"]))' <<<"$json")"
+    # Cores taken by the hypervisor, averaged over the whole command (setup included).
+    local stolen; stolen=$(python3 -c "print('%.2f' % (($(steal_ticks) - $steal_before) / 100 / ($(date +%s.%N) - $started)))")
+    record "authsec | $name | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["latency_ms"]["p99.9"], d["errors"]))' <<<"$json") steal_cores=$stolen"
   done
 }
 
@@ -69,7 +75,8 @@ record "authsec | memory after token load | RssAnon_kb=$(rss_anon_kb)"
 wire_bench "wire introspect (one hot token)" --op introspect
 wire_bench "wire introspect-distinct (100k tokens)" --op introspect-distinct --tokens 100000
 wire_bench "wire revoke (distinct tokens)" --op revoke --tokens 60000 --warmup 0s
-wire_bench "wire create-client (batched)" --op create-client --warmup 0s
+# Durable writes: throughput is (requests in flight) / (commit time), so they get 1,024 in flight.
+wire_bench "wire create-client (batched) c=$CONNECTIONS p=64" --op create-client --warmup 0s --pipeline 64
 
 # HTTP with wrk against a dedicated client.
 CLIENT_JSON=$("$BIN" clients create --name wrk-bench --type ai_agent --json)
@@ -87,7 +94,7 @@ stop_server
 
 # The same build with batching off: one commit per write.
 start_server --write-batch 1
-wire_bench "wire create-client (one commit per write)" --op create-client --warmup 0s
+wire_bench "wire create-client (one commit per write) c=$CONNECTIONS p=64" --op create-client --warmup 0s --pipeline 64
 stop_server
 
 if [ "$PEERS" = 1 ] && [ -f "$PEERS_DIR/authlib.sh" ]; then

@@ -4,8 +4,16 @@ import Synchronization
 
 /// Random identifiers and credentials, and how they are stored.
 enum Secrets {
-    /// A 256-bit client secret, base64url (43 characters). Machine-generated, so SHA-256 storage suffices.
-    static func clientSecret() -> String { randomBase64URL(bytes: 32) }
+    /// A client secret: its creation time (8 base62 characters, as in client ids) and 256 random
+    /// bits (43 base64url characters). Machine-generated, so SHA-256 storage suffices; the time
+    /// prefix is stored in front of the hash (see `hash`), so new secrets are appended to the
+    /// secrets table instead of each dirtying a random page of it.
+    static func clientSecret(milliseconds: Int64 = currentMilliseconds()) -> String {
+        timePrefix(milliseconds) + randomBytes.base64URL(32)
+    }
+
+    /// The length of a secret from `clientSecret`.
+    static let secretLength = 51
 
     /// A client id: the creation time in milliseconds (8 base62 characters) and 96 random bits
     /// (16 base64url characters).
@@ -14,14 +22,21 @@ enum Secrets {
     /// the end of the store's B-tree instead of each dirtying a random page, which halves the
     /// pages a batch of creations writes and fsyncs. Ids stay unguessable and start with a digit
     /// or letter (the time prefix lasts until the year 8900).
-    static func clientID(milliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) -> String {
+    static func clientID(milliseconds: Int64 = currentMilliseconds()) -> String {
+        timePrefix(milliseconds) + randomBytes.base64URL(12)
+    }
+
+    static func currentMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// `milliseconds` as 8 base62 digits, which sort as the numbers do.
+    private static func timePrefix(_ milliseconds: Int64) -> String {
         var digits = [UInt8](repeating: UInt8(ascii: "0"), count: 8)
         var rest = max(0, milliseconds)
         for index in digits.indices.reversed() {
             digits[index] = base62[Int(rest % 62)]
             rest /= 62
         }
-        return String(decoding: digits, as: UTF8.self) + randomBytes.base64URL(12)
+        return String(decoding: digits, as: UTF8.self)
     }
 
     /// Base62 digits in byte order.
@@ -44,9 +59,12 @@ enum Secrets {
     /// buffered bytes are never shared with another process.
     private static let randomBytes = RandomPool()
 
-    /// SHA-256 of a secret, the form it is stored and looked up in.
+    /// The form a secret is stored and looked up in: SHA-256 of the secret, after the secret's
+    /// time prefix when it is one of ours (so the table's keys grow in time order).
     static func hash(_ secret: String) -> [UInt8] {
-        Array(SHA256.hash(data: Array(secret.utf8)))
+        let bytes = Array(secret.utf8)
+        let digest = Array(SHA256.hash(data: bytes))
+        return bytes.count == secretLength ? Array(bytes.prefix(8)) + digest : digest
     }
 
     /// Compares two byte strings in time independent of where they differ.

@@ -206,7 +206,17 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         for _ in 0..<2000 {
             let secret = Secrets.clientSecret()
             #expect(secret.first?.isLetter == true || secret.first?.isNumber == true)
-            #expect(Base64URL.decode(secret)?.count == 32)
+            #expect(secret.utf8.count == Secrets.secretLength)
+            #expect(Base64URL.decode(secret.dropFirst(8))?.count == 32)
         }
+    }
+
+    @Test func secretKeysSortByCreationTime() {
+        let older = Secrets.hash(Secrets.clientSecret(milliseconds: 1_764_000_000_000))
+        let newer = Secrets.hash(Secrets.clientSecret(milliseconds: 1_764_000_000_001))
+        #expect(older.count == 40 && newer.count == 40)
+        #expect(older.lexicographicallyPrecedes(newer))
+        // A secret of another shape (from an earlier release, or a guess) is looked up by its bare hash.
+        #expect(Secrets.hash("short").count == 32)
     }
 }
