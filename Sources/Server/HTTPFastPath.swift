@@ -9,7 +9,7 @@ import NIOCore
 /// call that takes microseconds that round trip costs more than the call. This handler sits
 /// after the HTTP codec and answers the form endpoints inline when `HTTPShim.answerImmediately`
 /// can. Everything else — other paths, a call that must suspend (a durable write, a JWKS fetch),
-/// a body without `Content-Length`, `Connection` headers — goes on to Hummingbird unchanged, and
+/// a body without `Content-Length`, `Connection` or `Expect` headers — goes on to Hummingbird unchanged, and
 /// while Hummingbird owes a response nothing is answered here, so pipelined responses stay in order.
 final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -69,7 +69,8 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func claim(_ head: HTTPRequest) -> FormEndpoint? {
         guard owedByRouter == 0, head.method == .post, let path = head.path,
             let endpoint = FormEndpoint(rawValue: path), endpoint != .revoke,
-            head.headerFields[.connection] == nil, HTTPShim.isForm(head.headerFields[.contentType]),
+            head.headerFields[.connection] == nil, head.headerFields[.expect] == nil,
+            HTTPShim.isForm(head.headerFields[.contentType]),
             let length = head.headerFields[.contentLength].flatMap(Int.init), length <= shim.maxBodySize
         else { return nil }
         return endpoint

@@ -195,4 +195,41 @@ import Wire
             again.httpURL + "/oauth/introspect", "token=\(kept)", authorization: server.basicAdmin)
         #expect(control.body["active"] as? Bool == true)
     }
+
+    /// Requests pipelined on one connection are answered in order, whether the router or the
+    /// event-loop fast path answers them.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let port = try #require(URL(string: server.httpURL)?.port)
+        let form = "grant_type=client_credentials"
+        func tokenRequest(_ authorization: String) -> String {
+            "POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \(authorization)\r\n"
+                + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
+        }
+        let wrong = "Basic " + Data("\(server.adminID):nope".utf8).base64EncodedString()
+        // Router (healthz), fast path (token), router (JWKS), fast path (401), fast path (token).
+        let requests =
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + tokenRequest(server.basicAdmin)
+            + "GET /.well-known/jwks.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + tokenRequest(wrong)
+            + tokenRequest(server.basicAdmin)
+        let connection = try await RawConnection.open(port: port)
+        try await connection.channel.outbound.write(ByteBuffer(string: requests))
+        var received = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        while received.components(separatedBy: "HTTP/1.1 ").count - 1 < 5, ContinuousClock.now < deadline {
+            guard var chunk = try await connection.iterator.iterator.next() else { break }
+            received += chunk.readString(length: chunk.readableBytes) ?? ""
+        }
+        try await connection.close()
+        let statuses = received.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+        #expect(statuses == ["200", "200", "200", "401", "200"], "\(received)")
+        let bodies = received.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(bodies.first?.contains(#""status":"ok""#) == true)
+        #expect(bodies.dropFirst().first?.contains("access_token") == true)
+        #expect(bodies.dropFirst(2).first?.contains("keys") == true)
+        #expect(bodies.dropFirst(3).first?.contains("invalid_client") == true)
+        #expect(bodies.dropFirst(3).first?.lowercased().contains("www-authenticate: basic") == true)
+        #expect(bodies.dropFirst(4).first?.contains("access_token") == true)
+    }
 }
