@@ -16,6 +16,7 @@ extension Authority {
             throw AuthorityError(.invalidRequest, "description: longer than 1000 characters")
         }
         let scope = Scope(name: name, description: description, createdAt: clock.now())
+        defer { caches.scopesChanged() }
         try await write { txn in
             guard try txn.get(Keyspace.scopes, name) == nil else {
                 throw AuthorityError(.alreadyExists, "scope \(name) already exists")
@@ -40,6 +41,7 @@ extension Authority {
         guard Scopes.builtIn[name] == nil else {
             throw AuthorityError(.failedPrecondition, "scope \(name) is built in and cannot be deleted")
         }
+        defer { caches.scopesChanged() }
         try await write { txn in
             guard try txn.delete(Keyspace.scopes, name) else {
                 throw AuthorityError(.notFound, "scope \(name) does not exist")

@@ -235,15 +235,11 @@ extension Authority {
         return TokenGrant(accessToken: token, expiresIn: client.accessTokenLifetime, scope: claims.scope)
     }
 
-    /// `names` without those no longer registered; reads the store only if a name needs it.
+    /// `names` without those no longer registered; reads the store only after a scope change.
     private func existingScopes(_ names: [String]) throws -> [String] {
         guard names.contains(where: { !ClientValidator.oidcScopes.contains($0) }) else { return names }
-        return try read { txn in
-            try names.filter { name in
-                if ClientValidator.oidcScopes.contains(name) { return true }
-                return try txn.get(Keyspace.scopes, name) != nil
-            }
-        }
+        let registered = try caches.registeredScopes { Set(try listScopes().map(\.name)) }
+        return names.filter { ClientValidator.oidcScopes.contains($0) || registered.contains($0) }
     }
 
     // MARK: - Verification, introspection, revocation

@@ -10,7 +10,10 @@ import Synchronization
 ///   small; the whole token, not a part, so a tampered payload never matches). Only signature
 ///   and claim parsing are cached; revocation and expiry are still checked on every call.
 ///
-/// Both are bounded: when full they are emptied (cheap, and the next requests refill them).
+/// - Scope names: the registered scopes, which every issuance checks its scopes against. Scope
+///   changes bump their own generation, as client changes do for secrets.
+///
+/// The first two are bounded: when full they are emptied (cheap, and the next requests refill them).
 final class HotPathCaches: Sendable {
     struct SecretEntry: Sendable {
         let client: Client
@@ -44,6 +47,23 @@ final class HotPathCaches: Sendable {
             if cache.count >= Self.maxSecrets { cache.removeAll(keepingCapacity: true) }
             cache[hash] = entry
         }
+    }
+
+    private let scopeNames = Mutex<(generation: UInt64, names: Set<String>)?>(nil)
+    private let scopeGeneration = Atomic<UInt64>(0)
+
+    /// The registered scope names, from `load` when a scope changed since they were last loaded.
+    func registeredScopes(load: () throws -> Set<String>) rethrows -> Set<String> {
+        let current = scopeGeneration.load(ordering: .acquiring)
+        if let cached = scopeNames.withLock({ $0 }), cached.generation == current { return cached.names }
+        let names = try load()
+        scopeNames.withLock { $0 = (current, names) }
+        return names
+    }
+
+    /// Invalidates the scope names; call after a scope change has committed.
+    func scopesChanged() {
+        scopeGeneration.add(1, ordering: .releasing)
     }
 
     func verified(_ token: TokenDigest) -> AccessTokenClaims? {
