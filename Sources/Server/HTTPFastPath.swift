@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOHTTPTypes
 import NIOCore
@@ -28,6 +29,8 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var owedByRouter = 0
     /// A request this handler is collecting to answer itself.
     private var pending: Pending?
+    /// The `Date` header (RFC 9110 §6.6.1), formatted at most once a second.
+    private var date = (second: 0, text: "")
 
     init(shim: HTTPShim) {
         self.shim = shim
@@ -100,8 +103,21 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         fields[.cacheControl] = "no-store"
         fields[.contentLength] = String(body.readableBytes)
         if reply.basicChallenge { fields[.wwwAuthenticate] = FormReply.challenge }
+        fields[.date] = currentDate()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: reply.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Now as an IMF-fixdate, e.g. `Sun, 29 Nov 2026 07:47:57 GMT`.
+    private func currentDate() -> String {
+        var now = time(nil)
+        guard now != date.second else { return date.text }
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var text = [CChar](repeating: 0, count: 64)
+        let length = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        date = (now, String(decoding: text.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        return date.text
     }
 }

@@ -231,5 +231,7 @@ import Wire
         #expect(bodies.dropFirst(3).first?.contains("invalid_client") == true)
         #expect(bodies.dropFirst(3).first?.lowercased().contains("www-authenticate: basic") == true)
         #expect(bodies.dropFirst(4).first?.contains("access_token") == true)
+        // Every response carries a Date header (RFC 9110 §6.6.1), whichever path answered it.
+        #expect(bodies.allSatisfy { $0.lowercased().contains("\r\ndate: ") })
     }
 }
