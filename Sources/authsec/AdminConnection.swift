@@ -16,6 +16,9 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print JSON for scripts instead of tables.")
     var json = false
 
+    @Option(help: "How long to wait for each answer before giving up, e.g. 30s.")
+    var timeout = DurationArgument(argument: "30s")!
+
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     var resolvedAddress: String { address ?? environment["AUTHSEC_ADDRESS"] ?? "127.0.0.1:7070" }
@@ -85,7 +88,7 @@ struct ConnectionOptions: ParsableArguments {
 
     private func send(_ request: Authsec_V1_Request, on client: WireClient) async throws -> Authsec_V1_Response {
         do {
-            return try await client.call(request)
+            return try await client.call(request, timeout: .seconds(timeout.seconds))
         } catch {
             warn("error: \(resolvedAddress): \(error)")
             throw ExitCode.failure

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 import Wire
 
@@ -161,6 +163,22 @@ import Wire
             ["clients", "list", "--address", "127.0.0.1:1"], environment: env)
         #expect(wrongAddress == 1)
         #expect(wrongError.contains("cannot connect"))
+    }
+
+    /// A listener that accepts but never answers must not hang the CLI.
+    @Test func aServerThatNeverAnswersTimesOut() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let port = try #require(silent.localAddress?.port)
+        let started = Date()
+        let (status, _, error) = try runCLI(
+            ["clients", "list", "--address", "127.0.0.1:\(port)", "--timeout", "1s"],
+            environment: ["AUTHSEC_CLIENT_ID": "someone", "AUTHSEC_CLIENT_SECRET": "secret"], timeout: 20)
+        #expect(status == 1)
+        #expect(error.contains("no response in time"), "\(error)")
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test func keysRotateAndList() throws {
