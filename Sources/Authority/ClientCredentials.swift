@@ -54,24 +54,16 @@ public enum ClientCredentials: Sendable, Equatable {
     /// The id and secret of an `Authorization: Basic` header, parsed as bytes (this is on every
     /// token request's path).
     private static func basic(_ authorization: String) throws(AuthorityError) -> (id: String, secret: String) {
-        var header = authorization
-        let parsed = header.withUTF8 { bytes -> (id: String, secret: String)?? in
-            guard bytes.count > 6, zip(bytes.prefix(6), "basic ".utf8).allSatisfy({ $0 | 0x20 == $1 }) else {
-                return .some(nil)
-            }
-            guard let decoded = Base64URL.decodeStandard(bytes[6...]),
-                let colon = decoded.firstIndex(of: UInt8(ascii: ":")),
-                let id = formDecoded(decoded[..<colon]),
-                let secret = formDecoded(decoded[(colon + 1)...])
-            else { return nil }
-            return (id, secret)
-        }
-        switch parsed {
-        case .none: throw AuthorityError(.invalidClient, "malformed Basic credentials")
-        case .some(.none):
+        let bytes = authorization.utf8
+        guard bytes.count > 6, zip(bytes.prefix(6), "basic ".utf8).allSatisfy({ $0 | 0x20 == $1 }) else {
             throw AuthorityError(.invalidClient, "unsupported Authorization scheme; use Basic client credentials")
-        case .some(.some(let credentials)): return credentials
         }
+        guard let decoded = Base64URL.decodeStandard(bytes.dropFirst(6)),
+            let colon = decoded.firstIndex(of: UInt8(ascii: ":")),
+            let id = formDecoded(decoded[..<colon]),
+            let secret = formDecoded(decoded[(colon + 1)...])
+        else { throw AuthorityError(.invalidClient, "malformed Basic credentials") }
+        return (id, secret)
     }
 
     /// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding; nil if not UTF-8.

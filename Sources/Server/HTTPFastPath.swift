@@ -97,12 +97,8 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let body = context.channel.allocator.buffer(string: reply.body)
-        var fields = HTTPFields()
-        fields.reserveCapacity(4)
-        fields[.contentType] = "application/json"
-        fields[.cacheControl] = "no-store"
+        var fields = reply.headerFields
         fields[.contentLength] = String(body.readableBytes)
-        if reply.basicChallenge { fields[.wwwAuthenticate] = FormReply.challenge }
         fields[.date] = currentDate()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: reply.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)

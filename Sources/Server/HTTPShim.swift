@@ -182,10 +182,9 @@ struct HTTPShim: Sendable {
     }
 
     private func response(_ reply: FormReply) -> Response {
-        var response = json(reply.status, reply.body)
-        response.headers[.cacheControl] = "no-store"
-        if reply.basicChallenge { response.headers[.wwwAuthenticate] = FormReply.challenge }
-        return response
+        Response(
+            status: reply.status, headers: reply.headerFields,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
     }
 
     private func metadata(_ authority: Authority) -> String {
@@ -254,10 +253,20 @@ enum FormEndpoint: String, CaseIterable, Sendable {
 
 /// A form endpoint's answer: always JSON with `Cache-Control: no-store`.
 struct FormReply: Sendable {
-    static let challenge = #"Basic realm="authsec""#
+    private static let challenge = #"Basic realm="authsec""#
 
     var status: HTTPResponse.Status
     var body: String
     /// An `invalid_client` answer to a caller that tried Basic carries `WWW-Authenticate`.
     var basicChallenge = false
+
+    /// The headers every form reply carries, whichever path sends it.
+    var headerFields: HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(5)
+        fields[.contentType] = "application/json"
+        fields[.cacheControl] = "no-store"
+        if basicChallenge { fields[.wwwAuthenticate] = Self.challenge }
+        return fields
+    }
 }

@@ -17,8 +17,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     private var inFlight = 0
     private var isReadPending = false
     private var isClosing = false
-    /// Inline answers written during this read burst; flushed once at `channelReadComplete`.
-    private var needsFlush = false
+    /// Answers written in one event-loop turn (a read burst's inline answers, or the requests a
+    /// commit finished) leave in one system call.
     private let flush = CoalescedFlush()
 
     /// Request tasks run on this connection's event loop, not on the global pool.
@@ -42,34 +42,24 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             response.status = WireService.status(
                 .invalidArgument, error: "invalid_request", message: "frame is not a valid Request message")
             write(response, context: context)
-            context.flush()
+            flush.schedule(context)
             return
         }
         if let response = service.handleImmediately(request) {
             write(response, context: context)
-            needsFlush = true
+            flush.schedule(context)
             return
         }
         inFlight += 1
         counter.value.add(1, ordering: .relaxed)
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let service = self.service
         Task(executorPreference: executor) {
             let response = await service.handle(request)
-            loop.execute {
-                let (handler, context) = bound.value
-                handler.finish(response, context: context)
-            }
+            // The pinned executor resumes this task on the connection's event loop.
+            let (handler, context) = bound.value
+            handler.finish(response, context: context)
         }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
-        context.fireChannelReadComplete()
     }
 
     private func finish(_ response: Authsec_V1_Response, context: ChannelHandlerContext) {
@@ -77,7 +67,6 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         counter.value.subtract(1, ordering: .relaxed)
         guard context.channel.isActive else { return }
         write(response, context: context)
-        // A commit answers many requests at once: their responses leave together.
         flush.schedule(context)
         if isReadPending, inFlight < maxInFlight {
             isReadPending = false

@@ -16,7 +16,8 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print JSON for scripts instead of tables.")
     var json = false
 
-    @Option(help: "How long to wait for each answer before giving up, e.g. 30s.")
+    @Option(
+        help: "How long to wait for each answer before giving up, e.g. 30s (in bench: a call this late fails the run).")
     var timeout = DurationArgument(argument: "30s")!
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }

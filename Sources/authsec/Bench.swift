@@ -31,8 +31,6 @@ struct Bench: AsyncParsableCommand {
     var rate: Int?
     @Option(help: "Unmeasured warm-up before the run, e.g. 2s.") var warmup = DurationArgument(argument: "2s")!
     @Option(help: "Distinct tokens to prepare for introspect-distinct, revoke and mixed.") var tokens = 100_000
-    @Option(name: .customLong("call-timeout"), help: "A call without an answer this long fails the run, e.g. 10s.")
-    var callTimeout = DurationArgument(argument: "10s")!
     @Flag(help: "Keep the clients create-client made (to seed a store for scale runs).")
     var keep = false
 
@@ -47,7 +45,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         let setup = try await BenchSetup.prepare(
-            connection: connection, connections: connections, callTimeout: callTimeout.seconds)
+            connection: connection, connections: connections, callTimeout: connection.timeout.seconds)
         let (host, port) = try connection.hostAndPort()
         var report: BenchReport?
         var failure: Error?
@@ -57,7 +55,7 @@ struct Bench: AsyncParsableCommand {
             let plan = LoadPlan(
                 connections: connections, pipeline: pipeline,
                 duration: Double(duration?.seconds ?? (requests == nil ? 10 : 3600)),
-                requests: requests, rate: rate, timeout: .seconds(callTimeout.seconds))
+                requests: requests, rate: rate, timeout: .seconds(connection.timeout.seconds))
             if warmup.seconds > 0, op != .revoke, op != .createClient {
                 var warm = plan
                 warm.duration = Double(warmup.seconds)
