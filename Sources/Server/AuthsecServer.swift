@@ -55,7 +55,7 @@ public enum AuthsecServer {
         let keyResolver = JWKSFetcher()
         let app = Application(
             router: shim.router(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [HTTPFastPath(shim: shim)])),
+            server: .authsec(shim: shim),
             configuration: .init(
                 address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             onServerRunning: { channel in

@@ -1,59 +1,66 @@
 import Foundation
-import Hummingbird
-import NIOHTTPTypes
 import NIOCore
+import NIOHTTPTypes
 
-/// Answers token and introspection POSTs on the event loop that read them, in front of
-/// Hummingbird's router.
+/// Answers token and introspection POSTs straight from the socket's bytes, in front of NIO's
+/// HTTP parser and Hummingbird's router.
 ///
-/// Hummingbird hands every request to a Swift task and its response back to the channel; for a
-/// call that takes microseconds that round trip costs more than the call. This handler sits
-/// after the HTTP codec and answers the form endpoints inline when `HTTPShim.answerImmediately`
-/// can. Everything else — other paths, a call that must suspend (a durable write, a JWKS fetch),
-/// a body without `Content-Length`, `Connection` or `Expect` headers — goes on to Hummingbird unchanged, and
-/// while Hummingbird owes a response nothing is answered here, so pipelined responses stay in order.
-final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
-
-    private struct Pending {
-        let endpoint: FormEndpoint
-        let head: HTTPRequest
-        var body: ByteBuffer
-    }
+/// For a call that takes microseconds, parsing into HTTP parts, converting them to HTTP types and
+/// handing the request to a Swift task cost more than the call. This handler frames requests
+/// itself (`HTTPRequestScanner`) and answers a form endpoint inline when
+/// `HTTPShim.answerImmediately` can. Any other complete request — another path, a call that must
+/// suspend (a durable write, a JWKS fetch), `Connection` headers — is passed on, as its bytes, to
+/// NIO's parser and Hummingbird; while Hummingbird owes a response, nothing is answered here, so
+/// pipelined responses stay in order. A request the scanner cannot frame hands the rest of the
+/// connection to NIO for good.
+final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let shim: HTTPShim
-    /// Requests passed to Hummingbird whose response has not been written yet.
-    private var owedByRouter = 0
-    /// A request this handler is collecting to answer itself.
-    private var pending: Pending?
+    private let scanner: HTTPRequestScanner
+    /// Counts Hummingbird's answers to the requests passed on; it sits after the HTTP codec.
+    let routerAnswers = RouterAnswerCounter()
+    /// The start of a request whose remaining bytes have not arrived.
+    private var unread: ByteBuffer?
+    /// Once set, every byte goes to NIO's parser.
+    private var handedOver = false
     /// The `Date` header (RFC 9110 §6.6.1), formatted at most once a second.
     private var date = (second: 0, text: "")
 
     init(shim: HTTPShim) {
         self.shim = shim
+        self.scanner = HTTPRequestScanner(maxBodySize: shim.maxBodySize)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            if let endpoint = claim(head) {
-                pending = Pending(endpoint: endpoint, head: head, body: context.channel.allocator.buffer(capacity: 0))
-            } else {
-                owedByRouter += 1
-                context.fireChannelRead(data)
+        guard !handedOver else { return context.fireChannelRead(data) }
+        var bytes = unwrapInboundIn(data)
+        if var start = unread {
+            unread = nil
+            start.writeBuffer(&bytes)
+            bytes = start
+        }
+        while bytes.readableBytes > 0 {
+            switch bytes.withUnsafeReadableBytes({ scanner.scan($0) }) {
+            case .incomplete:
+                unread = bytes
+                return
+            case .unframeable:
+                handedOver = true
+                return context.fireChannelRead(wrapInboundOut(bytes))
+            case .request(let request):
+                let reply = routerAnswers.owed == 0 ? answer(request, in: bytes) : nil
+                // The scanner counted these bytes, so the slice exists.
+                let requestBytes = bytes.readSlice(length: request.length)!
+                if let reply {
+                    context.write(wrapOutboundOut(serialize(reply, allocator: context.channel.allocator)), promise: nil)
+                } else {
+                    routerAnswers.owed += 1
+                    context.fireChannelRead(wrapInboundOut(requestBytes))
+                }
             }
-        case .body(var chunk):
-            guard var request = pending else { return context.fireChannelRead(data) }
-            pending = nil  // `request` holds the only reference, so the append below copies nothing extra
-            if request.body.readableBytes == 0 { request.body = chunk } else { request.body.writeBuffer(&chunk) }
-            pending = request
-        case .end:
-            guard let request = pending else { return context.fireChannelRead(data) }
-            pending = nil
-            answer(request, context: context)
         }
     }
 
@@ -62,47 +69,54 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // A response to a request it never saw (a 400 for a malformed one) owes nothing back.
-        if case .end = unwrapOutboundIn(data) { owedByRouter = max(0, owedByRouter - 1) }
-        context.write(data, promise: promise)
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent { handOver(context: context) }
+        context.fireUserInboundEventTriggered(event)
     }
 
-    /// The endpoint of a request this handler may answer, if it is one.
-    private func claim(_ head: HTTPRequest) -> FormEndpoint? {
-        guard owedByRouter == 0, head.method == .post, let path = head.path,
-            let endpoint = FormEndpoint(rawValue: path), endpoint != .revoke,
-            head.headerFields[.connection] == nil, head.headerFields[.expect] == nil,
-            HTTPShim.isForm(head.headerFields[.contentType]),
-            let length = head.headerFields[.contentLength].flatMap(Int.init), length <= shim.maxBodySize
-        else { return nil }
-        return endpoint
+    func channelInactive(context: ChannelHandlerContext) {
+        handOver(context: context)
+        context.fireChannelInactive()
     }
 
-    private func answer(_ request: Pending, context: ChannelHandlerContext) {
-        let authorization = request.head.headerFields[.authorization]
-        let reply: FormReply?
+    /// Passes any partial request on, so NIO's parser sees how the connection really ended.
+    private func handOver(context: ChannelHandlerContext) {
+        handedOver = true
+        if let bytes = unread {
+            unread = nil
+            context.fireChannelRead(wrapInboundOut(bytes))
+        }
+    }
+
+    /// The reply to a request this path may answer; nil when Hummingbird must.
+    private func answer(_ request: HTTPRequestScanner.Request, in bytes: ByteBuffer) -> FormReply? {
+        guard let endpoint = request.endpoint else { return nil }
+        let authorization = request.authorization.flatMap {
+            bytes.getString(at: bytes.readerIndex + $0.lowerBound, length: $0.count)
+        }
+        let body = bytes.getString(at: bytes.readerIndex + request.body.lowerBound, length: request.body.count) ?? ""
         do {
-            let form = try FormBody(String(buffer: request.body))
-            reply = shim.answerImmediately(request.endpoint, form: form, authorization: authorization)
+            return shim.answerImmediately(endpoint, form: try FormBody(body), authorization: authorization)
         } catch {
-            reply = shim.errorReply(error, authorization: authorization)
+            return shim.errorReply(error, authorization: authorization)
         }
-        guard let reply else {
-            // It must suspend: Hummingbird answers it, and everything after it, in order.
-            owedByRouter += 1
-            context.fireChannelRead(wrapInboundOut(.head(request.head)))
-            context.fireChannelRead(wrapInboundOut(.body(request.body)))
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
-            return
+    }
+
+    /// The whole response in one buffer, with the headers Hummingbird would send.
+    private func serialize(_ reply: FormReply, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 192 + reply.body.utf8.count)
+        out.writeString("HTTP/1.1 \(reply.status.code) \(reply.status.reasonPhrase)\r\n")
+        for field in reply.headerFields {
+            out.writeString(field.name.rawName)
+            out.writeStaticString(": ")
+            out.writeString(field.value)
+            out.writeStaticString("\r\n")
         }
-        let body = context.channel.allocator.buffer(string: reply.body)
-        var fields = reply.headerFields
-        fields[.contentLength] = String(body.readableBytes)
-        fields[.date] = currentDate()
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: reply.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        out.writeString("Content-Length: \(reply.body.utf8.count)\r\nDate: ")
+        out.writeString(currentDate())
+        out.writeStaticString("\r\n\r\n")
+        out.writeString(reply.body)
+        return out
     }
 
     /// Now as an IMF-fixdate, e.g. `Sun, 29 Nov 2026 07:47:57 GMT`.
@@ -115,5 +129,19 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let length = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
         date = (now, String(decoding: text.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self))
         return date.text
+    }
+}
+
+/// Counts the responses Hummingbird still owes for requests `HTTPFastPath` passed on.
+final class RouterAnswerCounter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    var owed = 0
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // A response to a request never passed on (a 400 for one NIO could not parse) owes nothing back.
+        if case .end = unwrapOutboundIn(data) { owed = max(0, owed - 1) }
+        context.write(data, promise: promise)
     }
 }

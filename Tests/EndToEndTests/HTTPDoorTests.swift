@@ -234,4 +234,54 @@ import Wire
         // Every response carries a Date header (RFC 9110 §6.6.1), whichever path answered it.
         #expect(bodies.allSatisfy { $0.lowercased().contains("\r\ndate: ") })
     }
+
+    /// Reads from a raw connection until `count` responses have begun, or it closes.
+    func responses(_ count: Int, from connection: RawConnection) async throws -> (text: String, closed: Bool) {
+        var received = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        while received.components(separatedBy: "HTTP/1.1 ").count - 1 < count, ContinuousClock.now < deadline {
+            guard var chunk = try await connection.iterator.iterator.next() else { return (received, true) }
+            received += chunk.readString(length: chunk.readableBytes) ?? ""
+        }
+        return (received, false)
+    }
+
+    @Test func requestsInPiecesChunkedOrClosingAreAllAnswered() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let port = try #require(URL(string: server.httpURL)?.port)
+        let form = "grant_type=client_credentials"
+        let head =
+            "POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \(server.basicAdmin)\r\n"
+            + "Content-Type: application/x-www-form-urlencoded\r\n"
+
+        // One request in three TCP segments: the fast path waits for the rest of it.
+        let connection = try await RawConnection.open(port: port)
+        let whole = head + "Content-Length: \(form.utf8.count)\r\n\r\n" + form
+        for piece in [whole.prefix(20), whole.dropFirst(20).prefix(whole.count - 30), whole.suffix(10)] {
+            try await connection.channel.outbound.write(ByteBuffer(string: String(piece)))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // A chunked body the fast path does not frame: NIO's parser and the router answer it, and
+        // every later request on the connection.
+        let chunked =
+            head + "Transfer-Encoding: chunked\r\n\r\n" + String(form.utf8.count, radix: 16)
+            + "\r\n\(form)\r\n0\r\n\r\n"
+        try await connection.channel.outbound.write(ByteBuffer(string: chunked + whole))
+        let (text, _) = try await responses(3, from: connection)
+        try await connection.close()
+        let replies = text.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(replies.map { String($0.prefix(3)) } == ["200", "200", "200"], "\(text)")
+        #expect(replies.allSatisfy { $0.contains("access_token") })
+
+        // Connection: close is answered, then the server closes the connection.
+        let closing = try await RawConnection.open(port: port)
+        try await closing.channel.outbound.write(
+            ByteBuffer(string: head + "Connection: close\r\nContent-Length: \(form.utf8.count)\r\n\r\n" + form))
+        var (reply, closed) = try await responses(1, from: closing)
+        if !closed { (_, closed) = try await responses(2, from: closing) }
+        #expect(reply.hasPrefix("HTTP/1.1 200") && reply.contains("access_token"), "\(reply)")
+        #expect(closed)
+        try? await closing.close()
+    }
 }
