@@ -131,6 +131,12 @@ enum AccessTokenCodec {
 public enum JSONText {
     /// Appends `text` as a JSON string literal (RFC 8259 §7).
     public static func appendString(_ text: String, to json: inout String) {
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) {
+            json.append("\"")
+            json.append(text)
+            json.append("\"")
+            return
+        }
         var bytes = [UInt8]()
         appendString(text, to: &bytes)
         json += String(decoding: bytes, as: UTF8.self)
@@ -171,6 +177,7 @@ public enum JSONText {
     }
 
     public static func appendAudience(_ audiences: [String], to json: inout String) {
+        if audiences.count == 1 { return appendString(audiences[0], to: &json) }
         var bytes = [UInt8]()
         appendAudience(audiences, to: &bytes)
         json += String(decoding: bytes, as: UTF8.self)

@@ -100,8 +100,13 @@ extension Authority {
         }
     }
 
-    /// Removes a client and its secrets.
-    public func deleteClient(_ clientID: String) async throws {
+    /// Deletes a client and its secrets. `caller` is the client whose admin token asked: it may
+    /// not delete itself, which would lock the last admin out of a store `init` will not redo.
+    public func deleteClient(_ clientID: String, caller: String) async throws {
+        guard clientID != caller else {
+            throw AuthorityError(
+                .failedPrecondition, "client \(clientID) is the caller; a client cannot delete itself")
+        }
         try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")

@@ -43,9 +43,26 @@ extension Authority {
         }
         defer { caches.scopesChanged() }
         try await write { txn in
-            guard try txn.delete(Keyspace.scopes, name) else {
+            guard try txn.get(Keyspace.scopes, name) != nil else {
                 throw AuthorityError(.notFound, "scope \(name) does not exist")
             }
+            // A client allowed a missing scope could not be updated, and its default tokens
+            // would quietly narrow: the scope goes only once no client names it.
+            var users: [String] = []
+            var after: String?
+            while users.count < 3 {
+                let page = try txn.reader.scan(Keyspace.clients, after: after, limit: 1000)
+                users += page.filter { $0.value.allowedScopes.contains(name) }.map(\.key)
+                guard page.count == 1000 else { break }
+                after = page.last?.key
+            }
+            guard users.isEmpty else {
+                throw AuthorityError(
+                    .failedPrecondition,
+                    "scope \(name) is in allowed_scopes of client \(users.prefix(3).joined(separator: ", "))"
+                        + (users.count > 3 ? " and others" : "") + "; remove it from them first")
+            }
+            _ = try txn.delete(Keyspace.scopes, name)
         }
     }
 }

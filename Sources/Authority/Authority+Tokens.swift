@@ -114,24 +114,35 @@ extension Authority {
         guard let record = try read({ try $0.get(Keyspace.clients, subject) }) else { throw failure }
         let client = Client(record: record)
         guard client.authMethod == .privateKeyJWT else { throw failure }
-        var jwksText = client.jwks
-        if jwksText.isEmpty {
+        func fetchedKeys(refresh: Bool) async throws -> String {
             guard let keyResolver else { throw failure }
             do {
-                jwksText = try await keyResolver.jwks(at: client.jwksURI)
+                return try await keyResolver.jwks(at: client.jwksURI, refresh: refresh)
             } catch {
                 throw AuthorityError(
                     .invalidClient, "client assertion rejected: the client's jwks_uri could not be read",
                     detail: "\(error)")
             }
         }
-        let keys = JWTKeyCollection()
+        func verified(with jwksText: String) async throws -> Claims {
+            let keys = JWTKeyCollection()
+            do {
+                try await keys.add(jwksJSON: jwksText)
+                return try await keys.verify(jwt, as: Claims.self)
+            } catch {
+                throw AuthorityError(.invalidClient, "client assertion rejected", detail: "\(error)")
+            }
+        }
         let claims: Claims
-        do {
-            try await keys.add(jwksJSON: jwksText)
-            claims = try await keys.verify(jwt, as: Claims.self)
-        } catch {
-            throw AuthorityError(.invalidClient, "client assertion rejected", detail: "\(error)")
+        if !client.jwks.isEmpty {
+            claims = try await verified(with: client.jwks)
+        } else {
+            do {
+                claims = try await verified(with: try await fetchedKeys(refresh: false))
+            } catch {
+                // The client may have rotated its keys since the cached copy.
+                claims = try await verified(with: try await fetchedKeys(refresh: true))
+            }
         }
         let exp = Int64(claims.exp.value.timeIntervalSince1970)
         func reject(_ reason: String) -> AuthorityError {

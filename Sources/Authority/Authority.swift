@@ -5,8 +5,9 @@ import Synchronization
 
 /// Fetches a client's JWK Set from its `jwks_uri`; the server supplies one, so Authority does no I/O.
 public protocol ClientKeyResolver: Sendable {
-    /// The JWK Set document at `uri`, as JSON text.
-    func jwks(at uri: String) async throws -> String
+    /// The JWK Set document at `uri`, as JSON text; `refresh` asks for a newer copy than a cache
+    /// may hold, after an assertion failed against the cached keys.
+    func jwks(at uri: String, refresh: Bool) async throws -> String
 }
 
 /// The OAuth/OIDC domain: decides every grant, error and change, over the store and a clock.

@@ -193,7 +193,8 @@ enum ClientValidator {
         case "https":
             return (url.host ?? "").isEmpty ? "has no host" : nil
         case "http":
-            return isLoopback(url.host) ? nil : "must use https (http is allowed only on localhost, 127.0.0.1 or [::1])"
+            return isLoopback(url.host)
+                ? nil : "must use https (http is allowed only on localhost, 127.0.0.0/8 or [::1])"
         default:
             guard allowPrivateScheme else { return "must use https (private-use schemes are for mobile apps)" }
             // RFC 8252 §7.1: a private-use scheme, reverse-domain style; never a dangerous one.
@@ -226,9 +227,17 @@ enum ClientValidator {
         return !scheme.isEmpty && text.count <= 2048
     }
 
+    /// Whether `host` is `localhost` or a loopback address literal (127.0.0.0/8, ::1). Parsed
+    /// as an address, never matched as text: `127.evil.example` is a public name.
     static func isLoopback(_ host: String?) -> Bool {
-        guard let host = host?.lowercased() else { return false }
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        guard var host = host?.lowercased() else { return false }
+        if host == "localhost" { return true }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { $0.elementsEqual(repeatElement(0, count: 15) + [1]) }
     }
 
     static func isToken(_ text: String) -> Bool {

@@ -12,7 +12,8 @@ public enum DurationText {
         case "h": multiplier = 3600
         case "d": multiplier = 86_400
         case "w": multiplier = 604_800
-        default: multiplier = 1
+        case "0"..."9": multiplier = 1  // bare seconds
+        default: return nil
         }
         if !last.isNumber { digits = digits.dropLast() }
         guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = Int64(digits), value >= 0 else { return nil }

@@ -62,8 +62,11 @@ public enum AuthsecServer {
                 let port = channel.localAddress?.port ?? configuration.httpPort
                 let issuer = configuration.issuer ?? "http://\(hostForURL(configuration.httpHost)):\(port)"
                 do {
-                    cell.set(try Authority(store: store, issuer: issuer, keyResolver: keyResolver))
-                    say("http listening on http://\(hostForURL(configuration.httpHost)):\(port) (issuer \(issuer))")
+                    let authority = try Authority(store: store, issuer: issuer, keyResolver: keyResolver)
+                    cell.set(authority)
+                    say(
+                        "http listening on http://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"
+                    )
                 } catch {
                     logger.critical("cannot start Authority", metadata: ["error": "\(error)"])
                     cell.fail(error)  // ends the wire door, and with it the service group
@@ -80,8 +83,17 @@ public enum AuthsecServer {
         let group = ServiceGroup(configuration: groupConfiguration)
         // Hummingbird's connection tasks inherit this: HTTP handlers run on the event loop that
         // read the request, not on the global pool.
-        try await withTaskExecutorPreference(EventLoopTaskExecutor.following(MultiThreadedEventLoopGroup.singleton)) {
-            try await group.run()
+        do {
+            try await withTaskExecutorPreference(EventLoopTaskExecutor.following(MultiThreadedEventLoopGroup.singleton))
+            {
+                try await group.run()
+            }
+        } catch let error as IOError where error.isBindFailure {
+            // The wire door names its own bind failures; this one is Hummingbird's.
+            throw StartError(
+                description:
+                    "http: cannot listen on \(hostForURL(configuration.httpHost)):\(configuration.httpPort): \(error.reason)"
+            )
         }
         say("shut down cleanly")
     }
@@ -105,9 +117,17 @@ struct WireDoor: Service {
         limits.maxFrameSize = configuration.maxFrameSize
         limits.maxInFlightPerConnection = configuration.maxInFlightPerConnection
         limits.idleTimeout = .seconds(Int64(configuration.idleTimeoutSeconds))
-        let listener = try await WireListener.bind(
-            host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits, logger: logger
-        )
+        let listener: WireListener
+        do {
+            listener = try await WireListener.bind(
+                host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits,
+                logger: logger)
+        } catch let error as IOError where error.isBindFailure {
+            throw AuthsecServer.StartError(
+                description:
+                    "wire: cannot listen on \(AuthsecServer.hostForURL(configuration.wireHost)):\(configuration.wirePort): \(error.reason)"
+            )
+        }
         let port = listener.localAddress?.port ?? configuration.wirePort
         say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
         // Until shutdown, purge expired revocation records once a minute.
@@ -124,4 +144,12 @@ struct WireDoor: Service {
         purger.cancel()
         await listener.shutdown()
     }
+}
+
+extension IOError {
+    /// A listening socket that could not be bound: the address is taken, foreign or forbidden.
+    var isBindFailure: Bool { [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(errnoCode) }
+
+    /// The system's words for the error, e.g. "Address already in use".
+    var reason: String { String(cString: strerror(errnoCode)) }
 }

@@ -150,6 +150,7 @@ struct HTTPShim: Sendable {
             .contentTooLarge,
             #"{"error":"invalid_request","error_description":"request body exceeds \#(maxBodySize) bytes"}"#)
         response.headers[.connection] = "close"
+        response.headers[.cacheControl] = "no-store"
         return response
     }
 
@@ -217,6 +218,7 @@ struct HTTPShim: Sendable {
 
     private func introspectionJSON(_ claims: AccessTokenClaims) -> String {
         var body = #"{"active":true,"scope":"#
+        body.reserveCapacity(384)
         append(claims.scope, to: &body)
         body += #","client_id":"#
         append(claims.clientID, to: &body)

@@ -175,8 +175,8 @@ public struct WireService: Sendable {
             result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, settings))
             response.client = result
         case .deleteClient(let call):
-            try admin(request, Scopes.adminClients)
-            try await authority.deleteClient(call.clientID)
+            let caller = try authority.authorizeAdmin(bearer: request.authorization, scope: Scopes.adminClients)
+            try await authority.deleteClient(call.clientID, caller: caller.clientID)
             response.deleted = Authsec_V1_DeleteResponse()
         case .rotateClientSecret(let call):
             try admin(request, Scopes.adminClients)

@@ -125,12 +125,15 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 }
 
 /// `30m`, `1h`, `3600s` or bare seconds, for duration options.
-struct DurationArgument: ExpressibleByArgument {
+struct DurationArgument: ExpressibleByArgument, CustomStringConvertible {
     let seconds: Int64
+    /// As written, for `--help`.
+    let description: String
 
     init?(argument: String) {
         guard let seconds = DurationParsing.seconds(argument) else { return nil }
         self.seconds = seconds
+        self.description = argument
     }
 }
 

@@ -160,6 +160,10 @@ extension Clients {
         @Option(name: .customLong("page-token"), help: "Token printed by the previous page.") var pageToken: String?
         @Flag(help: "Fetch every page.") var all = false
 
+        func validate() throws {
+            guard (1...500).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 500") }
+        }
+
         func run() async throws {
             var clients: [Authsec_V1_Client] = []
             var token = pageToken ?? ""

@@ -5,9 +5,10 @@ import Server
 import Store
 
 /// `HOST:PORT`, with `[v6]:PORT` for IPv6.
-struct HostPort: ExpressibleByArgument {
+struct HostPort: ExpressibleByArgument, CustomStringConvertible {
     let host: String
     let port: Int
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     init?(argument: String) {
         guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
@@ -22,8 +23,13 @@ struct HostPort: ExpressibleByArgument {
 }
 
 /// A byte size: `16GiB`, `512MiB`, `1048576`.
-struct ByteSize: ExpressibleByArgument {
+struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
     let bytes: Int
+    var description: String {
+        [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")].first { bytes % $0.0 == 0 }.map {
+            "\(bytes / $0.0)\($0.1)"
+        } ?? "\(bytes)"
+    }
 
     init?(argument: String) {
         let units: [(String, Int)] = [

@@ -62,6 +62,11 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
             ),
             ("callbacks", bad { s in s.callbacks = ["https://app.example.com/cb#frag"] }, .invalidRedirectURI),
             ("callbacks", bad { s in s.callbacks = ["not a url"] }, .invalidRedirectURI),
+            // Public names and non-addresses that only look like loopback.
+            ("callbacks", bad { s in s.callbacks = ["http://127.evil.example/cb"] }, .invalidRedirectURI),
+            ("callbacks", bad { s in s.callbacks = ["http://127.0.0.1.nip.io/cb"] }, .invalidRedirectURI),
+            ("callbacks", bad { s in s.callbacks = ["http://127.0.0.256/cb"] }, .invalidRedirectURI),
+            ("callbacks", bad { s in s.callbacks = ["http://[::2]/cb"] }, .invalidRedirectURI),
             ("callbacks", bad { s in s.callbacks = ["com.example.app:/cb"] }, .invalidRedirectURI),
             ("grant_types", bad { s in s.grantTypes = ["password"] }, .invalidClientMetadata),
             ("grant_types", bad { s in s.grantTypes = ["teleport"] }, .invalidClientMetadata),
@@ -107,6 +112,19 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
             #expect(error.description.hasPrefix(field + ":"), "\(error.description)")
         }
         #expect(try fixture.clientCount() == before)
+    }
+
+    @Test func plainHTTPCallbacksAreAllowedOnLoopbackAddresses() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        var settings = ClientSettings()
+        settings.name = "Local"
+        settings.appType = "web"
+        settings.callbacks = [
+            "http://localhost:3000/cb", "http://127.0.0.1:9000/cb", "http://127.5.6.7/cb", "http://[::1]:8080/cb",
+        ]
+        let created = try await fixture.authority.createClient(settings)
+        #expect(created.client.callbacks.count == 4)
     }
 
     @Test func mobileAppsAreRefusedClientCredentials() async throws {
@@ -165,10 +183,17 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         let fixture = try await Fixture()
         defer { fixture.close() }
         let created = try await fixture.agent()
-        try await fixture.authority.deleteClient(created.client.clientID)
+        try await fixture.authority.deleteClient(created.client.clientID, caller: fixture.admin.clientID)
         await expectError(.notFound) { _ = try fixture.authority.client(created.client.clientID) }
         await expectError(.invalidClient) { _ = try await fixture.token(created) }
-        await expectError(.notFound) { try await fixture.authority.deleteClient(created.client.clientID) }
+        await expectError(.notFound) {
+            try await fixture.authority.deleteClient(created.client.clientID, caller: fixture.admin.clientID)
+        }
+        // The admin cannot lock itself out.
+        await expectError(.failedPrecondition) {
+            try await fixture.authority.deleteClient(fixture.admin.clientID, caller: fixture.admin.clientID)
+        }
+        #expect(try fixture.authority.client(fixture.admin.clientID).clientID == fixture.admin.clientID)
     }
 
     @Test func scopesRegistry() async throws {
@@ -184,6 +209,14 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         }
         await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("admin:clients") }
         #expect(try fixture.authority.listScopes().map(\.name).contains("mcp:context:read"))
+        // A scope a client is allowed stays until no client names it.
+        var settings = ClientSettings()
+        settings.name = "Reader"
+        settings.allowedScopes = ["mcp:context:read"]
+        let reader = try await fixture.authority.createClient(settings)
+        await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("mcp:context:read") }
+        #expect(try fixture.authority.listScopes().map(\.name).contains("mcp:context:read"))
+        try await fixture.authority.deleteClient(reader.client.clientID, caller: fixture.admin.clientID)
         try await fixture.authority.deleteScope("mcp:context:read")
         await expectError(.notFound) { try await fixture.authority.deleteScope("mcp:context:read") }
     }
@@ -195,7 +228,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         #expect(DurationText.seconds(text) == seconds)
     }
 
-    @Test(arguments: ["", "h", "-5m", "1.5h", "ten"])
+    @Test(arguments: ["", "h", "-5m", "1.5h", "ten", "1x", "5y", "10M"])
     func badDurations(text: String) {
         #expect(DurationText.seconds(text) == nil)
     }

@@ -380,7 +380,7 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent()
         _ = try await fixture.token(client)  // now cached
-        try await fixture.authority.deleteClient(client.client.clientID)
+        try await fixture.authority.deleteClient(client.client.clientID, caller: fixture.admin.clientID)
         await expectError(.invalidClient) { _ = try await fixture.token(client) }
         let other = try await fixture.agent()
         _ = try await fixture.token(other)
@@ -463,17 +463,23 @@ struct RFC9068Payload: JWTPayload {
         }
     }
 
-    @Test func aDeletedScopeIsNeitherGrantedNorRequestable() async throws {
+    @Test func aScopeInUseStaysAndADeletedOneIsNeitherGrantedNorRequestable() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
         let client = try await fixture.agent(scopes: ["ai:access", "ai:generate"])
-        // Issued once first, so the registered scope names are cached when the scope goes.
+        // Issued once first, so the registered scope names are cached when the scope changes.
         #expect(try await fixture.token(client).scope == "ai:access ai:generate")
+        await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("ai:generate") }
+        #expect(try await fixture.token(client).scope == "ai:access ai:generate")
+        var change = ClientSettings()
+        change.allowedScopes = ["ai:access"]
+        _ = try await fixture.authority.updateClient(client.client.clientID, change)
         try await fixture.authority.deleteScope("ai:generate")
-        #expect(try await fixture.token(client).scope == "ai:access")
         await expectError(.invalidScope) { _ = try await fixture.token(client, scope: "ai:generate") }
-        // Registered again, it is granted again.
+        // Registered and allowed again, it is granted again.
         _ = try await fixture.authority.createScope(name: "ai:generate", description: "")
+        change.allowedScopes = ["ai:access", "ai:generate"]
+        _ = try await fixture.authority.updateClient(client.client.clientID, change)
         #expect(try await fixture.token(client, scope: "ai:generate").scope == "ai:generate")
     }
 }

@@ -146,6 +146,15 @@ import Wire
         let (missing, _, missingError) = try runCLI(["clients", "get", id], environment: env)
         #expect(missing == 1)
         #expect(missingError.contains("NOT_FOUND"))
+        // The admin cannot delete itself, and still works afterwards.
+        let (selfDelete, _, selfDeleteError) = try runCLI(["clients", "delete", server.adminID], environment: env)
+        #expect(selfDelete == 1)
+        #expect(selfDeleteError.contains("FAILED_PRECONDITION"), "\(selfDeleteError)")
+        #expect(try runCLI(["clients", "list"], environment: env).0 == 0)
+        // A duration with an unknown unit is a usage error, not seconds.
+        #expect(
+            try runCLI(["clients", "rotate-secret", server.adminID, "--keep-previous-for", "1x"], environment: env).0
+                == 64)
     }
 
     @Test func badClientInputFailsWithTheFieldNamed() throws {

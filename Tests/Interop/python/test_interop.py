@@ -1016,6 +1016,28 @@ def test_jwks_uri_that_never_answers_times_out(server, jwks_host, token_endpoint
         f"token request took {elapsed:.2f}s; the jwks_uri fetch should give up after {JWKS_FETCH_TIMEOUT}s"
     )
     assert jwks_host.count("/slow/jwks.json") >= 1, "the server never tried the slow jwks_uri"
+    # The failure is remembered for a few seconds: the next assertion fails at once, unfetched.
+    fetched = jwks_host.count("/slow/jwks.json")
+    started = time.monotonic()
+    resp = post_token(server, assertion_form(slow, token_endpoint))
+    assert_oauth_error(resp, 401, "invalid_client")
+    assert time.monotonic() - started < 1.0, "a jwks_uri that just failed was waited on again"
+    assert jwks_host.count("/slow/jwks.json") == fetched
+
+
+def test_jwks_uri_key_rotation_is_picked_up(server, jwks_host, token_endpoint):
+    # A client that rotates its key: assertions signed with the new key work once the cached
+    # copy of its JWK Set is a few seconds old, without waiting out the five-minute cache.
+    rotating = key_client_at(server, jwks_host, "/rotating/jwks.json", "interop jwks_uri rotating")
+    resp = post_token(server, assertion_form(rotating, token_endpoint))
+    assert resp.status_code == 200, resp.text
+    private_key, kid, public_jwk = new_es256_key()
+    jwks_host.serve("/rotating/jwks.json", {"keys": [public_jwk]})
+    rotated = KeyClient(rotating.client_id, private_key, b"", kid)
+    time.sleep(5.5)
+    resp = post_token(server, assertion_form(rotated, token_endpoint))
+    assert resp.status_code == 200, resp.text
+    assert jwks_host.count("/rotating/jwks.json") == 2
 
 
 def test_non_loopback_http_jwks_uri_is_refused(server):
