@@ -120,8 +120,8 @@ struct WireDoor: Service {
         let listener: WireListener
         do {
             listener = try await WireListener.bind(
-                host: configuration.wireHost, port: configuration.wirePort, service: service, limits: limits,
-                logger: logger)
+                host: configuration.wireHost, port: configuration.wirePort, threads: configuration.wireThreads,
+                service: service, limits: limits, logger: logger)
         } catch let error as IOError where error.isBindFailure {
             throw AuthsecServer.StartError(
                 description:

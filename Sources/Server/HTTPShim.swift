@@ -12,7 +12,8 @@ struct HTTPShim: Sendable {
     let maxBodySize: Int
 
     func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        // HEAD works wherever GET does (RFC 9110 §9.3.2).
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.get("/healthz") { _, _ in
             json(.ok, #"{"status":"ok"}"#)
         }
@@ -29,6 +30,16 @@ struct HTTPShim: Sendable {
         for endpoint in FormEndpoint.allCases {
             router.post(RouterPath(endpoint.rawValue)) { request, _ in
                 await respond(to: request, endpoint)
+            }
+            // The form endpoints take POST only (RFC 6749 §3.2): another method is 405, not 404.
+            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+                router.on(RouterPath(endpoint.rawValue), method: method) { _, _ in
+                    var response = json(
+                        .methodNotAllowed,
+                        #"{"error":"invalid_request","error_description":"\#(endpoint.rawValue) takes POST"}"#)
+                    response.headers[.allow] = "POST"
+                    return response
+                }
             }
         }
         return router

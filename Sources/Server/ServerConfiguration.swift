@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Settings of `authsec serve`; every field has a command-line flag.
 public struct ServerConfiguration: Sendable {
     public var dataDirectory = "./authsec-data"
@@ -14,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var maxWriteBatch = 1024
     public var maxBodySize = 64 * 1024
     public var idleTimeoutSeconds = 300
+    /// Event-loop threads of the wire door.
+    public var wireThreads = System.coreCount
 
     public init() {}
 

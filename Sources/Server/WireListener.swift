@@ -18,22 +18,31 @@ final class WireListener: Sendable {
     let channel: Channel
     /// Requests being answered across all connections, for graceful shutdown.
     let inFlight: InFlightCounter
+    /// The door's own event loops. Token and introspection calls are answered inline on them, so
+    /// under full load they stay busy; the HTTP door (and `/healthz`) stays on the shared
+    /// singleton group, which the kernel schedules alongside instead of behind them.
+    let eventLoops: MultiThreadedEventLoopGroup
 
-    private init(service: WireService, limits: Limits, logger: Logger, channel: Channel, inFlight: InFlightCounter) {
+    private init(
+        service: WireService, limits: Limits, logger: Logger, channel: Channel, inFlight: InFlightCounter,
+        eventLoops: MultiThreadedEventLoopGroup
+    ) {
         self.service = service
         self.limits = limits
         self.logger = logger
         self.channel = channel
         self.inFlight = inFlight
+        self.eventLoops = eventLoops
     }
 
     var localAddress: SocketAddress? { channel.localAddress }
 
-    static func bind(host: String, port: Int, service: WireService, limits: Limits, logger: Logger) async throws
-        -> WireListener
-    {
+    static func bind(
+        host: String, port: Int, threads: Int, service: WireService, limits: Limits, logger: Logger
+    ) async throws -> WireListener {
         let counter = InFlightCounter()
-        let channel = try await ServerBootstrap(group: wireEventLoops)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let bound = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -50,8 +59,17 @@ final class WireListener: Sendable {
                     ])
                 }
             }
-            .bind(host: host, port: port).get()
-        return WireListener(service: service, limits: limits, logger: logger, channel: channel, inFlight: counter)
+            .bind(host: host, port: port)
+        let channel: Channel
+        do {
+            channel = try await bound.get()
+        } catch {
+            try? await eventLoops.shutdownGracefully()
+            throw error
+        }
+        return WireListener(
+            service: service, limits: limits, logger: logger, channel: channel, inFlight: counter,
+            eventLoops: eventLoops)
     }
 
     /// Stops accepting, then waits (up to `grace`) for requests in flight to be answered.
@@ -61,13 +79,9 @@ final class WireListener: Sendable {
         while inFlight.value.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        try? await eventLoops.shutdownGracefully()
     }
 }
-
-/// The wire door's own event loops. Token and introspection calls are answered inline on them,
-/// so under full load they stay busy; keeping the HTTP door (and `/healthz`) on the shared
-/// singleton group lets the kernel schedule it alongside instead of behind them.
-let wireEventLoops = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
 
 /// A shared counter of requests in flight.
 final class InFlightCounter: Sendable {

@@ -79,6 +79,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("write-batch"), help: "Most writes per commit; 1 turns batching off (for comparisons).")
     var writeBatch = 1024
 
+    @Option(
+        name: .customLong("wire-threads"),
+        help:
+            "Event-loop threads of the wire door (default: one per core). Fewer keeps the latency tail short when other busy processes share the cores."
+    )
+    var wireThreads: Int?
+
     func validate() throws {
         if let issuer {
             guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme),
@@ -88,6 +95,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be at least 1") }
         guard writeBatch > 0 else { throw ValidationError("--write-batch must be at least 1") }
+        if let wireThreads, !(1...256).contains(wireThreads) {
+            throw ValidationError("--wire-threads must be between 1 and 256")
+        }
     }
 
     func run() async throws {
@@ -102,6 +112,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxFrameSize = maxFrameSize.bytes
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.maxWriteBatch = writeBatch
+        if let wireThreads { configuration.wireThreads = wireThreads }
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

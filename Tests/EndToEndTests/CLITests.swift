@@ -54,6 +54,25 @@ import Wire
         #expect(error.contains("--issuer"))
     }
 
+    @Test func aBusyAddressIsNamedAndOneWireThreadServes() throws {
+        let server = try ServerProcess(arguments: ["--wire-threads", "1"])
+        defer { server.stop(); server.removeData() }
+        // The one-thread wire door answers.
+        #expect(try runCLI(["token"], environment: environment(server)).0 == 0)
+        let busy = String(server.httpURL.dropFirst("http://".count))
+        let directory = ServerProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (status, _, error) = try runCLI(["serve", "--data", directory, "--http", busy, "--wire", "127.0.0.1:0"])
+        #expect(status == 1)
+        #expect(error.contains("http: cannot listen on \(busy)"), "\(error)")
+        let (wireStatus, _, wireError) = try runCLI([
+            "serve", "--data", directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:\(server.wirePort)",
+        ])
+        #expect(wireStatus == 1)
+        #expect(wireError.contains("wire: cannot listen on 127.0.0.1:\(server.wirePort)"), "\(wireError)")
+        #expect(try runCLI(["serve", "--data", directory, "--wire-threads", "0"]).0 == 64)
+    }
+
     @Test func sigtermShutsDownCleanly() throws {
         let server = try ServerProcess()
         defer { server.removeData() }

@@ -129,6 +129,14 @@ import Wire
             tokenURL, "grant_type=client_credentials&pad=" + String(repeating: "a", count: 200_000),
             authorization: server.basicAdmin)
         #expect(huge.status == 413)
+        #expect(huge.headers["cache-control"] == "no-store")
+        // POST only: another method is 405 with Allow; HEAD works where GET does.
+        let wrongMethod = try await get(tokenURL)
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.headers["allow"] == "POST")
+        var head = HTTPClientRequest(url: server.httpURL + "/.well-known/jwks.json")
+        head.method = .HEAD
+        #expect(try await send(head).status == 200)
         // The server still answers after all of that.
         #expect(
             try await post(tokenURL, "grant_type=client_credentials", authorization: server.basicAdmin).status == 200)
