@@ -50,10 +50,10 @@ wire_bench() { # wire_bench NAME [bench flags...]: RUNS runs, records each run's
     local json
     local steal_before started; steal_before=$(steal_ticks); started=$(date +%s.%N)
     json=$("$BIN" bench --connections "$CONNECTIONS" --pipeline "$PIPELINE" --duration "$DURATION" --json "$@" 2>"$OUT/bench.err") || {
-      record "authsec | $name | run$i | FAILED $(tail -1 "$OUT/bench.err")"; continue; }
+      record "authsec | $name | run$((i + ${RUN_OFFSET:-0})) | FAILED $(tail -1 "$OUT/bench.err")"; continue; }
     # Cores taken by the hypervisor, averaged over the whole command (setup included).
     local stolen; stolen=$(python3 -c "print('%.2f' % (($(steal_ticks) - $steal_before) / 100 / ($(date +%s.%N) - $started)))")
-    record "authsec | $name | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["latency_ms"]["p99.9"], d["errors"]))' <<<"$json") steal_cores=$stolen"
+    record "authsec | $name | run$((i + ${RUN_OFFSET:-0})) | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["latency_ms"]["p99.9"], d["errors"]))' <<<"$json") steal_cores=$stolen"
   done
 }
 
@@ -62,7 +62,7 @@ http_bench() { # http_bench NAME PATH BODY AUTH
   for i in $(seq 1 "$RUNS"); do
     local line
     line=$(WRK_BODY=$3 WRK_AUTH=$4 wrk -t2 -c64 -d"$DURATION" -s Benchmarks/wrk/form_post.lua "$HTTP$path" | grep '^RESULT')
-    record "authsec | $name | run$i | ${line#RESULT }"
+    record "authsec | $name | run$((i + ${RUN_OFFSET:-0})) | ${line#RESULT }"
   done
 }
 

@@ -105,14 +105,15 @@ final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// The whole response in one buffer, with the headers Hummingbird would send.
     private func serialize(_ reply: FormReply, allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: 192 + reply.body.utf8.count)
-        out.writeString("HTTP/1.1 \(reply.status.code) \(reply.status.reasonPhrase)\r\n")
-        for field in reply.headerFields {
-            out.writeString(field.name.rawName)
-            out.writeStaticString(": ")
-            out.writeString(field.value)
-            out.writeStaticString("\r\n")
+        if reply.status == .ok {
+            out.writeStaticString("HTTP/1.1 200 OK\r\n")
+        } else {
+            out.writeString("HTTP/1.1 \(reply.status.code) \(reply.status.reasonPhrase)\r\n")
         }
-        out.writeString("Content-Length: \(reply.body.utf8.count)\r\nDate: ")
+        out.writeString(reply.headerLines)
+        out.writeStaticString("Content-Length: ")
+        out.writeString(String(reply.body.utf8.count))
+        out.writeStaticString("\r\nDate: ")
         out.writeString(currentDate())
         out.writeStaticString("\r\n\r\n")
         out.writeString(reply.body)

@@ -138,9 +138,10 @@ struct HTTPShim: Sendable {
     }
 
     private func tokenReply(_ grant: TokenGrant) -> FormReply {
-        var body = #"{"access_token":"#
-        append(grant.accessToken, to: &body)
-        body += #","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
+        var body = #"{"access_token":""#
+        body.reserveCapacity(grant.accessToken.utf8.count + 128)
+        body += grant.accessToken  // our own JWT: base64url and dots, nothing to escape
+        body += #"","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
         append(grant.scope, to: &body)
         return FormReply(status: .ok, body: body + "}")
     }
@@ -281,5 +282,15 @@ struct FormReply: Sendable {
         fields[.cacheControl] = "no-store"
         if basicChallenge { fields[.wwwAuthenticate] = Self.challenge }
         return fields
+    }
+
+    /// `headerFields` as HTTP/1.1 header lines, each ending in CRLF, for a path that writes bytes.
+    var headerLines: String { basicChallenge ? Self.challengeLines : Self.plainLines }
+
+    private static let plainLines = lines(FormReply(status: .ok, body: "").headerFields)
+    private static let challengeLines = lines(FormReply(status: .ok, body: "", basicChallenge: true).headerFields)
+
+    private static func lines(_ fields: HTTPFields) -> String {
+        fields.map { "\($0.name.rawName): \($0.value)\r\n" }.joined()
     }
 }
