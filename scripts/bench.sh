@@ -17,6 +17,13 @@ record "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -
 record "authsec | memory idle after start | RssAnon_kb=$(rss_anon_kb)"
 wire_bench "wire token c=$CONNECTIONS p=$PIPELINE" --op token
 record "authsec | memory after token load | RssAnon_kb=$(rss_anon_kb)"
+# /healthz must keep answering under the full token load: 30 probes, 0.2 s apart.
+"$BIN" bench --op token --connections "$CONNECTIONS" --pipeline "$PIPELINE" --duration 12s --json > "$OUT/healthz-load.json" 2>&1 &
+LOAD_PID=$!
+sleep 4
+PROBES=$(for _ in $(seq 1 30); do curl -s -o /dev/null -m 5 -w "%{time_total}\n" "$HTTP/healthz"; sleep 0.2; done)
+wait "$LOAD_PID"
+record "authsec | healthz under token load | $(sort -n <<<"$PROBES" | awk '{a[NR]=$1} END {printf "probes=%d median_ms=%.1f max_ms=%.1f", NR, a[int((NR+1)/2)]*1000, a[NR]*1000}')"
 wire_bench "wire introspect (one hot token)" --op introspect
 wire_bench "wire introspect-distinct (100k tokens)" --op introspect-distinct --tokens 100000
 wire_bench "wire revoke (distinct tokens)" --op revoke --tokens 60000 --warmup 0s
@@ -46,7 +53,7 @@ if [ "$PEERS" = 1 ] && [ -f "$PEERS_DIR/authlib.sh" ]; then
     grep -hE 'token client_credentials|introspect' /tmp/authsec-peers/results/$peer*.txt 2>/dev/null | grep -v '^#' | grep ' c=32 ' | sed "s/^/peer $peer | /" | tee -a "$OUT/results.txt"
   done
 else
-  record "peers | not run (PEERS_DIR=$PEERS_DIR has no scripts)"
+  record "peers | not run (PEERS=$PEERS; PEERS_DIR=$PEERS_DIR)"
 fi
 
 # Scale: the same loads with 1,000,000 clients and 1,000,000 revoked token ids stored.
@@ -61,5 +68,5 @@ grep -E '^authsec \|' "$OUT/results.txt" | grep rps= | awk -F' \\| ' '{print $2}
   n=$(grep -cF "| $name |" "$OUT/results.txt")
   echo "| $name | $rps | $p99 | $n |"
 done
-grep -E 'RssAnon' "$OUT/results.txt"
+grep -E 'RssAnon|healthz' "$OUT/results.txt"
 echo "raw results: $OUT/results.txt"
