@@ -55,7 +55,7 @@ public enum AuthsecServer {
         let keyResolver = JWKSFetcher()
         let app = Application(
             router: shim.router(),
-            server: .authsec(shim: shim),
+            server: .authsec(shim: shim, idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))),
             configuration: .init(
                 address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             onServerRunning: { channel in

@@ -11,11 +11,13 @@ struct HTTPDoorChannel: ServerChildChannel {
 
     let responder: HTTPChannelHandler.Responder
     let shim: HTTPShim
+    /// A connection that sends nothing this long, with no answer owed, is closed.
+    let idleTimeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let fastPath = HTTPFastPath(shim: shim)
         do {
-            try channel.pipeline.syncOperations.addHandler(fastPath)
+            try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(readTimeout: idleTimeout), fastPath])
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -32,7 +34,7 @@ struct HTTPDoorChannel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// Hummingbird's HTTP/1.1 server with the form endpoints' fast path.
-    static func authsec(shim: HTTPShim) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in HTTPDoorChannel(responder: responder, shim: shim) }
+    static func authsec(shim: HTTPShim, idleTimeout: TimeAmount) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in HTTPDoorChannel(responder: responder, shim: shim, idleTimeout: idleTimeout) }
     }
 }

@@ -70,6 +70,12 @@ final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A connection that sent nothing for the idle timeout, and is owed nothing, is closed.
+        // Once handed over, requests are no longer counted, so one may still be in progress.
+        if event is IdleStateHandler.IdleStateEvent, !handedOver, routerAnswers.owed == 0 {
+            context.close(promise: nil)
+            return
+        }
         if case .inputClosed = event as? ChannelEvent { handOver(context: context) }
         context.fireUserInboundEventTriggered(event)
     }

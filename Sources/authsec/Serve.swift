@@ -80,6 +80,11 @@ struct Serve: AsyncParsableCommand {
     var writeBatch = 1024
 
     @Option(
+        name: .customLong("idle-timeout"),
+        help: "Close a connection (either door) that sends nothing for this long, e.g. 5m.")
+    var idleTimeout = DurationArgument(argument: "5m")!
+
+    @Option(
         name: .customLong("wire-threads"),
         help:
             "Event-loop threads of the wire door (default: one per core). Fewer keeps the latency tail short when other busy processes share the cores."
@@ -95,6 +100,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be at least 1") }
         guard writeBatch > 0 else { throw ValidationError("--write-batch must be at least 1") }
+        guard idleTimeout.seconds > 0 else { throw ValidationError("--idle-timeout must be at least 1s") }
         if let wireThreads, !(1...256).contains(wireThreads) {
             throw ValidationError("--wire-threads must be between 1 and 256")
         }
@@ -113,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.maxWriteBatch = writeBatch
         if let wireThreads { configuration.wireThreads = wireThreads }
+        configuration.idleTimeoutSeconds = Int(idleTimeout.seconds)
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

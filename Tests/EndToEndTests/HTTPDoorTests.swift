@@ -292,4 +292,33 @@ import Wire
         #expect(closed)
         try? await closing.close()
     }
+
+    @Test func idleConnectionsAreClosedOnBothDoors() async throws {
+        let server = try ServerProcess(arguments: ["--idle-timeout", "1s"])
+        defer { server.stop(); server.removeData() }
+        let httpPort = try #require(URL(string: server.httpURL)?.port)
+        // An HTTP connection that answered a request, then went quiet, and a wire connection
+        // that never spoke: both are closed by the server.
+        let http = try await RawConnection.open(port: httpPort)
+        let form = "grant_type=client_credentials"
+        try await http.channel.outbound.write(
+            ByteBuffer(
+                string: "POST /oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: \(server.basicAdmin)\r\n"
+                    + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
+            ))
+        let (reply, closedEarly) = try await responses(1, from: http)
+        #expect(reply.hasPrefix("HTTP/1.1 200") && !closedEarly)
+        let wire = try await RawConnection.open(port: server.wirePort)
+        let started = ContinuousClock.now
+        // Should the server never close them, this does, and the time check below fails.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(8))
+            for connection in [http, wire] { try? await connection.channel.channel.close() }
+        }
+        defer { watchdog.cancel() }
+        for connection in [http, wire] {
+            while try await connection.iterator.iterator.next() != nil {}
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
 }
