@@ -45,6 +45,8 @@ public enum ClientJSON {
             for (name, value) in fields { root[name] = value }
         }
         var reader = Reader(object: normalized(root), path: "")
+        // Unknown keys are reported as the file spelled them, not as normalized.
+        let spelled = Dictionary(root.keys.map { (normalizedName($0), $0) }, uniquingKeysWith: { first, _ in first })
         var client = Authsec_V1_Client()
         var fields: [String] = []
         func take(_ name: String, _ body: () throws -> Void) rethrows {
@@ -105,25 +107,14 @@ public enum ClientJSON {
                 security.has("require_auth") ? try security.bool("require_auth") : true
             client.mcpConfig.security.allowedOrigins = try security.strings("allowed_origins")
         }
-        return Parsed(client: client, fields: fields, unknownKeys: reader.unusedKeys)
+        return Parsed(client: client, fields: fields, unknownKeys: reader.unusedKeys.map { spelled[$0] ?? $0 })
     }
 
     /// Maps aliases and camelCase onto the canonical snake_case names.
     static func normalized(_ root: [String: Any]) -> [String: Any] {
         var result: [String: Any] = [:]
         for (key, value) in root {
-            var name = snakeCase(key)
-            if name == "type" || name == "application_type" { name = "app_type" }
-            if name == "logo_uri" { name = "logo" }
-            if name == "client_uri" { name = "website" }
-            if name == "redirect_uris" { name = "callbacks" }
-            if name == "client_name" { name = "name" }
-            if name == "require_pkce" { name = "require_proof_key_for_code_exchange" }
-            if name == "require_par" { name = "require_pushed_authorization_requests" }
-            if name == "scopes" || name == "scope" { name = "allowed_scopes" }
-            if name == "audiences" { name = "allowed_audiences" }
-            if agentKeys.map(snakeCase).contains(name) { name = "agent_config" }
-            if mcpKeys.map(snakeCase).contains(name) { name = "mcp_config" }
+            let name = normalizedName(key)
             if name == "allowed_scopes", let text = value as? String {
                 result[name] = text.split(separator: " ").map(String.init)
                 continue
@@ -131,6 +122,23 @@ public enum ClientJSON {
             result[name] = value
         }
         return result
+    }
+
+    /// The canonical snake_case name for a key, its aliases and camelCase spellings included.
+    static func normalizedName(_ key: String) -> String {
+        var name = snakeCase(key)
+        if name == "type" || name == "application_type" { name = "app_type" }
+        if name == "logo_uri" { name = "logo" }
+        if name == "client_uri" { name = "website" }
+        if name == "redirect_uris" { name = "callbacks" }
+        if name == "client_name" { name = "name" }
+        if name == "require_pkce" { name = "require_proof_key_for_code_exchange" }
+        if name == "require_par" { name = "require_pushed_authorization_requests" }
+        if name == "scopes" || name == "scope" { name = "allowed_scopes" }
+        if name == "audiences" { name = "allowed_audiences" }
+        if agentKeys.map(snakeCase).contains(name) { name = "agent_config" }
+        if mcpKeys.map(snakeCase).contains(name) { name = "mcp_config" }
+        return name
     }
 
     static func snakeCase(_ key: String) -> String {
