@@ -236,7 +236,7 @@ extension Clients {
             call.clientID = clientID
             _ = try await connection.callAsAdmin(.deleteClient(call))
             if connection.json {
-                say(#"{"deleted": true, "client_id": "\#(clientID)"}"#)
+                say(ClientJSON.text(["deleted": true, "client_id": clientID]))
             } else {
                 say("deleted client \(clientID)")
             }

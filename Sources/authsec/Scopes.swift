@@ -182,6 +182,6 @@ struct RevokeCommand: AsyncParsableCommand {
         var call = Authsec_V1_RevokeRequest()
         call.token = token
         _ = try await connection.callWithClientCredentials(.revoke(call))
-        if connection.json { say(#"{"revoked": true}"#) } else { say("revoked") }
+        if connection.json { say(ClientJSON.text(["revoked": true])) } else { say("revoked") }
     }
 }
