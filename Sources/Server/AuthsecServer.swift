@@ -15,6 +15,15 @@ public enum AuthsecServer {
 
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
+
+        /// A door that could not bind its address, e.g. `http: cannot listen on 127.0.0.1:8080:
+        /// Address already in use`.
+        static func cannotListen(_ door: String, _ host: String, _ port: Int, _ error: IOError) -> StartError {
+            StartError(
+                description:
+                    "\(door): cannot listen on \(hostForURL(host)):\(port): \(String(cString: strerror(error.errnoCode)))"
+            )
+        }
     }
 
     /// Opens the store in `directory`, turning a held lock into a clear message.
@@ -55,7 +64,7 @@ public enum AuthsecServer {
         let keyResolver = JWKSFetcher()
         let app = Application(
             router: shim.router(),
-            server: .authsec(shim: shim, idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))),
+            server: .authsec(shim: shim, idleTimeout: configuration.idleTimeout),
             configuration: .init(
                 address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             onServerRunning: { channel in
@@ -90,10 +99,7 @@ public enum AuthsecServer {
             }
         } catch let error as IOError where error.isBindFailure {
             // The wire door names its own bind failures; this one is Hummingbird's.
-            throw StartError(
-                description:
-                    "http: cannot listen on \(hostForURL(configuration.httpHost)):\(configuration.httpPort): \(error.reason)"
-            )
+            throw StartError.cannotListen("http", configuration.httpHost, configuration.httpPort, error)
         }
         say("shut down cleanly")
     }
@@ -116,17 +122,14 @@ struct WireDoor: Service {
         var limits = WireListener.Limits()
         limits.maxFrameSize = configuration.maxFrameSize
         limits.maxInFlightPerConnection = configuration.maxInFlightPerConnection
-        limits.idleTimeout = .seconds(Int64(configuration.idleTimeoutSeconds))
+        limits.idleTimeout = configuration.idleTimeout
         let listener: WireListener
         do {
             listener = try await WireListener.bind(
                 host: configuration.wireHost, port: configuration.wirePort, threads: configuration.wireThreads,
                 service: service, limits: limits, logger: logger)
         } catch let error as IOError where error.isBindFailure {
-            throw AuthsecServer.StartError(
-                description:
-                    "wire: cannot listen on \(AuthsecServer.hostForURL(configuration.wireHost)):\(configuration.wirePort): \(error.reason)"
-            )
+            throw AuthsecServer.StartError.cannotListen("wire", configuration.wireHost, configuration.wirePort, error)
         }
         let port = listener.localAddress?.port ?? configuration.wirePort
         say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
@@ -149,7 +152,4 @@ struct WireDoor: Service {
 extension IOError {
     /// A listening socket that could not be bound: the address is taken, foreign or forbidden.
     var isBindFailure: Bool { [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(errnoCode) }
-
-    /// The system's words for the error, e.g. "Address already in use".
-    var reason: String { String(cString: strerror(errnoCode)) }
 }

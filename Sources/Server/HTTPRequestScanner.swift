@@ -54,7 +54,7 @@ struct HTTPRequestScanner {
                 }
                 contentLength = length
             case .authorization: authorization = field.value
-            case .contentType: isForm = HTTPShim.isForm(String(decoding: head[field.value], as: UTF8.self))
+            case .contentType: isForm = HTTPShim.isForm(head[field.value])
             case .connection: hasConnection = true
             case .handledByNIO: return .unframeable
             case .other: break

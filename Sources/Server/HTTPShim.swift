@@ -48,7 +48,7 @@ struct HTTPShim: Sendable {
     /// Runs `body` once Authority is ready, or answers 503 while the server is still starting.
     private func ready(_ body: (Authority) throws -> Response) throws -> Response {
         guard let authority = authority.value else {
-            return response(errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false))
+            return response(startingReply)
         }
         return try body(authority)
     }
@@ -56,11 +56,9 @@ struct HTTPShim: Sendable {
     /// Parses a form POST and answers it (the async path, for calls that write or fetch).
     private func respond(to request: Request, _ endpoint: FormEndpoint) async -> Response {
         let authorization = request.headers[.authorization]
-        guard authority.value != nil else {
-            return response(errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false))
-        }
+        guard authority.value != nil else { return response(startingReply) }
         do {
-            guard Self.isForm(request.headers[.contentType]) else {
+            guard let contentType = request.headers[.contentType], Self.isForm(contentType.utf8) else {
                 throw AuthorityError(.invalidRequest, "the request body must be application/x-www-form-urlencoded")
             }
             if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
@@ -79,11 +77,15 @@ struct HTTPShim: Sendable {
         }
     }
 
-    /// Whether a Content-Type names a form body.
-    static func isForm(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        return contentType.utf8.count >= 33
-            && contentType.utf8.prefix(33).map({ $0 | 0x20 }).elementsEqual("application/x-www-form-urlencoded".utf8)
+    /// The answer to any call before Authority exists.
+    private var startingReply: FormReply {
+        errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false)
+    }
+
+    /// Whether a Content-Type value, as bytes, names a form body (parameters such as a charset may follow).
+    static func isForm(_ contentType: some Collection<UInt8>) -> Bool {
+        contentType.count >= 33
+            && zip(contentType, "application/x-www-form-urlencoded".utf8).allSatisfy { $0 | 0x20 == $1 }
     }
 
     /// Answers a form endpoint without suspending; nil when the call needs to (a durable write,
@@ -108,9 +110,7 @@ struct HTTPShim: Sendable {
 
     /// Answers a form endpoint.
     func answer(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) async -> FormReply {
-        guard let authority = authority.value else {
-            return errorReply(AuthorityError(.temporarilyUnavailable, "the server is starting"), basic: false)
-        }
+        guard let authority = authority.value else { return startingReply }
         do {
             switch endpoint {
             case .token:

@@ -15,7 +15,8 @@ public struct ServerConfiguration: Sendable {
     /// 1 turns write batching off (one commit per write), for comparisons only.
     public var maxWriteBatch = 1024
     public var maxBodySize = 64 * 1024
-    public var idleTimeoutSeconds = 300
+    /// A connection to either door that sends nothing this long is closed.
+    public var idleTimeout = TimeAmount.minutes(5)
     /// Event-loop threads of the wire door.
     public var wireThreads = System.coreCount
 

@@ -119,7 +119,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.maxWriteBatch = writeBatch
         if let wireThreads { configuration.wireThreads = wireThreads }
-        configuration.idleTimeoutSeconds = Int(idleTimeout.seconds)
+        configuration.idleTimeout = .seconds(idleTimeout.seconds)
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {
