@@ -9,9 +9,13 @@ OUT="${BENCH_OUT:-/tmp/authsec-bench}"
 mkdir -p "$OUT"
 touch "$OUT/results.txt"
 
-bash scripts/install-deps.sh
-command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product authsec >/dev/null || exit 1
+# Once per `make bench`: bench-scale.sh, run from bench.sh, finds everything in place.
+if [ -z "${BENCH_READY:-}" ]; then
+  bash scripts/install-deps.sh
+  command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+  swift build -c release --product authsec >/dev/null || exit 1
+  export BENCH_READY=1
+fi
 BIN=.build/release/authsec
 
 SERVER_PID=

@@ -50,7 +50,7 @@ extension Authority {
             // would quietly narrow: the scope goes only once no client names it.
             var users: [String] = []
             var after: String?
-            while users.count < 3 {
+            while users.count <= 3 {  // a fourth says there are others
                 let page = try txn.reader.scan(Keyspace.clients, after: after, limit: 1000)
                 users += page.filter { $0.value.allowedScopes.contains(name) }.map(\.key)
                 guard page.count == 1000 else { break }
