@@ -14,6 +14,12 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
 
     public var scopes: [String] { scope.split(separator: " ").map(String.init) }
 
+    /// Roughly the heap bytes these claims hold, for caches bounded in bytes.
+    var approximateByteCount: Int {
+        128 + [iss, sub, jti, clientID, scope].reduce(0) { $0 + 32 + $1.utf8.count }
+            + aud.reduce(32) { $0 + 48 + $1.utf8.count }
+    }
+
     enum CodingKeys: String, CodingKey {
         case iss, sub, aud, exp, iat, jti, scope
         case clientID = "client_id"

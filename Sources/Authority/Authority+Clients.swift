@@ -18,8 +18,9 @@ public struct ClientPage: Sendable {
 }
 
 extension Authority {
-    /// Registers a client; on any refused field nothing is stored.
-    public func createClient(_ settings: ClientSettings) async throws -> ClientWithSecret {
+    /// Registers a client; on any refused field nothing is stored. `caller` may give the client
+    /// only reserved scopes it holds itself.
+    public func createClient(_ settings: ClientSettings, by caller: AdminCaller) async throws -> ClientWithSecret {
         let now = clock.now()
         let typeName = settings.appType ?? AppType.aiAgent.rawValue
         guard let appType = AppType(spelling: typeName) else {
@@ -32,6 +33,7 @@ extension Authority {
         let client = try read { txn in
             try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
         }
+        try caller.requireHolds(client.allowedScopes, of: client.clientID, "create")
         let secret = client.authMethod.usesSecret ? Secrets.clientSecret() : nil
         let hash = secret.map(Secrets.hash)
         try await write { txn in
@@ -70,7 +72,12 @@ extension Authority {
     }
 
     /// Changes the given settings of a client; the others keep their values. All or nothing.
-    public func updateClient(_ clientID: String, _ settings: ClientSettings) async throws -> Client {
+    ///
+    /// `caller` may change only a client whose reserved scopes it holds, give only reserved scopes
+    /// it holds, and may not take from itself its last way to get a management token.
+    public func updateClient(_ clientID: String, _ settings: ClientSettings, by caller: AdminCaller) async throws
+        -> Client
+    {
         let now = clock.now()
         if let type = settings.appType, AppType(spelling: type) == nil {
             throw AuthorityError(
@@ -80,9 +87,19 @@ extension Authority {
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
+            try caller.requireHolds(record.allowedScopes, of: clientID, "change")
             var base = Client(record: record)
             if let type = settings.appType.flatMap(AppType.init(spelling:)) { base.appType = type }
             var client = try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
+            try caller.requireHolds(client.allowedScopes, of: clientID, "change")
+            if clientID == caller.clientID {
+                guard client.grantTypes.contains(.clientCredentials), client.isConfidential else {
+                    throw AuthorityError(
+                        .failedPrecondition,
+                        "client \(clientID) is the caller; it cannot remove its own client_credentials grant or credentials"
+                    )
+                }
+            }
             client.updatedAt = now
             var hashes = record.secretHashes.map { Array($0) }
             if !client.authMethod.usesSecret {
@@ -100,10 +117,12 @@ extension Authority {
         }
     }
 
-    /// Deletes a client and its secrets. `caller` is the client whose admin token asked: it may
-    /// not delete itself, which would lock the last admin out of a store `init` will not redo.
-    public func deleteClient(_ clientID: String, caller: String) async throws {
-        guard clientID != caller else {
+    /// Deletes a client and its secrets; its access tokens stop at once, everywhere. `caller` may
+    /// not delete itself (that could lock the last admin out of a store `init` will not redo),
+    /// nor a client holding a reserved scope it lacks.
+    public func deleteClient(_ clientID: String, by caller: AdminCaller) async throws {
+        let now = clock.now()
+        guard clientID != caller.clientID else {
             throw AuthorityError(
                 .failedPrecondition, "client \(clientID) is the caller; a client cannot delete itself")
         }
@@ -111,14 +130,22 @@ extension Authority {
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
+            try caller.requireHolds(record.allowedScopes, of: clientID, "delete")
             for hash in record.secretHashes { try txn.delete(Keyspace.clientSecrets, rawKey: Array(hash)) }
             try txn.delete(Keyspace.clients, clientID)
+            // Its tokens may live until the longest lifetime from now (a lifetime may have been lowered).
+            var deleted = Authsec_Store_V1_DeletedClientRecord()
+            deleted.deletedAt = now
+            deleted.expiresAt = now + Client.maxAccessTokenLifetime
+            try txn.put(Keyspace.deletedClients, clientID, deleted)
         }
     }
 
     /// Issues a new secret. With `keepPreviousFor` > 0 the current secret keeps working that many
     /// seconds (an overlap for redeploying); otherwise it stops at once. Older secrets always stop.
-    public func rotateClientSecret(_ clientID: String, keepPreviousFor: Int64) async throws -> ClientWithSecret {
+    public func rotateClientSecret(_ clientID: String, keepPreviousFor: Int64, by caller: AdminCaller) async throws
+        -> ClientWithSecret
+    {
         guard keepPreviousFor >= 0, keepPreviousFor <= 30 * 86_400 else {
             throw AuthorityError(.invalidRequest, "keep_previous_for must be between 0 and 30 days")
         }
@@ -129,6 +156,7 @@ extension Authority {
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
+            try caller.requireHolds(record.allowedScopes, of: clientID, "rotate the secret of")
             var client = Client(record: record)
             guard client.authMethod.usesSecret else {
                 throw AuthorityError(

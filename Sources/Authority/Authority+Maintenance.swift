@@ -1,8 +1,9 @@
 import Store
 
 extension Authority {
-    /// Deletes revoked-token ids and used assertion ids whose tokens have expired: past `exp` the
-    /// token is refused anyway, so the record only costs space. Returns how many were removed.
+    /// Deletes records kept only until a token expires — revoked-token ids, used assertion ids,
+    /// deleted clients — once it has: past `exp` the token is refused anyway, so the record only
+    /// costs space. Returns how many were removed.
     ///
     /// Each call reads at most `limit` records per table, continuing where the previous call
     /// stopped and wrapping around at the end, so one call never holds the writer long; the
@@ -11,23 +12,24 @@ extension Authority {
     public func purgeExpired(limit: Int = 10_000) async throws -> Int {
         let now = clock.now()
         let cursors = purgeCursors.withLock { $0 }
-        let (revoked, assertions) = try read { txn in
-            (
-                try txn.scan(Keyspace.revokedTokens, after: cursors.revoked, limit: limit),
-                try txn.scan(Keyspace.usedAssertions, after: cursors.assertions, limit: limit)
-            )
+        func expired<R>(_ table: Table<R>, after: String?, _ expiresAt: (R) -> Int64) throws -> (
+            keys: [String], next: String?
+        ) {
+            let rows = try read { try $0.scan(table, after: after, limit: limit) }
+            return (rows.filter { expiresAt($0.value) <= now }.map(\.key), rows.count == limit ? rows.last?.key : nil)
         }
+        let revoked = try expired(Keyspace.revokedTokens, after: cursors.revoked) { $0.expiresAt }
+        let assertions = try expired(Keyspace.usedAssertions, after: cursors.assertions) { $0.expiresAt }
+        let deleted = try expired(Keyspace.deletedClients, after: cursors.deletedClients) { $0.expiresAt }
         purgeCursors.withLock {
-            $0.revoked = revoked.count == limit ? revoked.last?.key : nil
-            $0.assertions = assertions.count == limit ? assertions.last?.key : nil
+            $0 = PurgeCursors(revoked: revoked.next, assertions: assertions.next, deletedClients: deleted.next)
         }
-        let expiredRevoked = revoked.filter { $0.value.expiresAt <= now }.map(\.key)
-        let expiredAssertions = assertions.filter { $0.value.expiresAt <= now }.map(\.key)
-        guard !expiredRevoked.isEmpty || !expiredAssertions.isEmpty else { return 0 }
+        guard !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty else { return 0 }
         return try await write { txn in
             var removed = 0
-            for key in expiredRevoked where try txn.delete(Keyspace.revokedTokens, key) { removed += 1 }
-            for key in expiredAssertions where try txn.delete(Keyspace.usedAssertions, key) { removed += 1 }
+            for key in revoked.keys where try txn.delete(Keyspace.revokedTokens, key) { removed += 1 }
+            for key in assertions.keys where try txn.delete(Keyspace.usedAssertions, key) { removed += 1 }
+            for key in deleted.keys where try txn.delete(Keyspace.deletedClients, key) { removed += 1 }
             return removed
         }
     }
@@ -37,4 +39,5 @@ extension Authority {
 struct PurgeCursors: Sendable {
     var revoked: String?
     var assertions: String?
+    var deletedClients: String?
 }

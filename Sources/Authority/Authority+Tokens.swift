@@ -144,9 +144,14 @@ extension Authority {
                 claims = try await verified(with: try await fetchedKeys(refresh: true))
             }
         }
-        let exp = Int64(claims.exp.value.timeIntervalSince1970)
         func reject(_ reason: String) -> AuthorityError {
             AuthorityError(.invalidClient, "client assertion rejected: \(reason)")
+        }
+        guard let exp = NumericDate.seconds(claims.exp.value.timeIntervalSince1970) else {
+            throw reject("exp is not a time this server can represent")
+        }
+        guard (1...Self.maxAssertionIDLength).contains(claims.jti.value.utf8.count) else {
+            throw reject("jti must be 1 to \(Self.maxAssertionIDLength) bytes")
         }
         guard claims.iss.value == client.clientID, claims.sub.value == client.clientID else {
             throw reject("iss and sub must both be the client_id")
@@ -172,6 +177,8 @@ extension Authority {
 
     /// How far ahead a client assertion's `exp` may be (RFC 7523 §3 lets the server bound it).
     static let maxAssertionLifetime: Int64 = 300
+    /// The longest `jti` remembered for replay detection; it is part of a store key.
+    static let maxAssertionIDLength = 255
 
     // MARK: - Token endpoint
 
@@ -210,9 +217,29 @@ extension Authority {
     }
 
     /// RFC 6749 §4.4. No store write: the token is a self-contained signed JWT (RFC 9068).
+    ///
+    /// The only grant that issues reserved scopes (`Scopes.reserved`); a grant made for a person
+    /// must leave them out.
     func issueClientCredentials(_ client: Client, scope: String?, audiences: [String]) throws -> TokenGrant {
         guard client.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients cannot use client_credentials")
+        }
+        // Management scopes go only into tokens whose sole audience is the management audience,
+        // so a resource server given a token can never replay it at the management door.
+        let isForManagement = audiences.contains(Scopes.managementAudience)
+        if isForManagement {
+            guard audiences.allSatisfy({ $0 == Scopes.managementAudience }) else {
+                throw AuthorityError(
+                    .invalidTarget, "audience '\(Scopes.managementAudience)' cannot be combined with other audiences")
+            }
+            guard client.allowedScopes.contains(where: Scopes.management.contains) else {
+                throw AuthorityError(
+                    .invalidTarget, "audience '\(Scopes.managementAudience)' is not allowed for this client")
+            }
+        } else {
+            for audience in audiences where !client.allowedAudiences.contains(audience) {
+                throw AuthorityError(.invalidTarget, "audience '\(audience)' is not allowed for this client")
+            }
         }
         // Requested scopes must all be allowed and still exist; none requested grants every
         // allowed scope that still exists (a deleted scope is never granted).
@@ -224,19 +251,28 @@ extension Authority {
             }
             requested = parsed
         }
-        let candidates = requested ?? client.allowedScopes
+        let isForResource = !audiences.isEmpty && !isForManagement
+        if isForResource, let management = requested?.first(where: Scopes.management.contains) {
+            throw AuthorityError(
+                .invalidScope, "scope '\(management)' is issued only for audience '\(Scopes.managementAudience)'")
+        }
+        var candidates = requested ?? client.allowedScopes
+        if isForResource { candidates.removeAll(where: Scopes.management.contains) }
         let granted = try existingScopes(candidates)
         if let requested, granted.count != requested.count,
             let missing = requested.first(where: { !granted.contains($0) })
         {
             throw AuthorityError(.invalidScope, "scope '\(missing)' does not exist")
         }
-        for audience in audiences where !client.allowedAudiences.contains(audience) {
-            throw AuthorityError(.invalidTarget, "audience '\(audience)' is not allowed for this client")
+        let audience: [String]
+        if isForManagement || (audiences.isEmpty && granted.contains(where: Scopes.management.contains)) {
+            audience = [Scopes.managementAudience]
+        } else {
+            audience = audiences.isEmpty ? [issuer] : audiences.uniqued()
         }
         let now = clock.now()
         let claims = AccessTokenClaims(
-            iss: issuer, sub: client.clientID, aud: audiences.isEmpty ? [issuer] : audiences.uniqued(),
+            iss: issuer, sub: client.clientID, aud: audience,
             exp: now + client.accessTokenLifetime, iat: now, jti: Secrets.tokenID(), clientID: client.clientID,
             scope: granted.joined(separator: " "))
         guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
@@ -273,11 +309,17 @@ extension Authority {
             claims = verified
         }
         guard now < claims.exp else { return nil }
-        let isRevoked = try read { try $0.get(Keyspace.revokedTokens, claims.jti) != nil }
-        return isRevoked ? nil : claims
+        // A deleted client's tokens end with it (its record stays until they would have expired).
+        let isRefused = try read { txn in
+            try txn.get(Keyspace.revokedTokens, claims.jti) != nil
+                || txn.get(Keyspace.deletedClients, claims.clientID) != nil
+        }
+        return isRefused ? nil : claims
     }
 
-    /// RFC 7662: any authenticated confidential client may introspect.
+    /// RFC 7662, with the policy of §4: a caller learns a token is active, and its claims, only
+    /// when the token was issued to the caller, names one of the caller's resources in `aud`, or
+    /// the caller holds `authsec:introspect`. Any other token is just inactive to it.
     public func introspect(token: String, credentials: ClientCredentials) async throws -> Introspection {
         try introspect(token: token, caller: try await authenticate(credentials))
     }
@@ -293,7 +335,11 @@ extension Authority {
         guard caller.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients may not introspect tokens")
         }
-        return Introspection(claims: try verifyAccessToken(token))
+        guard let claims = try verifyAccessToken(token),
+            claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.introspectAny)
+                || caller.isResourceServer(for: claims.aud)
+        else { return Introspection(claims: nil) }
+        return Introspection(claims: claims)
     }
 
     /// RFC 7009: a client may revoke its own tokens; a client allowed `admin:clients` any.
@@ -319,24 +365,6 @@ extension Authority {
     /// RFC 7662 §2.1 and RFC 7009 §2.1: the `token` parameter is required, through either door.
     private func requireToken(_ token: String) throws {
         guard !token.isEmpty else { throw AuthorityError(.invalidRequest, "token is required") }
-    }
-
-    /// Checks a management caller's bearer token (RFC 6750 §3.1 error codes).
-    public func authorizeAdmin(bearer: String?, scope: String) throws -> AccessTokenClaims {
-        // Byte checks: `count` and `lowercased()` on a 600-character String cost more than the
-        // cached verification that follows.
-        guard let bearer, bearer.utf8.count > 7,
-            zip(bearer.utf8.prefix(7), "bearer ".utf8).allSatisfy({ $0 | 0x20 == $1 })
-        else {
-            throw AuthorityError(.invalidToken, "a Bearer access token is required")
-        }
-        guard let claims = try verifyAccessToken(String(Substring(bearer.utf8.dropFirst(7)))) else {
-            throw AuthorityError(.invalidToken, "the access token is invalid, expired or revoked")
-        }
-        guard claims.scopes.contains(scope) else {
-            throw AuthorityError(.insufficientScope, "the access token lacks scope \(scope)")
-        }
-        return claims
     }
 }
 

@@ -40,8 +40,11 @@ public final class Authority: Sendable {
             guard let version = try txn.get(Keyspace.meta, "schema_version") else {
                 throw AuthorityError(.failedPrecondition, "the data directory is not initialized")
             }
-            guard version == Self.encode(Keyspace.schemaVersion) else {
-                throw AuthorityError(.failedPrecondition, "the data directory has an unsupported schema version")
+            guard Self.decodeVersion(version) == Keyspace.schemaVersion else {
+                throw AuthorityError(
+                    .failedPrecondition,
+                    "the data directory has schema version \(Self.decodeVersion(version)), not \(Keyspace.schemaVersion); run Authority.migrate first"
+                )
             }
             return try txn.scan(Keyspace.signingKeys, limit: .max).map(\.value)
         }
@@ -59,8 +62,8 @@ public final class Authority: Sendable {
         try store.read { try $0.get(Keyspace.meta, "schema_version") != nil }
     }
 
-    /// Initializes an empty store: schema version, the first signing key, the admin scopes and
-    /// an admin client allowed every admin scope.
+    /// Initializes an empty store: schema version, the first signing key, the built-in scopes and
+    /// an admin client holding every reserved scope.
     /// - Throws: `failed_precondition` if the store is already initialized.
     public static func initialize(_ store: Store, clock: any WallClock = SystemClock()) async throws -> AdminCredentials
     {
@@ -68,8 +71,8 @@ public final class Authority: Sendable {
         let secret = Secrets.clientSecret()
         let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
         var admin = Client(clientID: clientID, name: "Authsec admin", appType: .aiAgent, now: now)
-        admin.description = "Created by authsec init; manages clients, scopes and keys."
-        admin.allowedScopes = Scopes.admin
+        admin.description = "Created by authsec init; manages clients, scopes and keys, and may introspect any token."
+        admin.allowedScopes = Scopes.management + [Scopes.introspectAny]
         let adminRecord = admin.record(secretHashes: [Secrets.hash(secret)])
         try await store.write { txn in
             guard try txn.get(Keyspace.meta, "schema_version") == nil else {
@@ -77,15 +80,10 @@ public final class Authority: Sendable {
             }
             try txn.put(Keyspace.meta, "schema_version", Self.encode(Keyspace.schemaVersion))
             try txn.put(Keyspace.meta, "initialized_at", Self.encode(UInt32(truncatingIfNeeded: now)))
+            try txn.put(Keyspace.meta, "admin_client_id", Array(clientID.utf8))
             let key = KeyRing.makeRecord(now: now, activatesAt: now)
             try txn.put(Keyspace.signingKeys, key.kid, key)
-            for (name, description) in Scopes.builtIn {
-                var scope = Authsec_Store_V1_ScopeRecord()
-                scope.name = name
-                scope.description_p = description
-                scope.createdAt = now
-                try txn.put(Keyspace.scopes, name, scope)
-            }
+            try putBuiltInScopes(txn, now: now)
             let hash = Secrets.hash(secret)
             try txn.put(Keyspace.clients, clientID, adminRecord)
             var secretRecord = Authsec_Store_V1_ClientSecretRecord()
@@ -128,6 +126,8 @@ public final class Authority: Sendable {
         case .mapFull:
             AuthorityError(.storageFull, "the store is full; the operator must raise --map-size", detail: error.message)
         case .closed: AuthorityError(.temporarilyUnavailable, "the server is shutting down", detail: error.message)
+        // Lengths are checked where ids and names enter; this is the store's own guard behind them.
+        case .invalidKey: AuthorityError(.invalidRequest, "an id or name is empty or too long", detail: error.message)
         default: AuthorityError(.serverError, "storage error", detail: error.description)
         }
     }

@@ -14,6 +14,7 @@ extension Client {
         logoutURLs = r.logoutUrls
         allowedScopes = r.allowedScopes
         allowedAudiences = r.allowedAudiences
+        resources = r.resources
         accessTokenLifetime = r.accessTokenLifetime
         refreshTokenLifetime = r.refreshTokenLifetime
         idTokenLifetime = r.idTokenLifetime
@@ -56,6 +57,7 @@ extension Client {
         r.logoutUrls = logoutURLs
         r.allowedScopes = allowedScopes
         r.allowedAudiences = allowedAudiences
+        r.resources = resources
         r.accessTokenLifetime = accessTokenLifetime
         r.refreshTokenLifetime = refreshTokenLifetime
         r.idTokenLifetime = idTokenLifetime

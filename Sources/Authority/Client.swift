@@ -100,6 +100,8 @@ public struct Client: Sendable, Equatable {
     public var logoutURLs: [String]
     public var allowedScopes: [String]
     public var allowedAudiences: [String]
+    /// URIs this client serves as a resource server (RFC 8707); see `resourceIdentifiers`.
+    public var resources: [String]
     public var accessTokenLifetime: Int64
     public var refreshTokenLifetime: Int64
     public var idTokenLifetime: Int64
@@ -112,6 +114,30 @@ public struct Client: Sendable, Equatable {
     public var mcp: MCPConfiguration?
     public var createdAt: Int64
     public var updatedAt: Int64
+
+    /// Whether `audiences` (a token's `aud`) names this client as a resource server: one of its
+    /// `resources`, or an `mcp_server`'s endpoint URL. Such a client may introspect the token.
+    public func isResourceServer(for audiences: [String]) -> Bool {
+        audiences.contains { audience in
+            resources.contains(audience) || (mcp?.endpoints.values.contains(audience) ?? false)
+        }
+    }
+
+    /// Roughly the heap bytes this client holds, for caches bounded in bytes.
+    var approximateByteCount: Int {
+        func size(_ text: String) -> Int { text.utf8.count > 15 ? text.utf8.count + 32 : 0 }
+        func size(_ list: [String]) -> Int { list.isEmpty ? 0 : 32 + list.reduce(0) { $0 + 16 + size($1) } }
+        var total = 512
+        total += size(clientID) + size(name) + size(description) + size(logo) + size(website) + size(jwks)
+        total += size(jwksURI) + size(callbacks) + size(webOrigins) + size(logoutURLs) + size(allowedScopes)
+        total += size(allowedAudiences) + size(resources)
+        if let agent { total += 128 + size(agent.capabilities) + size(agent.contextRetention) }
+        if let mcp {
+            total += 128 + size(mcp.supportedFeatures) + size(mcp.allowedOrigins) + size(mcp.protocolVersion)
+            total += mcp.endpoints.reduce(0) { $0 + 48 + size($1.key) + size($1.value) }
+        }
+        return total
+    }
 
     /// Confidential clients can keep a credential (RFC 6749 §2.1); public ones use `none`.
     public var isConfidential: Bool { authMethod != .none }
@@ -150,6 +176,7 @@ public struct Client: Sendable, Equatable {
         logoutURLs = []
         allowedScopes = []
         allowedAudiences = []
+        resources = []
         accessTokenLifetime = Self.defaultAccessTokenLifetime
         refreshTokenLifetime = Self.defaultRefreshTokenLifetime
         idTokenLifetime = Self.defaultIDTokenLifetime

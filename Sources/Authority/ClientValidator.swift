@@ -92,6 +92,17 @@ enum ClientValidator {
         for audience in client.allowedAudiences {
             try require(isAbsoluteURI(audience), "allowed_audiences", "'\(audience)' must be an absolute URI")
         }
+        if let resources = settings.resources { client.resources = resources.uniqued() }
+        try require(client.resources.count <= 100, "resources", "lists more than 100 URIs")
+        for resource in client.resources {
+            // RFC 8707 §2: an absolute URI without a fragment.
+            try require(
+                isWebURL(resource, requireTLSUnlessLoopback: true) && !resource.contains("#")
+                    && resource.utf8.count <= 2048,
+                "resources", "'\(resource)' must be an https URL without a fragment (http only on loopback)")
+            try require(
+                resource != Scopes.managementAudience, "resources", "'\(resource)' is Authsec's management audience")
+        }
         if let value = settings.accessTokenLifetime, value != 0 { client.accessTokenLifetime = value }
         try require(
             (60...Client.maxAccessTokenLifetime).contains(client.accessTokenLifetime), "access_token_lifetime",

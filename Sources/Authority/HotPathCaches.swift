@@ -13,7 +13,9 @@ import Synchronization
 /// - Scope names: the registered scopes, which every issuance checks its scopes against. Scope
 ///   changes bump their own generation, as client changes do for secrets.
 ///
-/// The first two are bounded: when full they are emptied (cheap, and the next requests refill them).
+/// The first two are bounded in bytes (`secretBudget`, `tokenBudget`): when full they are emptied
+/// (cheap, and the next requests refill them). A client change empties the secret cache at once,
+/// so a deleted client's entry is not kept, only refused.
 final class HotPathCaches: Sendable {
     struct SecretEntry: Sendable {
         let client: Client
@@ -21,11 +23,11 @@ final class HotPathCaches: Sendable {
         let generation: UInt64
     }
 
-    static let maxSecrets = 100_000
-    static let maxTokens = 100_000
+    static let secretBudget = 16 << 20
+    static let tokenBudget = 16 << 20
 
-    private let secrets = Mutex<[[UInt8]: SecretEntry]>([:])
-    private let tokens = Mutex<[TokenDigest: AccessTokenClaims]>([:])
+    private let secrets = Mutex(ByteBoundedCache<[UInt8], SecretEntry>(budget: secretBudget))
+    private let tokens = Mutex(ByteBoundedCache<TokenDigest, AccessTokenClaims>(budget: tokenBudget))
     private let generationCounter = Atomic<UInt64>(0)
 
     /// Read before consulting the store, so an entry built from data older than a change is stale.
@@ -34,6 +36,7 @@ final class HotPathCaches: Sendable {
     /// Invalidates every cached secret; call after a client change has committed.
     func clientsChanged() {
         generationCounter.add(1, ordering: .releasing)
+        secrets.withLock { $0.removeAll() }
     }
 
     func secret(_ hash: [UInt8]) -> SecretEntry? {
@@ -43,10 +46,8 @@ final class HotPathCaches: Sendable {
     }
 
     func remember(_ hash: [UInt8], _ entry: SecretEntry) {
-        secrets.withLock { cache in
-            if cache.count >= Self.maxSecrets { cache.removeAll(keepingCapacity: true) }
-            cache[hash] = entry
-        }
+        let cost = 32 + entry.client.approximateByteCount
+        secrets.withLock { $0.insert(entry, for: hash, cost: cost) }
     }
 
     private let scopeNames = Mutex<(generation: UInt64, names: Set<String>)?>(nil)
@@ -71,10 +72,8 @@ final class HotPathCaches: Sendable {
     }
 
     func remember(_ token: TokenDigest, _ claims: AccessTokenClaims) {
-        tokens.withLock { cache in
-            if cache.count >= Self.maxTokens { cache.removeAll(keepingCapacity: true) }
-            cache[token] = claims
-        }
+        let cost = claims.approximateByteCount
+        tokens.withLock { $0.insert(claims, for: token, cost: cost) }
     }
 
     /// Forgets verified tokens (after keys change, so a removed key stops verifying at once).

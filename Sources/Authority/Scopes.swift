@@ -17,12 +17,27 @@ public enum Scopes {
     public static let adminClients = "admin:clients"
     public static let adminScopes = "admin:scopes"
     public static let adminKeys = "admin:keys"
-    public static let admin = [adminClients, adminScopes, adminKeys]
+    /// Management calls accept only tokens carrying one of these, for the management audience.
+    public static let management = [adminClients, adminScopes, adminKeys]
+    /// Lets a client (an API gateway) introspect every token, not only its own and those for its
+    /// resources (RFC 7662 §4). A privilege of the client's credentials, not of a token.
+    public static let introspectAny = "authsec:introspect"
+
+    /// Scopes that are granted only by the client credentials grant, never through a person's
+    /// grant, and that a caller can give to a client only when it holds them itself.
+    public static let reserved: Set<String> = Set(management + [introspectAny])
+
+    /// The only `aud` a management call's Bearer token may carry (RFC 8707 resource identifier).
+    ///
+    /// A token for any other audience could be replayed by that resource server, so management
+    /// scopes are issued only in tokens for this audience alone.
+    public static let managementAudience = "urn:authsec:management"
 
     static let builtIn: [String: String] = [
         adminClients: "Manage clients (Authsec management API)",
         adminScopes: "Manage scopes (Authsec management API)",
         adminKeys: "Manage signing keys (Authsec management API)",
+        introspectAny: "Introspect any token (API gateways)",
     ]
 
     /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`; at most 128 characters here.

@@ -59,6 +59,9 @@ public enum AuthsecServer {
             say("  client_id:     \(admin.clientID)")
             say("  client_secret: \(admin.clientSecret)")
         }
+        for version in try await Authority.migrate(store) {
+            say("migrated \(configuration.dataDirectory) to schema version \(version)")
+        }
         let cell = AuthorityCell()
         let shim = HTTPShim(authority: cell, logger: logger, maxBodySize: configuration.maxBodySize)
         let keyResolver = JWKSFetcher()

@@ -18,6 +18,7 @@ extension Authsec_V1_Client {
         logoutUrls = client.logoutURLs
         allowedScopes = client.allowedScopes
         allowedAudiences = client.allowedAudiences
+        resources = client.resources
         accessTokenLifetime = client.accessTokenLifetime
         refreshTokenLifetime = client.refreshTokenLifetime
         idTokenLifetime = client.idTokenLifetime
@@ -53,7 +54,7 @@ extension ClientSettings {
     /// Field names an update mask may list (the `Client` message's field names).
     static let maskableFields: Set<String> = [
         "name", "description", "app_type", "logo", "website", "grant_types", "token_endpoint_auth_method", "callbacks",
-        "web_origins", "logout_urls", "allowed_scopes", "allowed_audiences", "access_token_lifetime",
+        "web_origins", "logout_urls", "allowed_scopes", "allowed_audiences", "resources", "access_token_lifetime",
         "refresh_token_lifetime", "id_token_lifetime", "rotate_refresh_token", "require_proof_key_for_code_exchange",
         "jwks", "jwks_uri", "require_pushed_authorization_requests", "agent_config", "mcp_config",
     ]
@@ -87,6 +88,7 @@ extension ClientSettings {
         if given("logout_urls", !wire.logoutUrls.isEmpty) { logoutURLs = wire.logoutUrls }
         if given("allowed_scopes", !wire.allowedScopes.isEmpty) { allowedScopes = wire.allowedScopes }
         if given("allowed_audiences", !wire.allowedAudiences.isEmpty) { allowedAudiences = wire.allowedAudiences }
+        if given("resources", !wire.resources.isEmpty) { resources = wire.resources }
         if given("access_token_lifetime", wire.accessTokenLifetime != 0) {
             accessTokenLifetime = wire.accessTokenLifetime
         }

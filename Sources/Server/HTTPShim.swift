@@ -218,7 +218,10 @@ struct HTTPShim: Sendable {
             "revocation_endpoint_auth_methods_supported": [
                 "client_secret_basic", "client_secret_post", "private_key_jwt",
             ],
-            "scopes_supported": (try? authority.listScopes().map(\.name)) ?? [],
+            // Reserved scopes are for Authsec's own management; no client library should ask for them.
+            "scopes_supported": ((try? authority.listScopes().map(\.name)) ?? []).filter {
+                !Scopes.reserved.contains($0)
+            },
             "code_challenge_methods_supported": ["S256"],
         ]
         // JSONSerialization of plain strings and arrays cannot fail.

@@ -127,8 +127,21 @@ public struct WireService: Sendable {
             clientSecret: call.clientSecret, assertionType: call.clientAssertionType, assertion: call.clientAssertion)
     }
 
-    private func admin(_ request: Authsec_V1_Request, _ scope: String) throws {
-        _ = try authority.authorizeAdmin(bearer: request.authorization, scope: scope)
+    /// The management caller named by the envelope's `Bearer` token (RFC 6750 §2.1 syntax).
+    @discardableResult
+    private func admin(_ request: Authsec_V1_Request, _ scope: String) throws -> AdminCaller {
+        try authority.authorizeAdmin(token: Self.bearerToken(request.authorization) ?? "", scope: scope)
+    }
+
+    /// The token of a `Bearer` credential (the scheme is case-insensitive), or nil.
+    static func bearerToken(_ authorization: String) -> String? {
+        // Byte checks: `lowercased()` on a 600-character String costs more than the cached
+        // verification that follows.
+        let bytes = authorization.utf8
+        guard bytes.count > 7, zip(bytes.prefix(7), "bearer ".utf8).allSatisfy({ $0 | 0x20 == $1 }) else {
+            return nil
+        }
+        return String(Substring(bytes.dropFirst(7)))
     }
 
     private func dispatch(_ request: Authsec_V1_Request, into response: inout Authsec_V1_Response) async throws {
@@ -150,10 +163,11 @@ public struct WireService: Sendable {
             info.version = version
             info.tokenEndpoint = authority.tokenEndpoint
             info.jwksUri = authority.issuer + "/.well-known/jwks.json"
+            info.managementAudience = Scopes.managementAudience
             response.serverInfo = info
         case .createClient(let call):
-            try admin(request, Scopes.adminClients)
-            let created = try await authority.createClient(try ClientSettings(call.client, mask: nil))
+            let caller = try admin(request, Scopes.adminClients)
+            let created = try await authority.createClient(try ClientSettings(call.client, mask: nil), by: caller)
             response.client = Self.clientResponse(created)
         case .getClient(let call):
             try admin(request, Scopes.adminClients)
@@ -168,20 +182,21 @@ public struct WireService: Sendable {
             result.nextPageToken = page.nextPageToken ?? ""
             response.clients = result
         case .updateClient(let call):
-            try admin(request, Scopes.adminClients)
+            let caller = try admin(request, Scopes.adminClients)
             // Without a mask every non-empty field of `client` is a change.
             let settings = try ClientSettings(call.client, mask: call.updateMask.isEmpty ? nil : call.updateMask)
             var result = Authsec_V1_ClientResponse()
-            result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, settings))
+            result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, settings, by: caller))
             response.client = result
         case .deleteClient(let call):
-            let caller = try authority.authorizeAdmin(bearer: request.authorization, scope: Scopes.adminClients)
-            try await authority.deleteClient(call.clientID, caller: caller.clientID)
+            let caller = try admin(request, Scopes.adminClients)
+            try await authority.deleteClient(call.clientID, by: caller)
             response.deleted = Authsec_V1_DeleteResponse()
         case .rotateClientSecret(let call):
-            try admin(request, Scopes.adminClients)
+            let caller = try admin(request, Scopes.adminClients)
             response.client = Self.clientResponse(
-                try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor))
+                try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor, by: caller)
+            )
         case .createScope(let call):
             try admin(request, Scopes.adminScopes)
             var result = Authsec_V1_ScopeResponse()

@@ -5,10 +5,15 @@ import SwiftProtobuf
 /// Values are protobuf records from `proto/authsec/store/v1/records.proto`. Keys are UTF-8 strings
 /// unless a table says otherwise. A change of layout bumps `schemaVersion` and adds a migration here.
 public enum Keyspace {
-    /// Written to `meta["schema_version"]` at initialization; a store with another version is refused.
-    public static let schemaVersion: UInt32 = 1
+    /// Written to `meta["schema_version"]` at initialization. An older store is migrated at start
+    /// (`Authority.migrate`); a newer one is refused.
+    ///
+    /// - 1: the first wave.
+    /// - 2: `deleted_clients`; the built-in scope `authsec:introspect`, held by the init admin.
+    public static let schemaVersion: UInt32 = 2
 
-    /// `meta`: key → raw bytes. Holds `schema_version` and `initialized_at`.
+    /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
+    /// `admin_client_id`, the client made at initialization.
     public static let meta = RawTable(name: "meta", index: 0)
     /// `clients`: client_id → ClientRecord.
     public static let clients = Table<Authsec_Store_V1_ClientRecord>(name: "clients", index: 1)
@@ -22,10 +27,13 @@ public enum Keyspace {
     public static let revokedTokens = Table<Authsec_Store_V1_RevokedTokenRecord>(name: "revoked_tokens", index: 5)
     /// `used_assertions`: "client_id jti" of a private_key_jwt assertion → AssertionRecord, until its `exp`.
     public static let usedAssertions = Table<Authsec_Store_V1_AssertionRecord>(name: "used_assertions", index: 6)
+    /// `deleted_clients`: client_id → DeletedClientRecord, until the client's last token has expired.
+    public static let deletedClients = Table<Authsec_Store_V1_DeletedClientRecord>(name: "deleted_clients", index: 7)
 
     /// Names in index order; the environment opens each at start.
     static let tableNames = [
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
+        "deleted_clients",
     ]
 }
 

@@ -23,6 +23,14 @@ public final class Store: Sendable {
         }
     }
 
+    /// The longest key LMDB accepts (its compile-time default, `mdb_env_get_maxkeysize`).
+    public static let maxKeySize = 511
+
+    /// Whether LMDB can store `key`: keys are 1 to `maxKeySize` bytes.
+    static func isValidKey(_ key: UnsafeRawBufferPointer) -> Bool {
+        key.count > 0 && key.count <= maxKeySize
+    }
+
     let environment: Environment
     let writer: BatchingWriter
     private let readPool: Mutex<[ReadSlot]>

@@ -1,7 +1,7 @@
 /// A failure of the embedded store, with a code callers map to a wire or HTTP status.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Wrapped: String { case mapFull, locked, io, corrupt, closed }
+        enum Wrapped: String { case mapFull, locked, io, corrupt, closed, invalidKey }
         let wrapped: Wrapped
         public var description: String { wrapped.rawValue }
 
@@ -15,6 +15,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         public static let corrupt = Code(wrapped: .corrupt)
         /// The store was closed.
         public static let closed = Code(wrapped: .closed)
+        /// A key is empty or longer than `Store.maxKeySize`: the caller's input, never stored.
+        public static let invalidKey = Code(wrapped: .invalidKey)
     }
 
     public let code: Code

@@ -41,8 +41,10 @@ public struct ReadTransaction {
         var key = MDB_val()
         var value = MDB_val()
         var rc: Int32
-        var startBytes = Array((after ?? "").utf8)
-        if after != nil {
+        // No stored key is longer than `maxKeySize`, so the keys after a longer `after` are
+        // exactly those after its first `maxKeySize` bytes; an empty `after` starts at the first.
+        var startBytes = Array((after ?? "").utf8.prefix(Store.maxKeySize))
+        if !startBytes.isEmpty {
             rc = startBytes.withUnsafeMutableBytes { buffer in
                 key = MDB_val(mv_size: buffer.count, mv_data: buffer.baseAddress)
                 return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
@@ -71,6 +73,8 @@ public struct ReadTransaction {
     }
 
     func lookup(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer? {
+        // No record can be stored under a key LMDB refuses, so looking one up finds nothing.
+        guard Store.isValidKey(key) else { return nil }
         var keyVal = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var value = MDB_val()
         let rc = mdb_get(txn, dbi, &keyVal, &value)
@@ -134,6 +138,9 @@ public struct WriteTransaction {
     }
 
     func put(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: [UInt8]) throws {
+        guard Store.isValidKey(key) else {
+            throw StoreError(.invalidKey, "a key must be 1 to \(Store.maxKeySize) bytes; this one is \(key.count)")
+        }
         var keyVal = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         try value.withUnsafeBytes { value in
             var val = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
@@ -142,6 +149,7 @@ public struct WriteTransaction {
     }
 
     func delete(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer) throws -> Bool {
+        guard Store.isValidKey(key) else { return false }
         var keyVal = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         let rc = mdb_del(txn, dbi, &keyVal, nil)
         if rc == MDB_NOTFOUND { return false }

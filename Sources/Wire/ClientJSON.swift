@@ -42,9 +42,14 @@ public enum ClientJSON {
             guard let fields = group as? [String: Any] else {
                 throw FieldError(field: key, problem: "must be an object")
             }
-            for (name, value) in fields { root[name] = value }
+            for name in fields.keys.sorted() {
+                guard root[name] == nil else {
+                    throw FieldError(field: name, problem: "is given both at the top level and in \(key); give one")
+                }
+                root[name] = fields[name]
+            }
         }
-        var reader = Reader(object: normalized(root), path: "")
+        var reader = Reader(object: try normalized(root), path: "")
         // Unknown keys are reported as the file spelled them, not as normalized.
         let spelled = Dictionary(root.keys.map { (normalizedName($0), $0) }, uniquingKeysWith: { first, _ in first })
         var client = Authsec_V1_Client()
@@ -70,6 +75,7 @@ public enum ClientJSON {
         try take("logout_urls") { client.logoutUrls = try reader.strings("logout_urls") }
         try take("allowed_scopes") { client.allowedScopes = try reader.strings("allowed_scopes") }
         try take("allowed_audiences") { client.allowedAudiences = try reader.strings("allowed_audiences") }
+        try take("resources") { client.resources = try reader.strings("resources") }
         try take("access_token_lifetime") { client.accessTokenLifetime = try reader.integer("access_token_lifetime") }
         try take("refresh_token_lifetime") {
             client.refreshTokenLifetime = try reader.integer("refresh_token_lifetime")
@@ -111,15 +117,27 @@ public enum ClientJSON {
     }
 
     /// Maps aliases and camelCase onto the canonical snake_case names.
-    static func normalized(_ root: [String: Any]) -> [String: Any] {
+    static func normalized(_ root: [String: Any]) throws -> [String: Any] {
+        var result = try renamed(root, path: "", normalizedName)
+        if let text = result["allowed_scopes"] as? String {
+            result["allowed_scopes"] = text.split(separator: " ").map(String.init)
+        }
+        return result
+    }
+
+    /// `object` with each key renamed; two keys that name one field (`agentType` and
+    /// `agent_type`) are an error naming both, never a silent choice of one.
+    static func renamed(_ object: [String: Any], path: String, _ rename: (String) -> String) throws -> [String: Any] {
         var result: [String: Any] = [:]
-        for (key, value) in root {
-            let name = normalizedName(key)
-            if name == "allowed_scopes", let text = value as? String {
-                result[name] = text.split(separator: " ").map(String.init)
-                continue
+        var spelledAs: [String: String] = [:]
+        for key in object.keys.sorted() {
+            let name = rename(key)
+            if let earlier = spelledAs[name] {
+                throw FieldError(
+                    field: path + earlier, problem: "and '\(path + key)' are two spellings of one field; give one")
             }
-            result[name] = value
+            spelledAs[name] = key
+            result[name] = object[key]
         }
         return result
     }
@@ -169,6 +187,7 @@ public enum ClientJSON {
             "logout_urls": client.logoutUrls,
             "allowed_scopes": client.allowedScopes,
             "allowed_audiences": client.allowedAudiences,
+            "resources": client.resources,
             "access_token_lifetime": client.accessTokenLifetime,
             "refresh_token_lifetime": client.refreshTokenLifetime,
             "id_token_lifetime": client.idTokenLifetime,
@@ -287,7 +306,9 @@ struct Reader {
     mutating func object(_ key: String) throws -> Reader {
         let value = value(key)
         guard let object = value as? [String: Any] else { throw fail(key, "must be an object") }
-        return Reader(object: ClientJSON.normalizedNested(object), path: path + key + ".")
+        return Reader(
+            object: try ClientJSON.renamed(object, path: path + key + ".", ClientJSON.snakeCase), path: path + key + "."
+        )
     }
 
     mutating func stringMap(_ key: String) throws -> [String: String] {
@@ -307,12 +328,6 @@ struct Reader {
             let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
         else { throw fail(key, "must be a JWK Set object") }
         return String(decoding: data, as: UTF8.self)
-    }
-}
-
-extension ClientJSON {
-    static func normalizedNested(_ object: [String: Any]) -> [String: Any] {
-        Dictionary(uniqueKeysWithValues: object.map { (snakeCase($0.key), $0.value) })
     }
 }
 

@@ -30,7 +30,7 @@ final class BenchSetup: Sendable {
         for _ in 0..<connections { clients.append(try await connection.connect()) }
         let admin = clients[0]
         let timeout = TimeAmount.seconds(callTimeout)
-        let tokenRequest = Authsec_V1_Request.clientCredentials(authorization: try connection.basicAuthorization())
+        let tokenRequest = Authsec_V1_Request.managementToken(authorization: try connection.basicAuthorization())
         let granted = try await Self.expectOK(admin.call(tokenRequest, timeout: timeout), "admin token")
         let bearer = "Bearer " + granted.token.accessToken
         var call = Authsec_V1_CreateClientRequest()

@@ -29,6 +29,10 @@ struct ClientFlags: ParsableArguments {
     @Option(name: .customLong("logout-url"), help: "Logout URL (repeat).") var logoutURLs: [String] = []
     @Option(name: .customLong("scope"), help: "Allowed scope (repeat, or space-separated).") var scopes: [String] = []
     @Option(name: .customLong("audience"), help: "Allowed audience / resource (repeat).") var audiences: [String] = []
+    @Option(
+        name: .customLong("resource"),
+        help: "A URI this client serves as a resource server (repeat); it may introspect tokens for it.")
+    var resources: [String] = []
     @Option(name: .customLong("access-token-lifetime"), help: "e.g. 1h.") var accessTokenLifetime: DurationArgument?
     @Option(name: .customLong("refresh-token-lifetime"), help: "e.g. 30d.") var refreshTokenLifetime: DurationArgument?
     @Option(name: .customLong("id-token-lifetime"), help: "e.g. 1h.") var idTokenLifetime: DurationArgument?
@@ -77,6 +81,7 @@ struct ClientFlags: ParsableArguments {
             given("allowed_scopes")
         }
         if !audiences.isEmpty { client.allowedAudiences = audiences; given("allowed_audiences") }
+        if !resources.isEmpty { client.resources = resources; given("resources") }
         if let accessTokenLifetime {
             client.accessTokenLifetime = accessTokenLifetime.seconds; given("access_token_lifetime")
         }
@@ -122,6 +127,7 @@ func printClient(_ response: Authsec_V1_ClientResponse, json: Bool) {
     if !client.allowedAudiences.isEmpty {
         rows.append(["allowed_audiences", client.allowedAudiences.joined(separator: " ")])
     }
+    if !client.resources.isEmpty { rows.append(["resources", client.resources.joined(separator: " ")]) }
     if !client.callbacks.isEmpty { rows.append(["callbacks", client.callbacks.joined(separator: " ")]) }
     if !client.webOrigins.isEmpty { rows.append(["web_origins", client.webOrigins.joined(separator: " ")]) }
     rows.append(["access_token_lifetime", "\(client.accessTokenLifetime)s"])

@@ -33,7 +33,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         var settings = ClientSettings()
         settings.name = "Client"
         settings.appType = type
-        let created = try await fixture.authority.createClient(settings)
+        let created = try await fixture.authority.createClient(settings, by: fixture.root)
         #expect(created.client.grantTypes == grants)
         #expect(created.client.authMethod == method)
         #expect((created.secret != nil) == method.usesSecret)
@@ -105,7 +105,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         defer { fixture.close() }
         let before = try fixture.clientCount()
         do {
-            _ = try await fixture.authority.createClient(settings)
+            _ = try await fixture.authority.createClient(settings, by: fixture.root)
             Issue.record("accepted a bad \(field)")
         } catch let error as AuthorityError {
             #expect(error.code == code)
@@ -123,7 +123,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         settings.callbacks = [
             "http://localhost:3000/cb", "http://127.0.0.1:9000/cb", "http://127.5.6.7/cb", "http://[::1]:8080/cb",
         ]
-        let created = try await fixture.authority.createClient(settings)
+        let created = try await fixture.authority.createClient(settings, by: fixture.root)
         #expect(created.client.callbacks.count == 4)
     }
 
@@ -134,10 +134,12 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         settings.name = "Phone"
         settings.appType = "mobile"
         settings.grantTypes = ["client_credentials"]
-        await expectError(.invalidClientMetadata) { _ = try await fixture.authority.createClient(settings) }
+        await expectError(.invalidClientMetadata) {
+            _ = try await fixture.authority.createClient(settings, by: fixture.root)
+        }
         settings.grantTypes = nil
         settings.callbacks = ["com.example.app:/oauth/callback", "http://127.0.0.1:9000/cb"]
-        let created = try await fixture.authority.createClient(settings)
+        let created = try await fixture.authority.createClient(settings, by: fixture.root)
         #expect(created.secret == nil)
         #expect(created.client.callbacks.count == 2)
     }
@@ -150,7 +152,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         change.description = "updated"
         change.agent = AgentConfiguration(
             agentType: "task", rateLimits: RateLimits(requestsPerMinute: 60, tokensPerDay: 1000))
-        let updated = try await fixture.authority.updateClient(created.client.clientID, change)
+        let updated = try await fixture.authority.updateClient(created.client.clientID, change, by: fixture.root)
         #expect(updated.description == "updated")
         #expect(updated.name == "Agent")
         #expect(updated.agent?.rateLimits?.requestsPerMinute == 60)
@@ -158,7 +160,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         bad.name = "Renamed"
         bad.callbacks = ["ftp://nope"]
         await expectError(.invalidRedirectURI) {
-            _ = try await fixture.authority.updateClient(created.client.clientID, bad)
+            _ = try await fixture.authority.updateClient(created.client.clientID, bad, by: fixture.root)
         }
         #expect(try fixture.authority.client(created.client.clientID).name == "Agent")
     }
@@ -183,15 +185,15 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         let fixture = try await Fixture()
         defer { fixture.close() }
         let created = try await fixture.agent()
-        try await fixture.authority.deleteClient(created.client.clientID, caller: fixture.admin.clientID)
+        try await fixture.authority.deleteClient(created.client.clientID, by: fixture.root)
         await expectError(.notFound) { _ = try fixture.authority.client(created.client.clientID) }
         await expectError(.invalidClient) { _ = try await fixture.token(created) }
         await expectError(.notFound) {
-            try await fixture.authority.deleteClient(created.client.clientID, caller: fixture.admin.clientID)
+            try await fixture.authority.deleteClient(created.client.clientID, by: fixture.root)
         }
         // The admin cannot lock itself out.
         await expectError(.failedPrecondition) {
-            try await fixture.authority.deleteClient(fixture.admin.clientID, caller: fixture.admin.clientID)
+            try await fixture.authority.deleteClient(fixture.admin.clientID, by: fixture.root)
         }
         #expect(try fixture.authority.client(fixture.admin.clientID).clientID == fixture.admin.clientID)
     }
@@ -213,10 +215,10 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         var settings = ClientSettings()
         settings.name = "Reader"
         settings.allowedScopes = ["mcp:context:read"]
-        let reader = try await fixture.authority.createClient(settings)
+        let reader = try await fixture.authority.createClient(settings, by: fixture.root)
         await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("mcp:context:read") }
         #expect(try fixture.authority.listScopes().map(\.name).contains("mcp:context:read"))
-        try await fixture.authority.deleteClient(reader.client.clientID, caller: fixture.admin.clientID)
+        try await fixture.authority.deleteClient(reader.client.clientID, by: fixture.root)
         try await fixture.authority.deleteScope("mcp:context:read")
         await expectError(.notFound) { try await fixture.authority.deleteScope("mcp:context:read") }
     }

@@ -21,6 +21,9 @@ struct Fixture {
         authority = try Authority(store: store, issuer: Self.issuer, clock: clock)
     }
 
+    /// The init admin as a management caller: it holds every reserved scope.
+    var root: AdminCaller { AdminCaller(clientID: admin.clientID, reservedScopes: Scopes.reserved) }
+
     func close() {
         store.close()
         try? FileManager.default.removeItem(atPath: directory)
@@ -39,7 +42,7 @@ struct Fixture {
         settings.allowedScopes = scopes
         settings.allowedAudiences = audiences
         settings.authMethod = method
-        return try await authority.createClient(settings)
+        return try await authority.createClient(settings, by: root)
     }
 
     func token(_ client: ClientWithSecret, scope: String? = nil, audiences: [String] = []) async throws -> TokenGrant {

@@ -83,7 +83,7 @@ struct RFC9068Payload: JWTPayload {
         settings.name = "Web"
         settings.appType = "web"
         settings.callbacks = ["https://app.example.com/cb"]
-        let web = try await fixture.authority.createClient(settings)
+        let web = try await fixture.authority.createClient(settings, by: fixture.root)
         let creds = ClientCredentials.post(clientID: web.client.clientID, secret: web.secret!)
         await expectError(.unauthorizedClient) {
             _ = try await fixture.authority.token(
@@ -158,14 +158,14 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent()
         let id = client.client.clientID
-        let rotated = try await fixture.authority.rotateClientSecret(id, keepPreviousFor: 3600)
+        let rotated = try await fixture.authority.rotateClientSecret(id, keepPreviousFor: 3600, by: fixture.root)
         #expect(rotated.previousSecretExpiresAt == fixture.clock.now() + 3600)
         _ = try await fixture.token(client)
         _ = try await fixture.token(rotated)
         fixture.clock.advance(by: 3601)
         await expectError(.invalidClient) { _ = try await fixture.token(client) }
         _ = try await fixture.token(rotated)
-        let again = try await fixture.authority.rotateClientSecret(id, keepPreviousFor: 0)
+        let again = try await fixture.authority.rotateClientSecret(id, keepPreviousFor: 0, by: fixture.root)
         await expectError(.invalidClient) { _ = try await fixture.token(rotated) }
         _ = try await fixture.token(again)
     }
@@ -245,21 +245,23 @@ struct RFC9068Payload: JWTPayload {
         let client = try await fixture.agent()
         let plain = try await fixture.token(client).accessToken
         await expectError(.invalidToken) {
-            _ = try fixture.authority.authorizeAdmin(bearer: nil, scope: Scopes.adminClients)
+            _ = try fixture.authority.authorizeAdmin(token: "", scope: Scopes.adminClients)
         }
         await expectError(.invalidToken) {
-            _ = try fixture.authority.authorizeAdmin(bearer: "Bearer nonsense", scope: Scopes.adminClients)
+            _ = try fixture.authority.authorizeAdmin(token: "nonsense", scope: Scopes.adminClients)
         }
-        await expectError(.insufficientScope) {
-            _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + plain, scope: Scopes.adminClients)
+        // Not for the management audience.
+        await expectError(.invalidToken) {
+            _ = try fixture.authority.authorizeAdmin(token: plain, scope: Scopes.adminClients)
         }
         let admin = try await fixture.authority.token(
             TokenRequest(
                 grantType: "client_credentials", scope: "admin:scopes", audiences: [],
                 credentials: .basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret)))
-        _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + admin.accessToken, scope: Scopes.adminScopes)
+        let caller = try fixture.authority.authorizeAdmin(token: admin.accessToken, scope: Scopes.adminScopes)
+        #expect(caller == AdminCaller(clientID: fixture.admin.clientID, reservedScopes: [Scopes.adminScopes]))
         await expectError(.insufficientScope) {
-            _ = try fixture.authority.authorizeAdmin(bearer: "Bearer " + admin.accessToken, scope: Scopes.adminKeys)
+            _ = try fixture.authority.authorizeAdmin(token: admin.accessToken, scope: Scopes.adminKeys)
         }
     }
 
@@ -276,7 +278,7 @@ struct RFC9068Payload: JWTPayload {
         settings.authMethod = "private_key_jwt"
         settings.jwks = jwks
         settings.allowedScopes = ["ai:access"]
-        let created = try await fixture.authority.createClient(settings)
+        let created = try await fixture.authority.createClient(settings, by: fixture.root)
         #expect(created.secret == nil)
         let id = created.client.clientID
         struct Assertion: JWTPayload {
@@ -318,6 +320,24 @@ struct RFC9068Payload: JWTPayload {
                 jti: .init(value: "forged")),
             kid: "k1")
         await expectError(.invalidClient) { _ = try await token(forged) }
+        // Hostile claims, signed with the client's real key, are invalid_client: never a trap
+        // (exp outside Int64) nor a storage error (an empty or 10 KB key).
+        func hostile(exp: Double, jti: String = UUID().uuidString, sub: String? = nil) async throws -> String {
+            try await signer.sign(
+                Assertion(
+                    iss: .init(value: id), sub: .init(value: sub ?? id), aud: .init(value: [Fixture.issuer]),
+                    exp: .init(value: Date(timeIntervalSince1970: exp)), jti: .init(value: jti)),
+                kid: "k1")
+        }
+        let soon = Double(fixture.clock.now() + 60)
+        for jwt in [
+            try await hostile(exp: 1e300), try await hostile(exp: -1e300), try await hostile(exp: soon, jti: ""),
+            try await hostile(exp: soon, jti: String(repeating: "j", count: 10_000)),
+            try await hostile(exp: soon, sub: ""),
+            try await hostile(exp: soon, sub: String(repeating: "s", count: 10_000)),
+        ] {
+            await expectError(.invalidClient) { _ = try await token(jwt) }
+        }
         // A secret is no way in for this client.
         await expectError(.invalidClient) {
             _ = try await fixture.authority.token(
@@ -380,14 +400,14 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent()
         _ = try await fixture.token(client)  // now cached
-        try await fixture.authority.deleteClient(client.client.clientID, caller: fixture.admin.clientID)
+        try await fixture.authority.deleteClient(client.client.clientID, by: fixture.root)
         await expectError(.invalidClient) { _ = try await fixture.token(client) }
         let other = try await fixture.agent()
         _ = try await fixture.token(other)
         var noCredentials = ClientSettings()
         noCredentials.grantTypes = ["authorization_code"]
         noCredentials.callbacks = ["https://app.example.com/cb"]
-        _ = try await fixture.authority.updateClient(other.client.clientID, noCredentials)
+        _ = try await fixture.authority.updateClient(other.client.clientID, noCredentials, by: fixture.root)
         await expectError(.unauthorizedClient) { _ = try await fixture.token(other) }
     }
 }
@@ -473,13 +493,13 @@ struct RFC9068Payload: JWTPayload {
         #expect(try await fixture.token(client).scope == "ai:access ai:generate")
         var change = ClientSettings()
         change.allowedScopes = ["ai:access"]
-        _ = try await fixture.authority.updateClient(client.client.clientID, change)
+        _ = try await fixture.authority.updateClient(client.client.clientID, change, by: fixture.root)
         try await fixture.authority.deleteScope("ai:generate")
         await expectError(.invalidScope) { _ = try await fixture.token(client, scope: "ai:generate") }
         // Registered and allowed again, it is granted again.
         _ = try await fixture.authority.createScope(name: "ai:generate", description: "")
         change.allowedScopes = ["ai:access", "ai:generate"]
-        _ = try await fixture.authority.updateClient(client.client.clientID, change)
+        _ = try await fixture.authority.updateClient(client.client.clientID, change, by: fixture.root)
         #expect(try await fixture.token(client, scope: "ai:generate").scope == "ai:generate")
     }
 }

@@ -73,6 +73,43 @@ import Wire
         #expect(try runCLI(["serve", "--data", directory, "--wire-threads", "0"]).0 == 64)
     }
 
+    /// A delegated admin (admin:clients only) cannot give or take what it does not hold, and a
+    /// deleted admin's token stops at once at the management door.
+    @Test func delegatedAdminsCannotEscalate() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let (_, created, _) = try runCLI(
+            ["clients", "create", "--name", "Delegate", "--scope", "admin:clients", "--json"],
+            environment: environment(server))
+        let delegate = try json(created)
+        let delegateID = try #require(delegate["client_id"] as? String)
+        let delegateSecret = try #require(delegate["client_secret"] as? String)
+        var asDelegate = environment(server)
+        asDelegate["AUTHSEC_CLIENT_ID"] = delegateID
+        asDelegate["AUTHSEC_CLIENT_SECRET"] = delegateSecret
+        for arguments in [
+            ["clients", "create", "--name", "Keys", "--scope", "admin:keys"],
+            ["clients", "update", delegateID, "--scope", "admin:clients admin:scopes"],
+            ["clients", "rotate-secret", server.adminID],
+            ["clients", "delete", server.adminID],
+        ] {
+            let (status, _, error) = try runCLI(arguments, environment: asDelegate)
+            #expect(status == 1, "\(arguments)")
+            #expect(error.contains("PERMISSION_DENIED access_denied"), "\(arguments): \(error)")
+        }
+        // Its management token stops working the moment it is deleted.
+        let client = try await server.connect()
+        defer { Task { await client.close() } }
+        let basic = "Basic " + Data("\(delegateID):\(delegateSecret)".utf8).base64EncodedString()
+        let token = try await client.call(.managementToken(authorization: basic)).token.accessToken
+        var list = Authsec_V1_Request(authorization: "Bearer " + token, call: .listClients(.init()))
+        #expect(try await client.call(list).status.code == .ok)
+        #expect(try runCLI(["clients", "delete", delegateID], environment: environment(server)).0 == 0)
+        list.id = 2
+        let refused = try await client.call(list).status
+        #expect(refused.code == .unauthenticated && refused.error == "invalid_token", "\(refused)")
+    }
+
     @Test func sigtermShutsDownCleanly() throws {
         let server = try ServerProcess()
         defer { server.removeData() }

@@ -28,6 +28,30 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         #expect(flags & UInt32(MDB_NOMETASYNC) == 0)
     }
 
+    /// LMDB refuses empty keys and keys over 511 bytes; the store answers with its own error (for
+    /// a write) or "nothing there" (for a read), never an I/O error.
+    @Test func keysLMDBCannotHoldAreTheCallersError() async throws {
+        let (store, directory) = try makeTemporaryStore()
+        defer { store.close(); try? FileManager.default.removeItem(atPath: directory) }
+        let long = String(repeating: "k", count: Store.maxKeySize + 1)
+        let longest = String(repeating: "k", count: Store.maxKeySize)
+        for key in ["", long] {
+            #expect(try store.read { try $0.get(Keyspace.scopes, key) } == nil)
+            await #expect {
+                try await store.write { try $0.put(Keyspace.scopes, key, scope(key)) }
+            } throws: { ($0 as? StoreError)?.code == .invalidKey }
+            #expect(try await store.write { try $0.delete(Keyspace.scopes, key) } == false)
+        }
+        try await store.write { txn in
+            try txn.put(Keyspace.scopes, longest, scope("longest"))
+            try txn.put(Keyspace.scopes, "z", scope("z"))
+        }
+        #expect(try store.read { try $0.get(Keyspace.scopes, longest) }?.name == "longest")
+        // Paging after a key longer than any stored one finds the keys after it.
+        #expect(try store.read { try $0.scan(Keyspace.scopes, after: long, limit: 10) }.map(\.key) == ["z"])
+        #expect(try store.read { try $0.scan(Keyspace.scopes, after: "", limit: 10) }.map(\.key) == [longest, "z"])
+    }
+
     @Test func filesArePrivate() throws {
         let (store, directory) = try makeTemporaryStore()
         defer { store.close(); try? FileManager.default.removeItem(atPath: directory) }

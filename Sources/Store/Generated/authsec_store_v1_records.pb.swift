@@ -261,6 +261,12 @@ public nonisolated struct Authsec_Store_V1_ClientRecord: @unchecked Sendable {
     set {_uniqueStorage()._isAdmin = newValue}
   }
 
+  /// URIs this client serves as a resource server; tokens whose aud names one it may introspect.
+  public var resources: [String] {
+    get {_storage._resources}
+    set {_uniqueStorage()._resources = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -327,6 +333,22 @@ public nonisolated struct Authsec_Store_V1_AssertionRecord: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var expiresAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A deleted client, kept until its last access token has expired, so that those tokens are
+/// refused at once (introspection and the management door) without a lookup of every client.
+public nonisolated struct Authsec_Store_V1_DeletedClientRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var deletedAt: Int64 = 0
 
   public var expiresAt: Int64 = 0
 
@@ -530,7 +552,7 @@ nonisolated extension Authsec_Store_V1_ClientSecretRecord: SwiftProtobuf.Message
 
 nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_pkce\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_par\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}secret_hashes\0\u{3}is_admin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_pkce\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_par\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}secret_hashes\0\u{3}is_admin\0\u{1}resources\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -560,6 +582,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
     var _updatedAt: Int64 = 0
     var _secretHashes: [Data] = []
     var _isAdmin: Bool = false
+    var _resources: [String] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -597,6 +620,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
       _updatedAt = source._updatedAt
       _secretHashes = source._secretHashes
       _isAdmin = source._isAdmin
+      _resources = source._resources
     }
   }
 
@@ -642,6 +666,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
         case 25: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedAt) }()
         case 26: try { try decoder.decodeRepeatedBytesField(value: &_storage._secretHashes) }()
         case 27: try { try decoder.decodeSingularBoolField(value: &_storage._isAdmin) }()
+        case 28: try { try decoder.decodeRepeatedStringField(value: &_storage._resources) }()
         default: break
         }
       }
@@ -735,6 +760,9 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
       if _storage._isAdmin != false {
         try visitor.visitSingularBoolField(value: _storage._isAdmin, fieldNumber: 27)
       }
+      if !_storage._resources.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._resources, fieldNumber: 28)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -771,6 +799,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._secretHashes != rhs_storage._secretHashes {return false}
         if _storage._isAdmin != rhs_storage._isAdmin {return false}
+        if _storage._resources != rhs_storage._resources {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -939,6 +968,41 @@ nonisolated extension Authsec_Store_V1_AssertionRecord: SwiftProtobuf.Message, S
   }
 
   public static func ==(lhs: Authsec_Store_V1_AssertionRecord, rhs: Authsec_Store_V1_AssertionRecord) -> Bool {
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_DeletedClientRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeletedClientRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}deleted_at\0\u{3}expires_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.deletedAt) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.deletedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.deletedAt, fieldNumber: 1)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_DeletedClientRecord, rhs: Authsec_Store_V1_DeletedClientRecord) -> Bool {
+    if lhs.deletedAt != rhs.deletedAt {return false}
     if lhs.expiresAt != rhs.expiresAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

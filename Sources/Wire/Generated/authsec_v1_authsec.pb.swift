@@ -20,7 +20,8 @@
 ///   token / introspect / revoke:  "Basic base64(client_id:client_secret)", or the call's own
 ///                                 client_id / client_secret / client_assertion fields.
 ///   management calls:             "Bearer <access token>" carrying admin:clients, admin:scopes
-///                                 or admin:keys.
+///                                 or admin:keys, whose aud is the management audience
+///                                 (urn:authsec:management) alone.
 
 import SwiftProtobuf
 
@@ -576,6 +577,9 @@ public nonisolated struct Authsec_V1_ServerInfoResponse: Sendable {
 
   public var jwksUri: String = String()
 
+  /// The aud a management call's Bearer token must carry (and carry alone).
+  public var managementAudience: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -827,6 +831,13 @@ public nonisolated struct Authsec_V1_Client: @unchecked Sendable {
   public var isConfidential: Bool {
     get {_storage._isConfidential}
     set {_uniqueStorage()._isConfidential = newValue}
+  }
+
+  /// URIs this client serves as a resource server (RFC 8707 resource identifiers): it may
+  /// introspect tokens whose aud names one of them. An mcp_server's endpoint URLs count too.
+  public var resources: [String] {
+    get {_storage._resources}
+    set {_uniqueStorage()._resources = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2028,7 +2039,7 @@ nonisolated extension Authsec_V1_ServerInfoRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Authsec_V1_ServerInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerInfoResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0\u{1}version\0\u{3}token_endpoint\0\u{3}jwks_uri\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0\u{1}version\0\u{3}token_endpoint\0\u{3}jwks_uri\0\u{3}management_audience\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2040,6 +2051,7 @@ nonisolated extension Authsec_V1_ServerInfoResponse: SwiftProtobuf.Message, Swif
       case 2: try { try decoder.decodeSingularStringField(value: &self.version) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.tokenEndpoint) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.jwksUri) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.managementAudience) }()
       default: break
       }
     }
@@ -2058,6 +2070,9 @@ nonisolated extension Authsec_V1_ServerInfoResponse: SwiftProtobuf.Message, Swif
     if !self.jwksUri.isEmpty {
       try visitor.visitSingularStringField(value: self.jwksUri, fieldNumber: 4)
     }
+    if !self.managementAudience.isEmpty {
+      try visitor.visitSingularStringField(value: self.managementAudience, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2066,6 +2081,7 @@ nonisolated extension Authsec_V1_ServerInfoResponse: SwiftProtobuf.Message, Swif
     if lhs.version != rhs.version {return false}
     if lhs.tokenEndpoint != rhs.tokenEndpoint {return false}
     if lhs.jwksUri != rhs.jwksUri {return false}
+    if lhs.managementAudience != rhs.managementAudience {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2246,7 +2262,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Client"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -2275,6 +2291,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
     var _createdAt: Int64 = 0
     var _updatedAt: Int64 = 0
     var _isConfidential: Bool = false
+    var _resources: [String] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2311,6 +2328,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       _createdAt = source._createdAt
       _updatedAt = source._updatedAt
       _isConfidential = source._isConfidential
+      _resources = source._resources
     }
   }
 
@@ -2355,6 +2373,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         case 24: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAt) }()
         case 25: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedAt) }()
         case 26: try { try decoder.decodeSingularBoolField(value: &_storage._isConfidential) }()
+        case 27: try { try decoder.decodeRepeatedStringField(value: &_storage._resources) }()
         default: break
         }
       }
@@ -2445,6 +2464,9 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       if _storage._isConfidential != false {
         try visitor.visitSingularBoolField(value: _storage._isConfidential, fieldNumber: 26)
       }
+      if !_storage._resources.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._resources, fieldNumber: 27)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2480,6 +2502,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._createdAt != rhs_storage._createdAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._isConfidential != rhs_storage._isConfidential {return false}
+        if _storage._resources != rhs_storage._resources {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -315,6 +315,14 @@ def test_metadata_discovery(server, metadata):
     assert "ES256" in metadata.get("token_endpoint_auth_signing_alg_values_supported", [])
 
 
+def test_metadata_lists_no_reserved_scope(server, ai_scope):
+    scopes = requests.get(server.url("/.well-known/oauth-authorization-server"),
+                          timeout=HTTP_TIMEOUT).json()["scopes_supported"]
+    assert "ai:access" in scopes
+    for reserved in ("admin:clients", "admin:scopes", "admin:keys", "authsec:introspect"):
+        assert reserved not in scopes
+
+
 def test_discovered_token_endpoint_issues_tokens(server, metadata, seed_client, jwk_client):
     # Only what discovery returned is used here: token endpoint + jwks_uri.
     sess = session_for(seed_client, "client_secret_post")
@@ -531,8 +539,13 @@ def test_introspect_then_revoke(server, metadata, seed_client, basic_client):
     sess = session_for(seed_client, "client_secret_post", scope="ai:access")
     access_token = sess.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")["access_token"]
     introspection = metadata["introspection_endpoint"]
-    caller = (basic_client["client_id"], basic_client["client_secret"])
+    # RFC 7662 §4: another client, though authenticated, learns nothing of the token.
+    stranger = (basic_client["client_id"], basic_client["client_secret"])
+    resp = requests.post(introspection, data={"token": access_token}, auth=stranger, timeout=HTTP_TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"active": False}
 
+    caller = (seed_client["client_id"], seed_client["client_secret"])
     resp = requests.post(introspection, data={"token": access_token, "token_type_hint": "access_token"},
                          auth=caller, timeout=HTTP_TIMEOUT)
     assert resp.status_code == 200, resp.text
@@ -564,6 +577,30 @@ def test_introspect_then_revoke(server, metadata, seed_client, basic_client):
         "client_secret": seed_client["client_secret"],
     }, timeout=HTTP_TIMEOUT)
     assert resp.status_code == 200, resp.text
+
+
+def test_resource_server_introspects_tokens_for_its_audience(server, metadata, basic_client):
+    """A client registered with `resources` sees tokens whose aud names one of them, and no others."""
+    resource_server = server.create_client(
+        "--name", f"interop resource server {uuid.uuid4().hex[:8]}", "--resource", API_AUDIENCE)
+    assert resource_server["resources"] == [API_AUDIENCE]
+    auth = (resource_server["client_id"], resource_server["client_secret"])
+    token_for_api = post_token(server, {
+        "grant_type": "client_credentials", "resource": API_AUDIENCE,
+        "client_id": basic_client["client_id"], "client_secret": basic_client["client_secret"],
+    }).json()["access_token"]
+    token_for_issuer = post_token(server, {
+        "grant_type": "client_credentials",
+        "client_id": basic_client["client_id"], "client_secret": basic_client["client_secret"],
+    }).json()["access_token"]
+    resp = requests.post(metadata["introspection_endpoint"], data={"token": token_for_api}, auth=auth,
+                         timeout=HTTP_TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["active"] is True
+    assert resp.json()["aud"] == API_AUDIENCE
+    resp = requests.post(metadata["introspection_endpoint"], data={"token": token_for_issuer}, auth=auth,
+                         timeout=HTTP_TIMEOUT)
+    assert resp.json() == {"active": False}
 
 
 def test_introspect_unknown_token_is_inactive(server, metadata, basic_client):

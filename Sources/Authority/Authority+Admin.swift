@@ -1,0 +1,55 @@
+import Store
+
+/// A management caller, checked against its client's current state.
+public struct AdminCaller: Sendable, Equatable {
+    public let clientID: String
+    /// The reserved scopes the caller holds: those its token carries that its client is still
+    /// allowed. It may give only these to a client, and may change only clients whose reserved
+    /// scopes are all among them.
+    public let reservedScopes: Set<String>
+
+    public init(clientID: String, reservedScopes: Set<String>) {
+        self.clientID = clientID
+        self.reservedScopes = reservedScopes
+    }
+
+    /// Refuses a client holding (or to be given) a reserved scope the caller does not hold.
+    func requireHolds(_ scopes: [String], of clientID: String, _ verb: String) throws {
+        guard let missing = scopes.first(where: { Scopes.reserved.contains($0) && !reservedScopes.contains($0) }) else {
+            return
+        }
+        throw AuthorityError(
+            .accessDenied,
+            "cannot \(verb) client \(clientID): it would hold \(missing), which the caller does not hold")
+    }
+}
+
+extension Authority {
+    /// Checks a management call's access token (RFC 6750 §3.1 error codes): ours, unexpired, not
+    /// revoked, for the management audience alone, carrying `scope`; and its client still exists
+    /// and is still allowed `scope`, so a removed scope or a deleted client ends its tokens at once.
+    public func authorizeAdmin(token: String, scope: String) throws -> AdminCaller {
+        guard !token.isEmpty else {
+            throw AuthorityError(.invalidToken, "a Bearer access token is required")
+        }
+        guard let claims = try verifyAccessToken(token) else {
+            throw AuthorityError(.invalidToken, "the access token is invalid, expired or revoked")
+        }
+        guard claims.aud == [Scopes.managementAudience] else {
+            throw AuthorityError(
+                .invalidToken, "the access token's audience must be \(Scopes.managementAudience) alone")
+        }
+        let tokenScopes = claims.scopes
+        guard tokenScopes.contains(scope) else {
+            throw AuthorityError(.insufficientScope, "the access token lacks scope \(scope)")
+        }
+        guard let record = try read({ try $0.get(Keyspace.clients, claims.clientID) }) else {
+            throw AuthorityError(.invalidToken, "the access token's client no longer exists")
+        }
+        guard record.allowedScopes.contains(scope) else {
+            throw AuthorityError(.insufficientScope, "the access token's client is no longer allowed scope \(scope)")
+        }
+        let held = Set(tokenScopes).intersection(record.allowedScopes).intersection(Scopes.reserved)
+        return AdminCaller(clientID: claims.clientID, reservedScopes: held)
+    }
+}
