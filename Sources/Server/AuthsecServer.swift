@@ -67,7 +67,9 @@ public enum AuthsecServer {
         let keyResolver = JWKSFetcher()
         let app = Application(
             router: shim.router(),
-            server: .authsec(shim: shim, idleTimeout: configuration.idleTimeout),
+            server: .authsec(
+                shim: shim, idleTimeout: configuration.idleTimeout, requestDeadline: configuration.requestDeadline,
+                connections: configuration.connectionLimits),
             configuration: .init(
                 address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             onServerRunning: { channel in
@@ -126,6 +128,8 @@ struct WireDoor: Service {
         limits.maxFrameSize = configuration.maxFrameSize
         limits.maxInFlightPerConnection = configuration.maxInFlightPerConnection
         limits.idleTimeout = configuration.idleTimeout
+        limits.requestDeadline = configuration.requestDeadline
+        limits.connections = configuration.connectionLimits
         let listener: WireListener
         do {
             listener = try await WireListener.bind(

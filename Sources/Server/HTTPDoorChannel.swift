@@ -13,9 +13,22 @@ struct HTTPDoorChannel: ServerChildChannel {
     let shim: HTTPShim
     /// A connection that sends nothing this long, with no answer owed, is closed.
     let idleTimeout: TimeAmount
+    /// A request started must be complete within this (slowloris).
+    let requestDeadline: TimeAmount
+    let limiter: ConnectionLimiter
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let fastPath = HTTPFastPath(shim: shim)
+        guard limiter.admit(channel) else {
+            // Over the caps: answered with one 503 and closed, through Hummingbird's own setup so
+            // that the connection ends the way any other does.
+            do {
+                try channel.pipeline.syncOperations.addHandler(RefusedConnection())
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            return HTTP1Channel(responder: responder).setup(channel: channel, logger: logger)
+        }
+        let fastPath = HTTPFastPath(shim: shim, requestDeadline: requestDeadline)
         do {
             try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(readTimeout: idleTimeout), fastPath])
         } catch {
@@ -34,7 +47,37 @@ struct HTTPDoorChannel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// Hummingbird's HTTP/1.1 server with the form endpoints' fast path.
-    static func authsec(shim: HTTPShim, idleTimeout: TimeAmount) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in HTTPDoorChannel(responder: responder, shim: shim, idleTimeout: idleTimeout) }
+    static func authsec(
+        shim: HTTPShim, idleTimeout: TimeAmount, requestDeadline: TimeAmount, connections: ConnectionLimiter.Limits
+    ) -> HTTPServerBuilder {
+        let limiter = ConnectionLimiter(connections)
+        return HTTPServerBuilder { responder in
+            HTTPDoorChannel(
+                responder: responder, shim: shim, idleTimeout: idleTimeout, requestDeadline: requestDeadline,
+                limiter: limiter)
+        }
     }
+}
+
+/// Answers a connection over the caps with `503` and `Retry-After`, then closes it; nothing it
+/// sends is read.
+final class RefusedConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private static let response: String = {
+        let body = #"{"error":"temporarily_unavailable","error_description":"too many connections; retry later"}"#
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+    }()
+
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: Self.response))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

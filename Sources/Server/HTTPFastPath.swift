@@ -13,9 +13,14 @@ import NIOHTTPTypes
 /// NIO's parser and Hummingbird; while Hummingbird owes a response, nothing is answered here, so
 /// pipelined responses stay in order. A request the scanner cannot frame hands the rest of the
 /// connection to NIO for good.
-final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Back-pressure: it stops reading (for Hummingbird too) while the channel is not writable, so a
+/// peer that pipelines without reading its answers grows nothing but its own socket buffers. A
+/// request head or body that was started must be complete within the request deadline.
+final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let shim: HTTPShim
@@ -28,10 +33,30 @@ final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
     private var handedOver = false
     /// The `Date` header (RFC 9110 §6.6.1), formatted at most once a second.
     private var date = (second: 0, text: "")
+    /// A read was asked for while the channel was not writable.
+    private var isReadPending = false
+    private let deadline: PartialInputDeadline
 
-    init(shim: HTTPShim) {
+    init(shim: HTTPShim, requestDeadline: TimeAmount) {
         self.shim = shim
         self.scanner = HTTPRequestScanner(maxBodySize: shim.maxBodySize)
+        self.deadline = PartialInputDeadline(deadline: requestDeadline)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            isReadPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if isReadPending, context.channel.isWritable {
+            isReadPending = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -45,10 +70,14 @@ final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
         while bytes.readableBytes > 0 {
             switch bytes.withUnsafeReadableBytes({ scanner.scan($0) }) {
             case .incomplete:
+                // Keep only the partial request, not the requests answered before it.
+                bytes.discardReadBytes()
                 unread = bytes
+                deadline.update(isMidRequest: true, context: context)
                 return
             case .unframeable:
                 handedOver = true
+                deadline.cancel()
                 return context.fireChannelRead(wrapInboundOut(bytes))
             case .request(let request):
                 let reply = routerAnswers.owed == 0 ? answer(request, in: bytes) : nil
@@ -62,6 +91,7 @@ final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         }
+        deadline.update(isMidRequest: false, context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -81,6 +111,7 @@ final class HTTPFastPath: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        deadline.cancel()
         handOver(context: context)
         context.fireChannelInactive()
     }

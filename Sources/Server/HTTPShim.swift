@@ -69,6 +69,9 @@ struct HTTPShim: Sendable {
                 buffer = try await request.body.collect(upTo: maxBodySize)
             } catch is NIOTooManyBytesError {
                 return tooLarge()
+            } catch {
+                // NIO's parser refused the body's bytes (a bad chunk size, say): the client's fault.
+                return malformed(error)
             }
             let form = try FormBody(String(buffer: buffer))
             return response(await answer(endpoint, form: form, authorization: authorization))
@@ -155,6 +158,16 @@ struct HTTPShim: Sendable {
         try ClientCredentials.parse(
             authorization: authorization, clientID: form["client_id"], clientSecret: form["client_secret"],
             assertionType: form["client_assertion_type"], assertion: form["client_assertion"])
+    }
+
+    /// 400 for bytes NIO's HTTP parser refused; the connection closes, as its framing is lost.
+    private func malformed(_ error: any Error) -> Response {
+        logger.debug("malformed http request", metadata: ["error": "\(error)"])
+        var response = json(
+            .badRequest, #"{"error":"invalid_request","error_description":"the request could not be parsed"}"#)
+        response.headers[.connection] = "close"
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
 
     private func tooLarge() -> Response {

@@ -17,10 +17,19 @@ public struct ServerConfiguration: Sendable {
     public var maxBodySize = 64 * 1024
     /// A connection to either door that sends nothing this long is closed.
     public var idleTimeout = TimeAmount.minutes(5)
+    /// A request (wire frame, HTTP head and body) that was started must be complete within this.
+    public var requestDeadline = TimeAmount.seconds(10)
+    /// Open connections per door, in all and from one client address.
+    public var maxConnections = 4096
+    public var maxConnectionsPerAddress = 512
     /// Event-loop threads of the wire door.
     public var wireThreads = System.coreCount
 
     public init() {}
+
+    var connectionLimits: ConnectionLimiter.Limits {
+        ConnectionLimiter.Limits(total: maxConnections, perAddress: maxConnectionsPerAddress)
+    }
 
     /// A wildcard address serves every interface, so no single `http://HOST:PORT` names it.
     public var needsExplicitIssuer: Bool {

@@ -4,7 +4,12 @@ import SwiftProtobuf
 import Wire
 
 /// One wire connection: decodes requests, answers each as soon as it is ready (pipelined, any
-/// order), and stops reading while `maxInFlight` requests are unanswered (back-pressure).
+/// order), and writes each answer as a length-prefixed frame.
+///
+/// Back-pressure: it stops reading while `maxInFlight` requests are unanswered, and while the
+/// channel is not writable — answers the peer has not read exceed the channel's high-water mark —
+/// so a peer that pipelines without reading grows nothing but its own socket buffers. A peer that
+/// half-closes after writing still gets every answer; the connection closes once they are written.
 final class WireConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -17,6 +22,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     private var inFlight = 0
     private var isReadPending = false
     private var isClosing = false
+    /// The peer sent its last byte (half-close); close once every answer is written.
+    private var isInputClosed = false
     /// Answers written in one event-loop turn (a read burst's inline answers, or the requests a
     /// commit finished) leave in one system call.
     private let flush = CoalescedFlush()
@@ -68,9 +75,33 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         guard context.channel.isActive else { return }
         write(response, context: context)
         flush.schedule(context)
-        if isReadPending, inFlight < maxInFlight {
+        if isInputClosed, inFlight == 0 {
+            closeAfterWrites(context: context)
+            return
+        }
+        resumeReadingIfAllowed(context: context)
+    }
+
+    private func resumeReadingIfAllowed(context: ChannelHandlerContext) {
+        if isReadPending, inFlight < maxInFlight, context.channel.isWritable {
             isReadPending = false
             context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfAllowed(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Flushes, then closes once everything written so far has reached the socket (writes
+    /// complete in order, so an empty write's promise completes after theirs).
+    private func closeAfterWrites(context: ChannelHandlerContext) {
+        guard !isClosing else { return }
+        isClosing = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
         }
     }
 
@@ -78,14 +109,18 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(encode(response, context: context)), promise: nil)
     }
 
+    /// The response as one frame: its 4-byte big-endian length, then its bytes.
     private func encode(_ response: Authsec_V1_Response, context: ChannelHandlerContext) -> ByteBuffer {
         // Serializing a fully built message cannot fail (proto3 has no required fields).
         let bytes: [UInt8] = (try? response.serializedBytes()) ?? []
-        return context.channel.allocator.buffer(bytes: bytes)
+        var buffer = context.channel.allocator.buffer(capacity: 4 + bytes.count)
+        buffer.writeInteger(UInt32(bytes.count))
+        buffer.writeBytes(bytes)
+        return buffer
     }
 
     func read(context: ChannelHandlerContext) {
-        if inFlight >= maxInFlight {
+        if inFlight >= maxInFlight || !context.channel.isWritable {
             isReadPending = true
         } else {
             context.read()
@@ -112,6 +147,12 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent, inFlight == 0 {
             context.close(promise: nil)
+            return
+        }
+        if case .inputClosed = event as? ChannelEvent {
+            // Every complete frame has been decoded and answered or started by now.
+            isInputClosed = true
+            if inFlight == 0 { closeAfterWrites(context: context) }
             return
         }
         context.fireUserInboundEventTriggered(event)

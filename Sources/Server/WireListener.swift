@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import SwiftProtobuf
 import Synchronization
 import Wire
 
@@ -10,6 +11,9 @@ final class WireListener: Sendable {
         var maxFrameSize = 1 << 20
         var maxInFlightPerConnection = 256
         var idleTimeout: TimeAmount = .seconds(300)
+        /// A frame started must be complete within this (slowloris).
+        var requestDeadline: TimeAmount = .seconds(10)
+        var connections = ConnectionLimiter.Limits()
     }
 
     let service: WireService
@@ -41,18 +45,22 @@ final class WireListener: Sendable {
         host: String, port: Int, threads: Int, service: WireService, limits: Limits, logger: Logger
     ) async throws -> WireListener {
         let counter = InFlightCounter()
+        let limiter = ConnectionLimiter(limits.connections)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let bound = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A peer that half-closes after its last request still gets every answer.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard limiter.admit(channel) else { return refuse(channel) }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: limits.idleTimeout),
+                        WireFrameDeadline(deadline: limits.requestDeadline),
                         ByteToMessageHandler(FrameDecoder(maxFrameSize: limits.maxFrameSize)),
-                        MessageToByteHandler(FrameEncoder()),
                         WireConnectionHandler(
                             service: service, maxInFlight: limits.maxInFlightPerConnection, counter: counter,
                             eventLoop: channel.eventLoop, logger: logger),
@@ -70,6 +78,20 @@ final class WireListener: Sendable {
         return WireListener(
             service: service, limits: limits, logger: logger, channel: channel, inFlight: counter,
             eventLoops: eventLoops)
+    }
+
+    /// Answers a connection over the caps with one RESOURCE_EXHAUSTED frame, then closes it.
+    private static func refuse(_ channel: any Channel) -> EventLoopFuture<Void> {
+        var response = Authsec_V1_Response()
+        response.status = WireService.status(
+            .resourceExhausted, error: "too_many_connections",
+            message: "the server has too many connections (in all or from this address); retry later")
+        let bytes: [UInt8] = (try? response.serializedBytes()) ?? []
+        var buffer = channel.allocator.buffer(capacity: 4 + bytes.count)
+        buffer.writeInteger(UInt32(bytes.count))
+        buffer.writeBytes(bytes)
+        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        return channel.eventLoop.makeSucceededVoidFuture()
     }
 
     /// Stops accepting, then waits (up to `grace`) for requests in flight to be answered.

@@ -85,6 +85,18 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout = DurationArgument(argument: "5m")!
 
     @Option(
+        name: .customLong("request-deadline"),
+        help: "Close a connection whose started request (wire frame, HTTP head and body) is not complete within this.")
+    var requestDeadline = DurationArgument(argument: "10s")!
+
+    @Option(name: .customLong("max-connections"), help: "Open connections per door.")
+    var maxConnections = 4096
+
+    @Option(
+        name: .customLong("max-connections-per-address"), help: "Open connections per door from one client address.")
+    var maxConnectionsPerAddress = 512
+
+    @Option(
         name: .customLong("wire-threads"),
         help:
             "Event-loop threads of the wire door (default: one per core). Fewer keeps the latency tail short when other busy processes share the cores."
@@ -101,6 +113,11 @@ struct Serve: AsyncParsableCommand {
         guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be at least 1") }
         guard writeBatch > 0 else { throw ValidationError("--write-batch must be at least 1") }
         guard idleTimeout.seconds > 0 else { throw ValidationError("--idle-timeout must be at least 1s") }
+        guard requestDeadline.seconds > 0 else { throw ValidationError("--request-deadline must be at least 1s") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
+        guard maxConnectionsPerAddress > 0 else {
+            throw ValidationError("--max-connections-per-address must be at least 1")
+        }
         if let wireThreads, !(1...256).contains(wireThreads) {
             throw ValidationError("--wire-threads must be between 1 and 256")
         }
@@ -120,6 +137,9 @@ struct Serve: AsyncParsableCommand {
         configuration.maxWriteBatch = writeBatch
         if let wireThreads { configuration.wireThreads = wireThreads }
         configuration.idleTimeout = .seconds(idleTimeout.seconds)
+        configuration.requestDeadline = .seconds(requestDeadline.seconds)
+        configuration.maxConnections = maxConnections
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

@@ -318,6 +318,8 @@ import Wire
         defer { watchdog.cancel() }
         for connection in [http, wire] {
             while try await connection.iterator.iterator.next() != nil {}
+            // NIO requires the writer finished before the channel is released, closed or not.
+            try await connection.close()
         }
         #expect(ContinuousClock.now - started < .seconds(5))
     }

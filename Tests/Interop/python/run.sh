@@ -48,7 +48,7 @@ fi
 export PYTHONDONTWRITEBYTECODE=1
 cd "$root"
 set +e
-"$venv/bin/python" -m pytest -p no:cacheprovider -v "$here/test_interop.py" "$@"
+"$venv/bin/python" -m pytest -p no:cacheprovider -v "$here" "$@"
 rc=$?
 set -e
 exit "$rc"

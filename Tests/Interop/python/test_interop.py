@@ -14,6 +14,7 @@ repository root).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -130,6 +131,13 @@ def _reader(stream, sink: "queue.Queue[str | None]", lines: list) -> None:
 
 @pytest.fixture(scope="module")
 def server():
+    with launch() as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def launch(*extra_args: str):
+    """Starts `authsec serve` on loopback (port 0) with `extra_args`; stops it with SIGTERM."""
     binary = authsec_bin()
     if not os.access(binary, os.X_OK):
         pytest.fail(f"authsec binary not found or not executable: {binary} (set AUTHSEC_BIN)")
@@ -139,7 +147,7 @@ def server():
     stderr_path = workdir / "stderr.log"
     stderr_file = open(stderr_path, "w")
     proc = subprocess.Popen(
-        [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"],
+        [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0", *extra_args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr_file,
