@@ -107,6 +107,16 @@ public final class Authority: Sendable {
         }
     }
 
+    /// A write whose changes are kept even when it refuses: the body returns `.failure` to refuse,
+    /// and the refusal is thrown only after the commit is durable. A body that throws is rolled
+    /// back, as with `write`. This is how a detected attack is answered — refresh-token reuse
+    /// revokes the family, commits, and then refuses the request.
+    func commitThenAnswer<T: Sendable>(
+        _ body: @escaping @Sendable (WriteTransaction) throws -> Result<T, AuthorityError>
+    ) async throws -> T {
+        try await write(body).get()
+    }
+
     /// A write that changes clients or their secrets: cached authentications end once it commits.
     func writeClients<T: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
         defer { caches.clientsChanged() }

@@ -197,14 +197,19 @@ struct HTTPShim: Sendable {
     }
 
     func errorReply(_ failure: AuthorityError, basic: Bool) -> FormReply {
+        Self.reply(for: failure, basic: basic)
+    }
+
+    /// RFC 6749 §5.2 JSON for `failure`, with the headers its extras call for.
+    static func reply(for failure: AuthorityError, basic: Bool = false) -> FormReply {
         var body = #"{"error":"#
         append(failure.code.rawValue, to: &body)
         body += #","error_description":"#
         append(failure.description, to: &body)
         // RFC 6749 §5.2: a 401 names the scheme the client tried in its Authorization header.
         return FormReply(
-            status: HTTPResponse.Status(code: failure.code.httpStatus), body: body + "}",
-            basicChallenge: failure.code == .invalidClient && basic)
+            status: failure.code.httpStatus, body: body + "}",
+            basicChallenge: failure.code == .invalidClient && basic, retryAfter: failure.retryAfter)
     }
 
     private func response(_ reply: FormReply) -> Response {
@@ -289,6 +294,8 @@ struct FormReply: Sendable {
     var body: String
     /// An `invalid_client` answer to a caller that tried Basic carries `WWW-Authenticate`.
     var basicChallenge = false
+    /// Seconds for a `Retry-After` header (RFC 9110 §10.2.3).
+    var retryAfter: Int64?
 
     /// The headers every form reply carries, whichever path sends it.
     var headerFields: HTTPFields {
@@ -297,11 +304,15 @@ struct FormReply: Sendable {
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "no-store"
         if basicChallenge { fields[.wwwAuthenticate] = Self.challenge }
+        if let retryAfter { fields[.retryAfter] = String(retryAfter) }
         return fields
     }
 
     /// `headerFields` as HTTP/1.1 header lines, each ending in CRLF, for a path that writes bytes.
-    var headerLines: String { basicChallenge ? Self.challengeLines : Self.plainLines }
+    var headerLines: String {
+        if retryAfter != nil { return Self.lines(headerFields) }
+        return basicChallenge ? Self.challengeLines : Self.plainLines
+    }
 
     private static let plainLines = lines(FormReply(status: .ok, body: "").headerFields)
     private static let challengeLines = lines(FormReply(status: .ok, body: "", basicChallenge: true).headerFields)

@@ -104,9 +104,11 @@ public struct WireService: Sendable {
 
     static func status(_ error: AuthorityError) -> Authsec_V1_Status {
         var status = Authsec_V1_Status()
-        status.code = Authsec_V1_Status.Code(rawValue: error.code.wireStatus.rawValue) ?? .internal
+        status.code = error.code.wireStatus
         status.error = error.code.rawValue
         status.message = error.description
+        status.retryAfter = error.retryAfter ?? 0
+        status.pollInterval = error.pollInterval ?? 0
         return status
     }
 

@@ -1,3 +1,4 @@
+import Store
 import Testing
 
 @testable import Authority
@@ -253,5 +254,31 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         #expect(older.lexicographicallyPrecedes(newer))
         // A secret of another shape (from an earlier release, or a guess) is looked up by its bare hash.
         #expect(Secrets.hash("short").count == 32)
+    }
+}
+
+@Suite struct CommitThenAnswerTests {
+    /// A refusal returned as a value keeps the write's changes; a thrown one rolls them back.
+    @Test func aRefusalCanBeCommitted() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        var revoked = Authsec_Store_V1_RevokedTokenRecord()
+        revoked.expiresAt = fixture.clock.now() + 60
+        let record = revoked
+        await expectError(.invalidGrant) {
+            _ = try await fixture.authority.commitThenAnswer { txn -> Result<Int, AuthorityError> in
+                try txn.put(Keyspace.revokedTokens, "kept", record)
+                return .failure(AuthorityError(.invalidGrant, "reuse detected"))
+            }
+        }
+        await expectError(.invalidGrant) {
+            _ = try await fixture.authority.commitThenAnswer { txn -> Result<Int, AuthorityError> in
+                try txn.put(Keyspace.revokedTokens, "dropped", record)
+                throw AuthorityError(.invalidGrant, "rolled back")
+            }
+        }
+        #expect(try await fixture.authority.commitThenAnswer { _ in .success(7) } == 7)
+        #expect(try fixture.store.read { try $0.get(Keyspace.revokedTokens, "kept") } != nil)
+        #expect(try fixture.store.read { try $0.get(Keyspace.revokedTokens, "dropped") } == nil)
     }
 }

@@ -366,15 +366,6 @@ struct RFC9068Payload: JWTPayload {
                 authorization: nil, clientID: "a", clientSecret: nil, assertionType: "wrong", assertion: "x.y.z")
         }
     }
-
-    @Test(arguments: AuthorityError.Code.allCases)
-    func everyErrorCodeHasAnHTTPAndWireStatus(code: AuthorityError.Code) {
-        #expect((400...599).contains(code.httpStatus))
-        #expect(code.wireStatus != .ok)
-        if code == .invalidClient { #expect(code.httpStatus == 401 && code.wireStatus == .unauthenticated) }
-        if code == .insufficientScope { #expect(code.httpStatus == 403 && code.wireStatus == .permissionDenied) }
-        if code == .storageFull { #expect(code.wireStatus == .resourceExhausted) }
-    }
 }
 
 @Suite struct MaintenanceTests {

@@ -322,6 +322,12 @@ public nonisolated struct Authsec_V1_Status: Sendable {
   /// Human-readable detail, safe to show to the caller.
   public var message: String = String()
 
+  /// Seconds after which the call may be tried again (rate limits, overload); 0 when not set.
+  public var retryAfter: Int64 = 0
+
+  /// Seconds between polls of a polling grant (RFC 8628 interval); 0 when not set.
+  public var pollInterval: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// gRPC status codes, same numbers.
@@ -1667,7 +1673,7 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Authsec_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Status"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}error\0\u{1}message\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}error\0\u{1}message\0\u{3}retry_after\0\u{3}poll_interval\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1678,6 +1684,8 @@ nonisolated extension Authsec_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._M
       case 1: try { try decoder.decodeSingularEnumField(value: &self.code) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.retryAfter) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.pollInterval) }()
       default: break
       }
     }
@@ -1693,6 +1701,12 @@ nonisolated extension Authsec_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.message.isEmpty {
       try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
     }
+    if self.retryAfter != 0 {
+      try visitor.visitSingularInt64Field(value: self.retryAfter, fieldNumber: 4)
+    }
+    if self.pollInterval != 0 {
+      try visitor.visitSingularInt64Field(value: self.pollInterval, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1700,6 +1714,8 @@ nonisolated extension Authsec_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.code != rhs.code {return false}
     if lhs.error != rhs.error {return false}
     if lhs.message != rhs.message {return false}
+    if lhs.retryAfter != rhs.retryAfter {return false}
+    if lhs.pollInterval != rhs.pollInterval {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
