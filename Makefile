@@ -5,7 +5,7 @@ DATA ?= ./authsec-data
 HTTP ?= 127.0.0.1:8080
 WIRE ?= 127.0.0.1:7070
 
-.PHONY: deps build release run test test-swift test-interop proto clean bench
+.PHONY: deps build release run test test-swift test-interop proto clean bench fuzz
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,8 +32,13 @@ test-swift: deps
 proto:
 	bash scripts/generate-proto.sh
 
+# Fuzz both doors and the CLI's client files from outside for FUZZ_SECONDS (default 600) against
+# an already-built binary: .build/debug/authsec, or AUTHSEC_BIN. Builds nothing. See Tests/Fuzz/README.md.
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} AUTHSEC_BIN=$${AUTHSEC_BIN:-.build/debug/authsec} bash Tests/Fuzz/run.sh
+
 clean:
-	rm -rf .build Tests/Interop/build Tests/Interop/.venv
+	rm -rf .build Tests/Interop/build Tests/Interop/.venv Tests/Fuzz/.venv
 
 bench:
 	bash scripts/bench.sh
