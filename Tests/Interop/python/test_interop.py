@@ -139,7 +139,10 @@ def server():
     stderr_path = workdir / "stderr.log"
     stderr_file = open(stderr_path, "w")
     proc = subprocess.Popen(
-        [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"],
+        # The jwks_uri tests below serve client keys over http from loopback, which only
+        # --allow-insecure-client-metadata lets the server fetch.
+        [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0",
+         "--allow-insecure-client-metadata"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr_file,
