@@ -157,28 +157,28 @@ final class LoopbackHTTPServer: Sendable {
     }
 }
 
-/// A self-signed certificate for `localhost` (DNS SAN only), valid until 2126, and its key:
-/// made once with `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1
-/// -days 36500 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost`. Test-only.
+/// A self-signed certificate for `localhost` (DNS SAN only), valid from 2025 to 2125, and its
+/// key. Test-only. Made with OpenSSL 3.0: `openssl req -new -newkey ec -pkeyopt
+/// ec_paramgen_curve:prime256v1 -nodes` (CN=localhost), then `openssl ca -selfsign -startdate
+/// 20250101000000Z -enddate 21250101000000Z` with `subjectAltName = DNS:localhost`.
 enum TestCertificate {
     static let certificatePEM = """
         -----BEGIN CERTIFICATE-----
-        MIIBlDCCATqgAwIBAgITaGdkxHMX/R0tXIgaN5ItLoZcGjAKBggqhkjOPQQDAjAU
-        MRIwEAYDVQQDDAlsb2NhbGhvc3QwIBcNMjYxMTMwMDUyMTQyWhgPMjEyNjExMDYw
-        NTIxNDJaMBQxEjAQBgNVBAMMCWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49
-        AwEHA0IABJaUqSp/ZZpFUAv7JmkTtXuyP1lDUIzoS/jTocmBfItyrotEoLRnUnJj
-        SMIfumxOGhO48SmNuZS5q/3nO2y2NgijaTBnMB0GA1UdDgQWBBQyibQo3i5fcD0t
-        JLca5TSVR0++5jAfBgNVHSMEGDAWgBQyibQo3i5fcD0tJLca5TSVR0++5jAPBgNV
-        HRMBAf8EBTADAQH/MBQGA1UdEQQNMAuCCWxvY2FsaG9zdDAKBggqhkjOPQQDAgNI
-        ADBFAiEA8bchTHrSuYW7G+bymhh0+OA8PI2V0Dt27o0z+ylC4QkCID9NjMA+DYRo
-        l3tyyajUOAc6JpCuD4xBGtlH7SMy1wMJ
+        MIIBYDCCAQegAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
+        c3QwIBcNMjUwMTAxMDAwMDAwWhgPMjEyNTAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
+        CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJW5X2z5rCiQtW1L
+        RzpXbMUW39Ze+JyFkeGfVpskIm2k052yVCbXMFP0gWxYW9R/u3oiCp3fvV/8BR/3
+        jMeYu0yjSDBGMBQGA1UdEQQNMAuCCWxvY2FsaG9zdDAPBgNVHRMBAf8EBTADAQH/
+        MB0GA1UdDgQWBBR3wJPQMzqvqSPthYlh9MEuPX0b4TAKBggqhkjOPQQDAgNHADBE
+        AiBM0ghgjiiu+Vm7yl/OSSX+pGo0ITAMY2oTU5/WhpVIWgIgJk3EfrP3FEpHOgK2
+        s3vaHOi9LiMiXErquCFAd22ie1A=
         -----END CERTIFICATE-----
         """
     static let keyPEM = """
         -----BEGIN PRIVATE KEY-----
-        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg1o8q4Hj1tPpAAe8/
-        DMDtVaq2nLIDCVQHBhyaQUP4DGahRANCAASWlKkqf2WaRVAL+yZpE7V7sj9ZQ1CM
-        6Ev406HJgXyLcq6LRKC0Z1JyY0jCH7psThoTuPEpjbmUuav95ztstjYI
+        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgiNhEyU2zoEWOp7HM
+        VnQwWHbSmfiINlIjfHedKGMPqgKhRANCAASVuV9s+awokLVtS0c6V2zFFt/WXvic
+        hZHhn1abJCJtpNOdslQm1zBT9IFsWFvUf7t6Igqd371f/AUf94zHmLtM
         -----END PRIVATE KEY-----
         """
 
