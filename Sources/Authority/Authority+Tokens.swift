@@ -119,9 +119,10 @@ extension Authority {
             do {
                 return try await keyResolver.jwks(at: client.jwksURI, refresh: refresh)
             } catch {
+                // The same answer as a bad signature: a client must not learn through its
+                // jwks_uri what the server can or cannot reach. The reason is for the log.
                 throw AuthorityError(
-                    .invalidClient, "client assertion rejected: the client's jwks_uri could not be read",
-                    detail: "\(error)")
+                    .invalidClient, failure.description, detail: "the client's jwks_uri could not be read: \(error)")
             }
         }
         func verified(with jwksText: String) async throws -> Claims {

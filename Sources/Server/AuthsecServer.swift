@@ -64,7 +64,15 @@ public enum AuthsecServer {
         }
         let cell = AuthorityCell()
         let shim = HTTPShim(authority: cell, logger: logger, maxBodySize: configuration.maxBodySize)
-        let keyResolver = JWKSFetcher()
+        if configuration.allowsInsecureClientMetadata {
+            logger.warning(
+                "--allow-insecure-client-metadata: client URLs may be http and reach loopback and private addresses; for development and tests only"
+            )
+        }
+        let keyResolver = JWKSFetcher(
+            fetcher: SafeFetcher(
+                configuration: .init(allowsInsecureTargets: configuration.allowsInsecureClientMetadata)),
+            logger: logger)
         let app = Application(
             router: shim.router(),
             server: .authsec(

@@ -24,6 +24,9 @@ public struct ServerConfiguration: Sendable {
     public var maxConnectionsPerAddress = 512
     /// Event-loop threads of the wire door.
     public var wireThreads = System.coreCount
+    /// Lets URLs fetched on a client's behalf (`jwks_uri`) be http and reach loopback and
+    /// private addresses: for development and tests only (`--allow-insecure-client-metadata`).
+    public var allowsInsecureClientMetadata = false
 
     public init() {}
 

@@ -103,6 +103,13 @@ struct Serve: AsyncParsableCommand {
     )
     var wireThreads: Int?
 
+    @Flag(
+        name: .customLong("allow-insecure-client-metadata"),
+        help:
+            "Let URLs fetched for clients (jwks_uri) be http and reach loopback and private addresses. For development and tests only."
+    )
+    var allowInsecureClientMetadata = false
+
     func validate() throws {
         if let issuer {
             guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme),
@@ -140,6 +147,7 @@ struct Serve: AsyncParsableCommand {
         configuration.requestDeadline = .seconds(requestDeadline.seconds)
         configuration.maxConnections = maxConnections
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.allowsInsecureClientMetadata = allowInsecureClientMetadata
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

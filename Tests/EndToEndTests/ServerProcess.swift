@@ -28,8 +28,11 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `authsec serve` and waits until both doors are listening.
+    /// - Parameter capturesLog: keep the server's log (stderr) for `log`, instead of dropping it.
     init(
-        directory: String = ServerProcess.temporaryDirectory(), arguments: [String] = [], expectCredentials: Bool = true
+        directory: String = ServerProcess.temporaryDirectory(), arguments: [String] = [],
+        expectCredentials: Bool = true,
+        capturesLog: Bool = false
     ) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: Self.binary)
@@ -37,7 +40,13 @@ final class ServerProcess: @unchecked Sendable {
             ["serve", "--data", directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"] + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
+        if capturesLog, FileManager.default.createFile(atPath: directory + ".log", contents: nil),
+            let file = FileHandle(forWritingAtPath: directory + ".log")
+        {
+            process.standardError = file
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         // Read on a thread of our own, so a server that never gets ready fails the test in 30 s
         // instead of blocking it forever.
@@ -116,6 +125,12 @@ final class ServerProcess: @unchecked Sendable {
 
     func removeData() {
         try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: directory + ".log")
+    }
+
+    /// What the server logged so far, when started with `capturesLog`.
+    var log: String {
+        (try? String(contentsOfFile: directory + ".log", encoding: .utf8)) ?? ""
     }
 
     var basicAdmin: String { "Basic " + Data("\(adminID):\(adminSecret)".utf8).base64EncodedString() }

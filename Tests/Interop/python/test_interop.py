@@ -147,7 +147,10 @@ def launch(*extra_args: str):
     stderr_path = workdir / "stderr.log"
     stderr_file = open(stderr_path, "w")
     proc = subprocess.Popen(
-        [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0", *extra_args],
+        # The jwks_uri tests below serve client keys over http from loopback, which only
+        # --allow-insecure-client-metadata lets the server fetch.
+        [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0",
+         "--allow-insecure-client-metadata", *extra_args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr_file,
