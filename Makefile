@@ -23,6 +23,7 @@ test: deps
 	swift build --build-tests
 	AUTHSEC_BIN=.build/debug/authsec bash Tests/Interop/c/run.sh
 	AUTHSEC_BIN=.build/debug/authsec bash Tests/Interop/python/run.sh
+	AUTHSEC_BIN=.build/debug/authsec bash Tests/Fuzz/run.sh
 	@timeout -k 30 1800 swift test --skip-build; status=$$?; \
 	if [ $$status -eq 124 ]; then echo "swift test ran over 30 minutes: a test hung" >&2; fi; exit $$status
 
