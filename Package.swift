@@ -97,7 +97,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-            ]
+            ],
+            exclude: ["SyncOrder"]
         ),
     ],
     swiftLanguageModes: [.v6]

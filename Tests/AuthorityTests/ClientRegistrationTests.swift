@@ -238,13 +238,23 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
 }
 
 @Suite struct SecretTests {
-    @Test func generatedCredentialsNeverLookLikeCommandLineOptions() {
-        for _ in 0..<2000 {
-            let secret = Secrets.clientSecret()
-            #expect(secret.first?.isLetter == true || secret.first?.isNumber == true)
-            #expect(secret.utf8.count == Secrets.secretLength)
-            #expect(Base64URL.decode(secret.dropFirst(8))?.count == 32)
+    /// `--client-secret -x…` would be read as an option: nothing generated starts with `-` (or
+    /// `_`). One random base64url draw in 32 does, so 2,000 draws catch a missing redraw; the time
+    /// prefixes are checked at both ends of their range.
+    @Test func generatedCredentialsNeverLookLikeCommandLineOptions() throws {
+        var credentials = (0..<2000).map { _ in Secrets.randomBase64URL(bytes: 9) }
+        for milliseconds: Int64 in [-1, 0, 61, 62, 1 << 47, .max] {
+            credentials += [
+                Secrets.clientSecret(milliseconds: milliseconds), Secrets.clientID(milliseconds: milliseconds),
+            ]
         }
+        for credential in credentials {
+            let first = try #require(credential.unicodeScalars.first)
+            #expect(first.isASCII && first.properties.isAlphabetic || ("0"..."9").contains(first), "\(credential)")
+        }
+        let secret = Secrets.clientSecret()
+        #expect(secret.utf8.count == Secrets.secretLength)
+        #expect(Base64URL.decode(secret.dropFirst(8))?.count == 32)
     }
 
     @Test func secretKeysSortByCreationTime() {

@@ -259,7 +259,8 @@ import Wire
         #expect(keys.filter { $0["active"] as? Bool == true }.count == 1)
     }
 
-    /// Every client whose creation was acknowledged survives a kill -9.
+    /// Every client whose creation was acknowledged survives a kill -9 of the process (the page
+    /// cache survives it too, so this says nothing of the disk: `DurabilityTests` does).
     @Test func acknowledgedWritesSurviveKillDashNine() async throws {
         let server = try ServerProcess()
         defer { server.removeData() }

@@ -29,13 +29,18 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts `authsec serve` and waits until both doors are listening.
     /// - Parameter capturesLog: keep the server's log (stderr) for `log`, instead of dropping it.
+    /// - Parameter environment: variables added to the server's environment.
     init(
         directory: String = ServerProcess.temporaryDirectory(), arguments: [String] = [],
         expectCredentials: Bool = true,
-        capturesLog: Bool = false
+        capturesLog: Bool = false,
+        environment: [String: String] = [:]
     ) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: Self.binary)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.arguments =
             ["serve", "--data", directory, "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"] + arguments
         let stdout = Pipe()

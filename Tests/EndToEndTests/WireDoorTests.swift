@@ -1,4 +1,5 @@
 import Foundation
+import JWTKit
 import NIOCore
 import NIOPosix
 import Testing
@@ -162,16 +163,52 @@ import Wire
         await #expect(throws: (any Error).self) { try await client.call(tokenRequest(server.basicAdmin)) }
     }
 
-    @Test func inFlightLimitAppliesBackPressureWithoutLosingRequests() async throws {
-        let server = try ServerProcess(arguments: ["--max-in-flight", "2"])
+    /// Calls that suspend (here: private_key_jwt assertions whose jwks_uri answers after 1.5 s,
+    /// within the fetch deadline of 2 s)
+    /// count as in flight. With `--max-in-flight 2`, two of them stop the server reading the
+    /// connection, so a token call written after them — one the server answers inline — waits
+    /// until they finish; with the default limit it is answered at once. Nothing is lost.
+    @Test(arguments: [2, 256])
+    func inFlightLimitAppliesBackPressureWithoutLosingRequests(limit: Int) async throws {
+        let server = try ServerProcess(
+            arguments: ["--max-in-flight", "\(limit)", "--allow-insecure-client-metadata"])
         defer { server.stop(); server.removeData() }
+        let host = try await LoopbackHTTPServer()
+        let fetch = ClientURLFetchTests()
+        let keyClient = try fetch.register(host.url("/slow-jwks.json"), on: server)
+        host.serve("/slow-jwks.json", .delayed(try ClientURLFetchTests.jwks(keyClient.key), delay: .milliseconds(1500)))
         let client = try await server.connect()
         defer { Task { await client.close() } }
-        let codes = try await withThrowingTaskGroup(of: Authsec_V1_Status.Code.self) { group in
-            for _ in 0..<300 { group.addTask { try await client.call(tokenRequest(server.basicAdmin)).status.code } }
-            return try await group.reduce(into: []) { $0.append($1) }
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: keyClient.key, kid: "k1")
+        var assertionCalls: [Authsec_V1_Request] = []
+        for _ in 0..<4 {
+            var call = Authsec_V1_TokenRequest()
+            call.grantType = "client_credentials"
+            call.clientID = keyClient.id
+            call.clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            call.clientAssertion = try await signer.sign(
+                ClientURLFetchTests.Assertion(
+                    iss: .init(value: keyClient.id), sub: .init(value: keyClient.id),
+                    aud: .init(value: [server.httpURL]), exp: .init(value: Date().addingTimeInterval(120)),
+                    jti: .init(value: UUID().uuidString)),
+                kid: "k1")
+            assertionCalls.append(Authsec_V1_Request(authorization: "", call: .token(call)))
         }
-        #expect(codes.count == 300 && codes.allSatisfy { $0 == .ok })
+        let started = ContinuousClock.now
+        let slow = assertionCalls.map { request in Task { try await client.call(request).status.code } }
+        try await Task.sleep(for: .milliseconds(200))  // the slow calls are written first
+        let quick = try await client.call(tokenRequest(server.basicAdmin))
+        let waited = ContinuousClock.now - started
+        #expect(quick.status.code == .ok)
+        if limit == 2 {
+            #expect(waited > .milliseconds(1000), "an inline call was answered past two stuck calls in \(waited)")
+        } else {
+            #expect(waited < .milliseconds(1000), "the inline call waited \(waited) without a limit")
+        }
+        for call in slow { #expect(try await call.value == .ok) }
+        #expect(host.requests("/slow-jwks.json") == 1)
+        try await host.close()
     }
 }
 
