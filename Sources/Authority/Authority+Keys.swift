@@ -16,9 +16,10 @@ extension Authority {
             throw AuthorityError(.invalidRequest, "activate_in must be between 0 and 30 days")
         }
         let now = clock.now()
+        let sealingKey = self.sealingKey
         let records = try await write { txn -> [Authsec_Store_V1_SigningKeyRecord] in
             let existing = try txn.reader.scan(Keyspace.signingKeys, limit: .max).map(\.value)
-            let fresh = KeyRing.makeRecord(now: now, activatesAt: now + activateIn)
+            let fresh = try KeyRing.makeRecord(now: now, activatesAt: now + activateIn, sealingKey: sealingKey)
             var kept: [Authsec_Store_V1_SigningKeyRecord] = []
             for var record in existing {
                 if record.expiresAt != 0, record.expiresAt <= now {
@@ -36,7 +37,7 @@ extension Authority {
             try txn.put(Keyspace.signingKeys, fresh.kid, fresh)
             return kept + [fresh]
         }
-        let ring = try KeyRing(records: records)
+        let ring = try KeyRing(records: records, sealingKey: sealingKey)
         keyRing.withLock { $0 = ring }
         caches.keysChanged()
         return ring.info(at: now)
@@ -45,7 +46,7 @@ extension Authority {
     /// Reloads keys from the store (after another instance rotated them, or in tests).
     public func reloadKeys() throws {
         let records = try read { try $0.scan(Keyspace.signingKeys, limit: .max).map(\.value) }
-        let ring = try KeyRing(records: records)
+        let ring = try KeyRing(records: records, sealingKey: sealingKey)
         keyRing.withLock { $0 = ring }
         caches.keysChanged()
     }

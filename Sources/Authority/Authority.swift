@@ -21,18 +21,23 @@ public final class Authority: Sendable {
     let clock: any WallClock
     let keyResolver: (any ClientKeyResolver)?
     let keyRing: Mutex<KeyRing>
+    /// Seals new signing keys and opens stored ones; kept outside the store by the server.
+    let sealingKey: SealingKey
     let caches = HotPathCaches()
     let purgeCursors = Mutex(PurgeCursors())
 
     /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).
     public var tokenEndpoint: String { issuer + "/oauth/token" }
 
-    /// Opens Authority over an initialized store.
-    /// - Throws: `AuthorityError(.failedPrecondition)` if the store was never initialized or has another schema.
+    /// Opens Authority over an initialized store whose signing keys `sealingKey` sealed.
+    /// - Throws: `AuthorityError(.failedPrecondition)` if the store was never initialized or has another
+    ///   schema; `SealingError` if `sealingKey` does not open every signing key.
     public init(
-        store: Store, issuer: String, clock: any WallClock = SystemClock(), keyResolver: (any ClientKeyResolver)? = nil
+        store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
+        keyResolver: (any ClientKeyResolver)? = nil
     ) throws {
         self.store = store
+        self.sealingKey = sealingKey
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         self.clock = clock
         self.keyResolver = keyResolver
@@ -48,7 +53,7 @@ public final class Authority: Sendable {
             }
             return try txn.scan(Keyspace.signingKeys, limit: .max).map(\.value)
         }
-        keyRing = Mutex(try KeyRing(records: records))
+        keyRing = Mutex(try KeyRing(records: records, sealingKey: sealingKey))
     }
 
     /// Credentials of the admin client made by `initialize`; shown once, never stored raw.
@@ -62,12 +67,32 @@ public final class Authority: Sendable {
         try store.read { try $0.get(Keyspace.meta, "schema_version") != nil }
     }
 
-    /// Initializes an empty store: schema version, the first signing key, the built-in scopes and
-    /// an admin client holding every reserved scope.
+    /// Whether the store holds secrets sealed with a master key (schema version 3 on), so that
+    /// only the master key that sealed them can open it. A store for which this is false may be
+    /// given a new master key: it is empty, or its migration to version 3 seals with that key.
+    public static func holdsSealedSecrets(_ store: Store) throws -> Bool {
+        try store.read { txn in
+            guard let bytes = try txn.get(Keyspace.meta, "schema_version") else { return false }
+            return decodeVersion(bytes) >= Keyspace.firstSealedVersion
+        }
+    }
+
+    /// Checks that `sealingKey` opens every signing key in `store`, so the server can refuse a
+    /// wrong master key before it opens its doors.
+    /// - Throws: `SealingError` naming the first key it cannot open.
+    public static func checkSealingKey(_ sealingKey: SealingKey, opens store: Store) throws {
+        let records = try store.read { try $0.scan(Keyspace.signingKeys, limit: .max).map(\.value) }
+        _ = try KeyRing(records: records, sealingKey: sealingKey)
+    }
+
+    /// Initializes an empty store: schema version, the first signing key (sealed with
+    /// `sealingKey`), the built-in scopes and an admin client holding every reserved scope.
     /// - Throws: `failed_precondition` if the store is already initialized.
-    public static func initialize(_ store: Store, clock: any WallClock = SystemClock()) async throws -> AdminCredentials
-    {
+    public static func initialize(
+        _ store: Store, sealingKey: SealingKey, clock: any WallClock = SystemClock()
+    ) async throws -> AdminCredentials {
         let now = clock.now()
+        let key = try KeyRing.makeRecord(now: now, activatesAt: now, sealingKey: sealingKey)
         let secret = Secrets.clientSecret()
         let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
         var admin = Client(clientID: clientID, name: "Authsec admin", appType: .aiAgent, now: now)
@@ -81,7 +106,6 @@ public final class Authority: Sendable {
             try txn.put(Keyspace.meta, "schema_version", Self.encode(Keyspace.schemaVersion))
             try txn.put(Keyspace.meta, "initialized_at", Self.encode(UInt32(truncatingIfNeeded: now)))
             try txn.put(Keyspace.meta, "admin_client_id", Array(clientID.utf8))
-            let key = KeyRing.makeRecord(now: now, activatesAt: now)
             try txn.put(Keyspace.signingKeys, key.kid, key)
             try putBuiltInScopes(txn, now: now)
             let hash = Secrets.hash(secret)

@@ -37,9 +37,17 @@ struct KeyRing: Sendable {
 
     let entries: [Entry]
 
-    init(records: [Authsec_Store_V1_SigningKeyRecord]) throws {
+    /// Opens every record's sealed private key with `sealingKey`.
+    /// - Throws: `SealingError` when a key was sealed by another master key (`.wrongKey`), does not
+    ///   authenticate or is not sealed at all (`.damaged`).
+    init(records: [Authsec_Store_V1_SigningKeyRecord], sealingKey: SealingKey) throws {
         entries = try records.sorted { $0.activatesAt < $1.activatesAt }.map { record in
-            let key = try P256.Signing.PrivateKey(rawRepresentation: record.privateKey)
+            guard !record.sealedPrivateKey.isEmpty else {
+                throw SealingError(.damaged, "\(Self.sealingContext(kid: record.kid)) holds no sealed private key")
+            }
+            let raw = try sealingKey.open(
+                record.sealedPrivateKey, sealedBy: record.sealedBy, context: Self.sealingContext(kid: record.kid))
+            let key = try P256.Signing.PrivateKey(rawRepresentation: raw)
             let header = #"{"alg":"ES256","typ":"at+jwt","kid":"\#(record.kid)"}"#
             return Entry(
                 kid: record.kid, privateKey: key, publicKey: key.publicKey,
@@ -72,14 +80,30 @@ struct KeyRing: Sendable {
         }
     }
 
-    /// A new ES256 key record with a random kid.
-    static func makeRecord(now: Int64, activatesAt: Int64) -> Authsec_Store_V1_SigningKeyRecord {
+    /// A new ES256 key record with a random kid, its private key sealed with `sealingKey`.
+    static func makeRecord(
+        now: Int64, activatesAt: Int64, sealingKey: SealingKey
+    ) throws -> Authsec_Store_V1_SigningKeyRecord {
         var record = Authsec_Store_V1_SigningKeyRecord()
         record.kid = Secrets.randomBase64URL(bytes: 12)
         record.algorithm = "ES256"
-        record.privateKey = P256.Signing.PrivateKey().rawRepresentation
+        try seal(P256.Signing.PrivateKey().rawRepresentation, into: &record, with: sealingKey)
         record.createdAt = now
         record.activatesAt = activatesAt
         return record
     }
+
+    /// Seals the raw private key `raw` into `record` and clears the raw field, which schema
+    /// versions 1 and 2 wrote and version 3 never does.
+    static func seal(
+        _ raw: some DataProtocol, into record: inout Authsec_Store_V1_SigningKeyRecord, with sealingKey: SealingKey
+    ) throws {
+        record.sealedPrivateKey = Data(try sealingKey.seal(raw, context: sealingContext(kid: record.kid)))
+        record.sealedBy = sealingKey.id
+        record.privateKey = Data()
+    }
+
+    /// The authenticated data of a signing key's seal: its place in the store, so the sealed
+    /// bytes open only in the record of that kid.
+    static func sealingContext(kid: String) -> String { "signing_keys/\(kid)" }
 }

@@ -49,19 +49,10 @@ public enum AuthsecServer {
             logger.logLevel = .info
             return logger
         }()
-        let store = try openStore(
-            configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch)
+        let masterKey = MasterKeyFile(
+            explicitPath: configuration.masterKeyFile, dataDirectory: configuration.dataDirectory)
+        let (store, sealingKey) = try await openPrepared(configuration, masterKey: masterKey, say: say)
         defer { store.close() }
-        if try !Authority.isInitialized(store) {
-            let admin = try await Authority.initialize(store)
-            say("initialized \(configuration.dataDirectory)")
-            say("admin client (shown once; keep the secret safe):")
-            say("  client_id:     \(admin.clientID)")
-            say("  client_secret: \(admin.clientSecret)")
-        }
-        for version in try await Authority.migrate(store) {
-            say("migrated \(configuration.dataDirectory) to schema version \(version)")
-        }
         let cell = AuthorityCell()
         let shim = HTTPShim(authority: cell, logger: logger, maxBodySize: configuration.maxBodySize)
         if configuration.allowsInsecureClientMetadata {
@@ -84,7 +75,8 @@ public enum AuthsecServer {
                 let port = channel.localAddress?.port ?? configuration.httpPort
                 let issuer = configuration.issuer ?? "http://\(hostForURL(configuration.httpHost)):\(port)"
                 do {
-                    let authority = try Authority(store: store, issuer: issuer, keyResolver: keyResolver)
+                    let authority = try Authority(
+                        store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver)
                     cell.set(authority)
                     say(
                         "http listening on http://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"
@@ -115,6 +107,63 @@ public enum AuthsecServer {
             throw StartError.cannotListen("http", configuration.httpHost, configuration.httpPort, error)
         }
         say("shut down cleanly")
+    }
+
+    /// Opens the store ready to serve: initialized (an empty one) or migrated (an older one), its
+    /// master key read (or made, for a store with nothing sealed yet) and checked to open every
+    /// signing key, so a wrong key ends the start before either door opens.
+    static func openPrepared(
+        _ configuration: ServerConfiguration, masterKey: MasterKeyFile, say: @escaping @Sendable (String) -> Void
+    ) async throws -> (Store, SealingKey) {
+        let open = {
+            try openStore(
+                configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch)
+        }
+        var store = try open()
+        do {
+            let sealingKey = try masterKey.key(for: store, say: say)
+            if try !Authority.isInitialized(store) {
+                let admin = try await Authority.initialize(store, sealingKey: sealingKey)
+                say("initialized \(configuration.dataDirectory)")
+                say("admin client (shown once; keep the secret safe):")
+                say("  client_id:     \(admin.clientID)")
+                say("  client_secret: \(admin.clientSecret)")
+            }
+            let applied = try await Authority.migrate(store, sealingKey: sealingKey)
+            for version in applied {
+                say("migrated \(configuration.dataDirectory) to schema version \(version)")
+            }
+            if applied.contains(Keyspace.firstSealedVersion) {
+                store.close()
+                compactAfterSealing(store.configuration, masterKey: masterKey, say: say)
+                store = try open()
+            }
+            try masterKey.check(sealingKey, opens: store)
+            return (store, sealingKey)
+        } catch {
+            store.close()
+            throw error
+        }
+    }
+
+    /// After the migration sealed the raw signing keys, rewrites data.mdb without the free pages
+    /// that still hold them (LMDB does not scrub freed pages). Older backups keep them raw, which
+    /// only retiring the keys helps; a failed compaction is reported, not fatal: the store is
+    /// whole either way.
+    static func compactAfterSealing(
+        _ storeConfiguration: Store.Configuration, masterKey: MasterKeyFile, say: (String) -> Void
+    ) {
+        let file = storeConfiguration.directory + "/data.mdb"
+        do {
+            try Store.compact(configuration: storeConfiguration)
+            say(
+                "signing keys are now sealed with master key \(masterKey.path) and \(file) is compacted, so none is left there raw; older backups still hold them raw: retire them with `authsec keys rotate`"
+            )
+        } catch {
+            say(
+                "warning: cannot compact \(file) (\(error)): the raw signing keys may linger in its free pages, as they do in older backups: retire them with `authsec keys rotate`"
+            )
+        }
     }
 
     static func hostForURL(_ host: String) -> String {

@@ -3,6 +3,8 @@ import NIOCore
 /// Settings of `authsec serve`; every field has a command-line flag.
 public struct ServerConfiguration: Sendable {
     public var dataDirectory = "./authsec-data"
+    /// The master key file (`--master-key-file`); when nil, `master.key` in the data directory.
+    public var masterKeyFile: String?
     public var httpHost = "127.0.0.1"
     public var httpPort = 8080
     public var wireHost = "127.0.0.1"

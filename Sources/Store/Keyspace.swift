@@ -10,7 +10,13 @@ public enum Keyspace {
     ///
     /// - 1: the first wave.
     /// - 2: `deleted_clients`; the built-in scope `authsec:introspect`, held by the init admin.
-    public static let schemaVersion: UInt32 = 2
+    /// - 3: keys at rest: `signing_keys` records hold their private key sealed with the master key
+    ///   (`sealed_private_key`, `sealed_by`), kept outside the store; `private_key` is never written.
+    public static let schemaVersion: UInt32 = 3
+
+    /// The first version whose store holds secrets sealed with a master key: from it on, a store
+    /// opens only with the master key that sealed it.
+    public static let firstSealedVersion: UInt32 = 3
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
     /// `admin_client_id`, the client made at initialization.
@@ -21,7 +27,7 @@ public enum Keyspace {
     public static let clientSecrets = Table<Authsec_Store_V1_ClientSecretRecord>(name: "client_secrets", index: 2)
     /// `scopes`: scope name → ScopeRecord.
     public static let scopes = Table<Authsec_Store_V1_ScopeRecord>(name: "scopes", index: 3)
-    /// `signing_keys`: kid → SigningKeyRecord.
+    /// `signing_keys`: kid → SigningKeyRecord, its private key sealed (from version 3).
     public static let signingKeys = Table<Authsec_Store_V1_SigningKeyRecord>(name: "signing_keys", index: 4)
     /// `revoked_tokens`: access-token jti → RevokedTokenRecord, kept until the token's own expiry.
     public static let revokedTokens = Table<Authsec_Store_V1_RevokedTokenRecord>(name: "revoked_tokens", index: 5)

@@ -48,6 +48,13 @@ struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
 struct DataOption: ParsableArguments {
     @Option(name: .long, help: "Data directory (created 0700 if missing).")
     var data = "./authsec-data"
+
+    @Option(
+        name: .customLong("master-key-file"),
+        help: ArgumentHelp(
+            "File holding the master key that seals the signing keys (default: DATA/master.key); created 0600 for a store that has none yet.",
+            valueName: "file"))
+    var masterKeyFile: String?
 }
 
 struct Serve: AsyncParsableCommand {
@@ -133,6 +140,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = dataOption.data
+        configuration.masterKeyFile = dataOption.masterKeyFile
         configuration.httpHost = http.host
         configuration.httpPort = http.port
         configuration.wireHost = wire.host
@@ -179,7 +187,13 @@ struct Init: AsyncParsableCommand {
         }
         defer { store.close() }
         do {
-            let admin = try await Authority.initialize(store)
+            if try Authority.isInitialized(store) {
+                throw AuthorityError(.failedPrecondition, "the data directory is already initialized")
+            }
+            // With --json, stdout holds the JSON alone.
+            let masterKey = MasterKeyFile(explicitPath: dataOption.masterKeyFile, dataDirectory: dataOption.data)
+            let sealingKey = try masterKey.key(for: store, say: json ? warn : say)
+            let admin = try await Authority.initialize(store, sealingKey: sealingKey)
             if json {
                 say(#"{"client_id": "\#(admin.clientID)", "client_secret": "\#(admin.clientSecret)"}"#)
             } else {
@@ -190,6 +204,9 @@ struct Init: AsyncParsableCommand {
             }
         } catch let error as AuthorityError {
             warn("error: \(dataOption.data): \(error.description)")
+            throw ExitCode.failure
+        } catch let error as AuthsecServer.StartError {
+            warn("error: \(error.description)")
             throw ExitCode.failure
         }
     }

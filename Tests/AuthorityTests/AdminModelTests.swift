@@ -208,11 +208,14 @@ import Testing
             at: fixtureDirectory.appendingPathComponent("data.mdb"), to: directory.appendingPathComponent("data.mdb"))
         let store = try Store(configuration: .init(directory: directory.path, mapSize: 64 << 20))
         defer { store.close() }
+        let sealingKey = SealingKey.random()
         // Version 1 is refused until migrated.
-        await expectError(.failedPrecondition) { _ = try Authority(store: store, issuer: Fixture.issuer) }
-        #expect(try await Authority.migrate(store) == [2])
-        #expect(try await Authority.migrate(store) == [])
-        let authority = try Authority(store: store, issuer: Fixture.issuer)
+        await expectError(.failedPrecondition) {
+            _ = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
+        }
+        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3])
+        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [])
+        let authority = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         let adminID = "admin-qivxtNONFNdO"
         #expect(Set(try authority.client(adminID).allowedScopes) == Scopes.reserved)
         #expect(try authority.listScopes().contains { $0.name == Scopes.introspectAny })

@@ -17,7 +17,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         let fixture = try await Fixture()
         defer { fixture.close() }
         await expectError(.failedPrecondition) {
-            _ = try await Authority.initialize(fixture.store, clock: fixture.clock)
+            _ = try await Authority.initialize(fixture.store, sealingKey: fixture.sealingKey, clock: fixture.clock)
         }
     }
 

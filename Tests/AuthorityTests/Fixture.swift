@@ -10,6 +10,8 @@ struct Fixture {
     let clock: ManualClock
     let directory: String
     let admin: Authority.AdminCredentials
+    /// The master key that sealed this store's signing keys.
+    let sealingKey: SealingKey
     static let issuer = "http://127.0.0.1:8080"
 
     init() async throws {
@@ -17,8 +19,9 @@ struct Fixture {
             FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
         store = try Store(configuration: .init(directory: directory, mapSize: 64 << 20))
         clock = ManualClock()
-        admin = try await Authority.initialize(store, clock: clock)
-        authority = try Authority(store: store, issuer: Self.issuer, clock: clock)
+        sealingKey = SealingKey.random()
+        admin = try await Authority.initialize(store, sealingKey: sealingKey, clock: clock)
+        authority = try Authority(store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock)
     }
 
     /// The init admin as a management caller: it holds every reserved scope.

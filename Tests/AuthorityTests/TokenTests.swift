@@ -140,7 +140,8 @@ struct RFC9068Payload: JWTPayload {
         try await fixture.authority.revoke(
             token: token, tokenTypeHint: nil,
             credentials: .basic(clientID: client.client.clientID, secret: client.secret!))
-        let restarted = try Authority(store: fixture.store, issuer: Fixture.issuer, clock: fixture.clock)
+        let restarted = try Authority(
+            store: fixture.store, issuer: Fixture.issuer, sealingKey: fixture.sealingKey, clock: fixture.clock)
         #expect(try restarted.verifyAccessToken(token) == nil)
     }
 
@@ -149,7 +150,9 @@ struct RFC9068Payload: JWTPayload {
         defer { fixture.close() }
         let client = try await fixture.agent()
         let token = try await fixture.token(client).accessToken
-        let elsewhere = try Authority(store: fixture.store, issuer: "https://other.example.com", clock: fixture.clock)
+        let elsewhere = try Authority(
+            store: fixture.store, issuer: "https://other.example.com", sealingKey: fixture.sealingKey,
+            clock: fixture.clock)
         #expect(try elsewhere.verifyAccessToken(token) == nil)
     }
 

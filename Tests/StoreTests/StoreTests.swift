@@ -181,4 +181,36 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
             try await store.write { txn in try txn.put(Keyspace.scopes, "x", scope("x")) }
         }
     }
+
+    @Test func compactionLeavesNoFreedBytesAndKeepsEveryRecord() async throws {
+        let (store, directory) = try makeTemporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let secret = "a-secret-value-" + UUID().uuidString
+        try await store.write { txn in
+            try txn.put(Keyspace.scopes, "kept", scope("kept"))
+            var record = scope("overwritten")
+            record.description_p = secret
+            try txn.put(Keyspace.scopes, "overwritten", record)
+        }
+        try await store.write { txn in try txn.put(Keyspace.scopes, "overwritten", scope("overwritten")) }
+        let configuration = store.configuration
+        store.close()
+        let file = directory + "/data.mdb"
+        // Copy on write: the old page, with the old value, is free but not scrubbed.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)).range(of: Data(secret.utf8)) != nil)
+        // The store must be closed: compaction takes the directory lock itself.
+        let held = try Store(configuration: configuration)
+        #expect(throws: StoreError.self) { try Store.compact(configuration: configuration) }
+        held.close()
+        try Store.compact(configuration: configuration)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)).range(of: Data(secret.utf8)) == nil)
+        #expect(!FileManager.default.fileExists(atPath: file + ".compacting"))
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int == 0o600)
+        let reopened = try Store(configuration: configuration)
+        defer { reopened.close() }
+        let names = try reopened.read { try $0.scan(Keyspace.scopes, limit: 10) }.map(\.value.name)
+        #expect(names == ["kept", "overwritten"])
+        try await reopened.write { txn in try txn.put(Keyspace.scopes, "later", scope("later")) }
+        #expect(try reopened.read { try $0.count(Keyspace.scopes) } == 3)
+    }
 }

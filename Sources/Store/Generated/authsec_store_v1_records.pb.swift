@@ -299,7 +299,8 @@ public nonisolated struct Authsec_Store_V1_SigningKeyRecord: Sendable {
 
   public var algorithm: String = String()
 
-  /// raw representation for the algorithm
+  /// The raw private key, as schema versions 1 and 2 stored it. Never written from version 3 on:
+  /// the 2 -> 3 migration seals it into sealed_private_key and clears it.
   public var privateKey: Data = Data()
 
   public var createdAt: Int64 = 0
@@ -309,6 +310,15 @@ public nonisolated struct Authsec_Store_V1_SigningKeyRecord: Sendable {
   public var retiredAt: Int64 = 0
 
   public var expiresAt: Int64 = 0
+
+  /// The raw private key sealed with the master key (AES-256-GCM: 12-byte nonce, ciphertext,
+  /// 16-byte tag), authenticated together with the record's identity ("signing_keys/" + kid), so a
+  /// sealed key cannot be moved to another record. See Sources/Authority/SealingKey.swift.
+  public var sealedPrivateKey: Data = Data()
+
+  /// The id of the master key that sealed it (SealingKey.id), so a later rotation of the master
+  /// key can tell which key opens which record.
+  public var sealedBy: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -851,7 +861,7 @@ nonisolated extension Authsec_Store_V1_ScopeRecord: SwiftProtobuf.Message, Swift
 
 nonisolated extension Authsec_Store_V1_SigningKeyRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SigningKeyRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kid\0\u{1}algorithm\0\u{3}private_key\0\u{3}created_at\0\u{3}activates_at\0\u{3}retired_at\0\u{3}expires_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kid\0\u{1}algorithm\0\u{3}private_key\0\u{3}created_at\0\u{3}activates_at\0\u{3}retired_at\0\u{3}expires_at\0\u{3}sealed_private_key\0\u{3}sealed_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -866,6 +876,8 @@ nonisolated extension Authsec_Store_V1_SigningKeyRecord: SwiftProtobuf.Message, 
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.activatesAt) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.retiredAt) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.sealedPrivateKey) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.sealedBy) }()
       default: break
       }
     }
@@ -893,6 +905,12 @@ nonisolated extension Authsec_Store_V1_SigningKeyRecord: SwiftProtobuf.Message, 
     if self.expiresAt != 0 {
       try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 7)
     }
+    if !self.sealedPrivateKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sealedPrivateKey, fieldNumber: 8)
+    }
+    if !self.sealedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.sealedBy, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -904,6 +922,8 @@ nonisolated extension Authsec_Store_V1_SigningKeyRecord: SwiftProtobuf.Message, 
     if lhs.activatesAt != rhs.activatesAt {return false}
     if lhs.retiredAt != rhs.retiredAt {return false}
     if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.sealedPrivateKey != rhs.sealedPrivateKey {return false}
+    if lhs.sealedBy != rhs.sealedBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
