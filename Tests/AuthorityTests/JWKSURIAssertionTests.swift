@@ -26,7 +26,8 @@ import Testing
 
     func rejection(resolver: Resolver, fixture: Fixture, signWith key: ES256PrivateKey) async throws -> AuthorityError {
         let authority = try Authority(
-            store: fixture.store, issuer: Fixture.issuer, clock: fixture.clock, keyResolver: resolver)
+            store: fixture.store, issuer: Fixture.issuer, sealingKey: fixture.sealingKey, clock: fixture.clock,
+            keyResolver: resolver)
         var settings = ClientSettings()
         settings.name = "Agent with a jwks_uri"
         settings.authMethod = "private_key_jwt"
