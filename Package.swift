@@ -25,10 +25,7 @@ let package = Package(
         .systemLibrary(name: "CLmdb", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .target(
             name: "Store",
-            dependencies: [
-                "CLmdb",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            dependencies: ["CLmdb"]
         ),
         .target(
             name: "Wire",
@@ -42,6 +39,7 @@ let package = Package(
             name: "Authority",
             dependencies: [
                 "Store",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),

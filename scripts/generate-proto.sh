@@ -13,7 +13,7 @@ fi
 protoc --plugin=protoc-gen-swift="$plugin" --swift_out=Sources/Wire/Generated \
   --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
   -I proto proto/authsec/v1/authsec.proto
-protoc --plugin=protoc-gen-swift="$plugin" --swift_out=Sources/Store/Generated \
+protoc --plugin=protoc-gen-swift="$plugin" --swift_out=Sources/Authority/Storage/Generated \
   --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
   -I proto proto/authsec/store/v1/records.proto
-echo "generated Sources/Wire/Generated and Sources/Store/Generated"
+echo "generated Sources/Wire/Generated and Sources/Authority/Storage/Generated"

@@ -29,7 +29,9 @@ public enum AuthsecServer {
     /// Opens the store in `directory`, turning a held lock into a clear message.
     public static func openStore(_ directory: String, mapSize: Int, maxBatch: Int = 1024) throws -> Store {
         do {
-            return try Store(configuration: .init(directory: directory, mapSize: mapSize, maxBatch: maxBatch))
+            return try Store(
+                configuration: .init(
+                    directory: directory, schema: Keyspace.schema, mapSize: mapSize, maxBatch: maxBatch))
         } catch let error as StoreError where error.code == .locked {
             throw StartError(description: "\(error.message); stop it first or use another --data directory")
         }

@@ -15,9 +15,12 @@ public final class Store: Sendable {
         public var mapSize: Int = 16 << 30
         /// Most mutations committed in one transaction. 1 switches batching off (for comparisons).
         public var maxBatch: Int = 1024
+        /// The named databases, opened (and created if missing) at start.
+        public var schema: Schema
 
-        public init(directory: String, mapSize: Int = 16 << 30, maxBatch: Int = 1024) {
+        public init(directory: String, schema: Schema, mapSize: Int = 16 << 30, maxBatch: Int = 1024) {
             self.directory = directory
+            self.schema = schema
             self.mapSize = mapSize
             self.maxBatch = maxBatch
         }
@@ -161,14 +164,14 @@ final class Environment: @unchecked Sendable {
         var env: OpaquePointer?
         do {
             try check(mdb_env_create(&env))
-            try check(mdb_env_set_maxdbs(env, MDB_dbi(Keyspace.tableNames.count + 4)))
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(configuration.schema.tableNames.count + 4)))
             try check(mdb_env_set_maxreaders(env, 512))
             try check(mdb_env_set_mapsize(env, configuration.mapSize))
             try check(mdb_env_open(env, directory, UInt32(MDB_NOTLS), 0o600))
             var txn: OpaquePointer?
             try check(mdb_txn_begin(env, nil, 0, &txn))
             var handles: [MDB_dbi] = []
-            for name in Keyspace.tableNames {
+            for name in configuration.schema.tableNames {
                 var dbi: MDB_dbi = 0
                 let rc = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
                 if rc != 0 {

@@ -1,6 +1,5 @@
 import CLmdb
 import Foundation
-import SwiftProtobuf
 
 /// A read view of the store, valid only inside the closure that received it.
 ///
@@ -87,15 +86,9 @@ public struct ReadTransaction {
         UnsafeRawBufferPointer(start: val.mv_data, count: val.mv_size)
     }
 
-    static func decode<R: SwiftProtobuf.Message>(_ type: R.Type, _ bytes: UnsafeRawBufferPointer, table: String) throws
-        -> R
-    {
+    static func decode<R: StoreRecord>(_ type: R.Type, _ bytes: UnsafeRawBufferPointer, table: String) throws -> R {
         do {
-            guard let base = bytes.baseAddress, bytes.count > 0 else { return R() }
-            // No copy: the Data only lives while the record is decoded, inside the transaction.
-            let data = Data(
-                bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
-            return try R(serializedBytes: data)
+            return try R(storeBytes: bytes)
         } catch {
             throw StoreError(.corrupt, "a value in table '\(table)' could not be decoded: \(error)")
         }
@@ -115,11 +108,11 @@ public struct WriteTransaction {
     public func get(_ table: RawTable, _ key: String) throws -> [UInt8]? { try reader.get(table, key) }
 
     public func put<R>(_ table: Table<R>, _ key: String, _ record: R) throws {
-        try key.withBytes { try put(dbis[table.index], $0, try record.serializedBytes() as [UInt8]) }
+        try key.withBytes { try put(dbis[table.index], $0, try record.storeBytes()) }
     }
 
     public func put<R>(_ table: Table<R>, rawKey: [UInt8], _ record: R) throws {
-        try rawKey.withUnsafeBytes { try put(dbis[table.index], $0, try record.serializedBytes() as [UInt8]) }
+        try rawKey.withUnsafeBytes { try put(dbis[table.index], $0, try record.storeBytes()) }
     }
 
     public func put(_ table: RawTable, _ key: String, _ value: [UInt8]) throws {

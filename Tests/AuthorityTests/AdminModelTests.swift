@@ -206,7 +206,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.copyItem(
             at: fixtureDirectory.appendingPathComponent("data.mdb"), to: directory.appendingPathComponent("data.mdb"))
-        let store = try Store(configuration: .init(directory: directory.path, mapSize: 64 << 20))
+        let store = try Store(
+            configuration: .init(directory: directory.path, schema: Keyspace.schema, mapSize: 64 << 20))
         defer { store.close() }
         let sealingKey = SealingKey.random()
         // Version 1 is refused until migrated.

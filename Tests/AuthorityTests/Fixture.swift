@@ -17,7 +17,7 @@ struct Fixture {
     init() async throws {
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
-        store = try Store(configuration: .init(directory: directory, mapSize: 64 << 20))
+        store = try Store(configuration: .init(directory: directory, schema: Keyspace.schema, mapSize: 64 << 20))
         clock = ManualClock()
         sealingKey = SealingKey.random()
         admin = try await Authority.initialize(store, sealingKey: sealingKey, clock: clock)

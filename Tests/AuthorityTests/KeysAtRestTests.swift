@@ -57,7 +57,8 @@ import Testing
         let token = try await fixture.token(client).accessToken
         // Restart: a new Store and Authority over the same directory, the key read back from its file text.
         fixture.store.close()
-        let store = try Store(configuration: .init(directory: fixture.directory, mapSize: 64 << 20))
+        let store = try Store(
+            configuration: .init(directory: fixture.directory, schema: Keyspace.schema, mapSize: 64 << 20))
         defer { store.close() }
         let wrong = SealingKey.random()
         expectSealingError(.wrongKey) {
@@ -146,7 +147,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let dataFile = directory.appendingPathComponent("data.mdb")
         try FileManager.default.copyItem(at: fixtureDirectory.appendingPathComponent("data.mdb"), to: dataFile)
-        let configuration = Store.Configuration(directory: directory.path, mapSize: 64 << 20)
+        let configuration = Store.Configuration(directory: directory.path, schema: Keyspace.schema, mapSize: 64 << 20)
         let sealingKey = SealingKey.random()
         let before: [Authsec_Store_V1_SigningKeyRecord]
         do {

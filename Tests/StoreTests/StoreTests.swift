@@ -4,18 +4,44 @@ import Testing
 
 @testable import Store
 
+/// The tables of these tests: the store knows names and bytes, nothing of Authsec's records.
+enum TestTables {
+    static let schema = Schema(tableNames: ["meta", "items"])
+    static let items = schema.table("items", of: TestRecord.self)
+}
+
+/// A record as the store sees any: bytes. Here, a name and a description, split by a NUL.
+struct TestRecord: StoreRecord, Equatable {
+    var name: String
+    var description: String
+
+    init(name: String, description: String) {
+        self.name = name
+        self.description = description
+    }
+
+    init(storeBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let split = bytes.firstIndex(of: 0) else { throw StoreError(.corrupt, "no separator") }
+        name = String(decoding: bytes[..<split], as: UTF8.self)
+        description = String(decoding: bytes[(split + 1)...], as: UTF8.self)
+    }
+
+    func storeBytes() throws -> [UInt8] { Array(name.utf8) + [0] + Array(description.utf8) }
+}
+
 /// A store in a fresh temporary directory, removed by `cleanup`.
 func makeTemporaryStore(mapSize: Int = 64 << 20, maxBatch: Int = 1024) throws -> (Store, String) {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("authsec-store-\(UUID().uuidString)")
         .path
-    return (try Store(configuration: .init(directory: directory, mapSize: mapSize, maxBatch: maxBatch)), directory)
+    return (
+        try Store(
+            configuration: .init(directory: directory, schema: TestTables.schema, mapSize: mapSize, maxBatch: maxBatch)),
+        directory
+    )
 }
 
-func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
-    var record = Authsec_Store_V1_ScopeRecord()
-    record.name = name
-    record.description_p = "description of \(name)"
-    return record
+func scope(_ name: String) -> TestRecord {
+    TestRecord(name: name, description: "description of \(name)")
 }
 
 @Suite struct StoreTests {
@@ -36,20 +62,20 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         let long = String(repeating: "k", count: Store.maxKeySize + 1)
         let longest = String(repeating: "k", count: Store.maxKeySize)
         for key in ["", long] {
-            #expect(try store.read { try $0.get(Keyspace.scopes, key) } == nil)
+            #expect(try store.read { try $0.get(TestTables.items, key) } == nil)
             await #expect {
-                try await store.write { try $0.put(Keyspace.scopes, key, scope(key)) }
+                try await store.write { try $0.put(TestTables.items, key, scope(key)) }
             } throws: { ($0 as? StoreError)?.code == .invalidKey }
-            #expect(try await store.write { try $0.delete(Keyspace.scopes, key) } == false)
+            #expect(try await store.write { try $0.delete(TestTables.items, key) } == false)
         }
         try await store.write { txn in
-            try txn.put(Keyspace.scopes, longest, scope("longest"))
-            try txn.put(Keyspace.scopes, "z", scope("z"))
+            try txn.put(TestTables.items, longest, scope("longest"))
+            try txn.put(TestTables.items, "z", scope("z"))
         }
-        #expect(try store.read { try $0.get(Keyspace.scopes, longest) }?.name == "longest")
+        #expect(try store.read { try $0.get(TestTables.items, longest) }?.name == "longest")
         // Paging after a key longer than any stored one finds the keys after it.
-        #expect(try store.read { try $0.scan(Keyspace.scopes, after: long, limit: 10) }.map(\.key) == ["z"])
-        #expect(try store.read { try $0.scan(Keyspace.scopes, after: "", limit: 10) }.map(\.key) == [longest, "z"])
+        #expect(try store.read { try $0.scan(TestTables.items, after: long, limit: 10) }.map(\.key) == ["z"])
+        #expect(try store.read { try $0.scan(TestTables.items, after: "", limit: 10) }.map(\.key) == [longest, "z"])
     }
 
     @Test func filesArePrivate() throws {
@@ -68,7 +94,7 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         let (store, directory) = try makeTemporaryStore()
         defer { store.close(); try? FileManager.default.removeItem(atPath: directory) }
         #expect {
-            _ = try Store(configuration: .init(directory: directory))
+            _ = try Store(configuration: .init(directory: directory, schema: TestTables.schema))
         } throws: { error in
             (error as? StoreError)?.code == .locked
         }
@@ -77,12 +103,13 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
     @Test func writesAreReadBackAfterReopen() async throws {
         let (store, directory) = try makeTemporaryStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await store.write { txn in try txn.put(Keyspace.scopes, "ai:access", scope("ai:access")) }
+        try await store.write { txn in try txn.put(TestTables.items, "ai:access", scope("ai:access")) }
         store.close()
-        let reopened = try Store(configuration: .init(directory: directory, mapSize: 64 << 20))
+        let reopened = try Store(
+            configuration: .init(directory: directory, schema: TestTables.schema, mapSize: 64 << 20))
         defer { reopened.close() }
-        let record = try reopened.read { try $0.get(Keyspace.scopes, "ai:access") }
-        #expect(record?.description_p == "description of ai:access")
+        let record = try reopened.read { try $0.get(TestTables.items, "ai:access") }
+        #expect(record?.description == "description of ai:access")
     }
 
     @Test func concurrentWritesShareCommitsAndAllSurvive() async throws {
@@ -92,33 +119,34 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
             for index in 0..<500 {
                 group.addTask {
                     try await store.write { txn in
-                        try txn.put(Keyspace.scopes, "scope:\(index)", scope("scope:\(index)"))
+                        try txn.put(TestTables.items, "scope:\(index)", scope("scope:\(index)"))
                     }
                 }
             }
             try await group.waitForAll()
         }
         store.close()
-        let reopened = try Store(configuration: .init(directory: directory, mapSize: 64 << 20))
+        let reopened = try Store(
+            configuration: .init(directory: directory, schema: TestTables.schema, mapSize: 64 << 20))
         defer { reopened.close() }
-        #expect(try reopened.read { try $0.count(Keyspace.scopes) } == 500)
+        #expect(try reopened.read { try $0.count(TestTables.items) } == 500)
     }
 
     @Test func aFailingWriteLeavesNoTraceAndSparesItsBatch() async throws {
         struct Refused: Error {}
         let (store, directory) = try makeTemporaryStore()
         defer { store.close(); try? FileManager.default.removeItem(atPath: directory) }
-        async let good: Void = store.write { txn in try txn.put(Keyspace.scopes, "kept", scope("kept")) }
+        async let good: Void = store.write { txn in try txn.put(TestTables.items, "kept", scope("kept")) }
         async let bad: Void = store.write { txn in
-            try txn.put(Keyspace.scopes, "half-written", scope("half-written"))
+            try txn.put(TestTables.items, "half-written", scope("half-written"))
             throw Refused()
         }
         try await good
         var refused = false
         do { try await bad } catch is Refused { refused = true }
         #expect(refused)
-        #expect(try store.read { try $0.get(Keyspace.scopes, "kept") } != nil)
-        #expect(try store.read { try $0.get(Keyspace.scopes, "half-written") } == nil)
+        #expect(try store.read { try $0.get(TestTables.items, "kept") } != nil)
+        #expect(try store.read { try $0.get(TestTables.items, "half-written") } == nil)
     }
 
     @Test func unbatchedWritesWork() async throws {
@@ -127,12 +155,12 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<20 {
                 group.addTask {
-                    try await store.write { txn in try txn.put(Keyspace.scopes, "s\(index)", scope("s\(index)")) }
+                    try await store.write { txn in try txn.put(TestTables.items, "s\(index)", scope("s\(index)")) }
                 }
             }
             try await group.waitForAll()
         }
-        #expect(try store.read { try $0.count(Keyspace.scopes) } == 20)
+        #expect(try store.read { try $0.count(TestTables.items) } == 20)
     }
 
     @Test func aFullMapIsAnErrorNotACrash() async throws {
@@ -143,8 +171,8 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
             do {
                 try await store.write { txn in
                     var record = scope("s\(index)")
-                    record.description_p = String(repeating: "x", count: 2000)
-                    try txn.put(Keyspace.scopes, "s\(index)", record)
+                    record.description = String(repeating: "x", count: 2000)
+                    try txn.put(TestTables.items, "s\(index)", record)
                 }
             } catch let error as StoreError {
                 #expect(error.code == .mapFull)
@@ -154,22 +182,22 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         }
         #expect(sawFull)
         // Reads and small deletes still work after the failure.
-        #expect(try store.read { try $0.get(Keyspace.scopes, "s0") } != nil)
-        try await store.write { txn in _ = try txn.delete(Keyspace.scopes, "s0") }
-        #expect(try store.read { try $0.get(Keyspace.scopes, "s0") } == nil)
+        #expect(try store.read { try $0.get(TestTables.items, "s0") } != nil)
+        try await store.write { txn in _ = try txn.delete(TestTables.items, "s0") }
+        #expect(try store.read { try $0.get(TestTables.items, "s0") } == nil)
     }
 
     @Test func scanPagesInKeyOrder() async throws {
         let (store, directory) = try makeTemporaryStore()
         defer { store.close(); try? FileManager.default.removeItem(atPath: directory) }
         try await store.write { txn in
-            for name in ["c", "a", "e", "b", "d"] { try txn.put(Keyspace.scopes, name, scope(name)) }
+            for name in ["c", "a", "e", "b", "d"] { try txn.put(TestTables.items, name, scope(name)) }
         }
-        let first = try store.read { try $0.scan(Keyspace.scopes, limit: 2) }.map(\.key)
+        let first = try store.read { try $0.scan(TestTables.items, limit: 2) }.map(\.key)
         #expect(first == ["a", "b"])
-        let second = try store.read { try $0.scan(Keyspace.scopes, after: "b", limit: 2) }.map(\.key)
+        let second = try store.read { try $0.scan(TestTables.items, after: "b", limit: 2) }.map(\.key)
         #expect(second == ["c", "d"])
-        let last = try store.read { try $0.scan(Keyspace.scopes, after: "d", limit: 2) }.map(\.key)
+        let last = try store.read { try $0.scan(TestTables.items, after: "d", limit: 2) }.map(\.key)
         #expect(last == ["e"])
     }
 
@@ -178,7 +206,7 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         store.close()
         await #expect(throws: StoreError.self) {
-            try await store.write { txn in try txn.put(Keyspace.scopes, "x", scope("x")) }
+            try await store.write { txn in try txn.put(TestTables.items, "x", scope("x")) }
         }
     }
 
@@ -187,12 +215,12 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let secret = "a-secret-value-" + UUID().uuidString
         try await store.write { txn in
-            try txn.put(Keyspace.scopes, "kept", scope("kept"))
+            try txn.put(TestTables.items, "kept", scope("kept"))
             var record = scope("overwritten")
-            record.description_p = secret
-            try txn.put(Keyspace.scopes, "overwritten", record)
+            record.description = secret
+            try txn.put(TestTables.items, "overwritten", record)
         }
-        try await store.write { txn in try txn.put(Keyspace.scopes, "overwritten", scope("overwritten")) }
+        try await store.write { txn in try txn.put(TestTables.items, "overwritten", scope("overwritten")) }
         let configuration = store.configuration
         store.close()
         let file = directory + "/data.mdb"
@@ -208,9 +236,9 @@ func scope(_ name: String) -> Authsec_Store_V1_ScopeRecord {
         #expect(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int == 0o600)
         let reopened = try Store(configuration: configuration)
         defer { reopened.close() }
-        let names = try reopened.read { try $0.scan(Keyspace.scopes, limit: 10) }.map(\.value.name)
+        let names = try reopened.read { try $0.scan(TestTables.items, limit: 10) }.map(\.value.name)
         #expect(names == ["kept", "overwritten"])
-        try await reopened.write { txn in try txn.put(Keyspace.scopes, "later", scope("later")) }
-        #expect(try reopened.read { try $0.count(Keyspace.scopes) } == 3)
+        try await reopened.write { txn in try txn.put(TestTables.items, "later", scope("later")) }
+        #expect(try reopened.read { try $0.count(TestTables.items) } == 3)
     }
 }

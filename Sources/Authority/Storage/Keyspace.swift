@@ -1,0 +1,71 @@
+import Foundation
+import Store
+import SwiftProtobuf
+
+/// Every table of Authsec's store, its key layout and record type, and the schema version, in one
+/// place (migrations: `Authority+Migrations.swift`). The store itself knows only bytes and names.
+///
+/// Values are protobuf records from `proto/authsec/store/v1/records.proto`. Keys are UTF-8 strings
+/// unless a table says otherwise. A change of layout bumps `schemaVersion` and adds a migration.
+public enum Keyspace {
+    /// Written to `meta["schema_version"]` at initialization. An older store is migrated at start
+    /// (`Authority.migrate`); a newer one is refused.
+    ///
+    /// - 1: the first wave.
+    /// - 2: `deleted_clients`; the built-in scope `authsec:introspect`, held by the init admin.
+    /// - 3: keys at rest: `signing_keys` records hold their private key sealed with the master key
+    ///   (`sealed_private_key`, `sealed_by`), kept outside the store; `private_key` is never written.
+    public static let schemaVersion: UInt32 = 3
+
+    /// The first version whose store holds secrets sealed with a master key: from it on, a store
+    /// opens only with the master key that sealed it.
+    public static let firstSealedVersion: UInt32 = 3
+
+    /// Every table, in the order the store opens them. Adding one is a schema version bump.
+    public static let schema = Schema(tableNames: [
+        "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
+        "deleted_clients",
+    ])
+
+    /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
+    /// `admin_client_id`, the client made at initialization.
+    public static let meta = schema.rawTable("meta")
+    /// `clients`: client_id → ClientRecord.
+    public static let clients = schema.table("clients", of: Authsec_Store_V1_ClientRecord.self)
+    /// `client_secrets`: SHA-256(secret), 32 bytes → ClientSecretRecord. Secrets are never stored raw.
+    public static let clientSecrets = schema.table("client_secrets", of: Authsec_Store_V1_ClientSecretRecord.self)
+    /// `scopes`: scope name → ScopeRecord.
+    public static let scopes = schema.table("scopes", of: Authsec_Store_V1_ScopeRecord.self)
+    /// `signing_keys`: kid → SigningKeyRecord, its private key sealed (from version 3).
+    public static let signingKeys = schema.table("signing_keys", of: Authsec_Store_V1_SigningKeyRecord.self)
+    /// `revoked_tokens`: access-token jti → RevokedTokenRecord, kept until the token's own expiry.
+    public static let revokedTokens = schema.table("revoked_tokens", of: Authsec_Store_V1_RevokedTokenRecord.self)
+    /// `used_assertions`: "client_id jti" of a private_key_jwt assertion → AssertionRecord, until its `exp`.
+    public static let usedAssertions = schema.table("used_assertions", of: Authsec_Store_V1_AssertionRecord.self)
+    /// `deleted_clients`: client_id → DeletedClientRecord, until the client's last token has expired.
+    public static let deletedClients = schema.table("deleted_clients", of: Authsec_Store_V1_DeletedClientRecord.self)
+}
+
+/// Protobuf records are stored as their serialized bytes.
+extension StoreRecord where Self: SwiftProtobuf.Message {
+    public init(storeBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress, bytes.count > 0 else {
+            self.init()
+            return
+        }
+        // No copy: the Data lives only while the record is decoded, inside the transaction.
+        try self.init(
+            serializedBytes: Data(
+                bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none))
+    }
+
+    public func storeBytes() throws -> [UInt8] { try serializedBytes() }
+}
+
+extension Authsec_Store_V1_ClientRecord: StoreRecord {}
+extension Authsec_Store_V1_ClientSecretRecord: StoreRecord {}
+extension Authsec_Store_V1_ScopeRecord: StoreRecord {}
+extension Authsec_Store_V1_SigningKeyRecord: StoreRecord {}
+extension Authsec_Store_V1_RevokedTokenRecord: StoreRecord {}
+extension Authsec_Store_V1_AssertionRecord: StoreRecord {}
+extension Authsec_Store_V1_DeletedClientRecord: StoreRecord {}
