@@ -36,25 +36,25 @@ public struct Introspection: Sendable {
 extension Authority {
     // MARK: - Client authentication
 
-    /// Authenticates the caller of the token, introspection or revocation endpoint.
+    /// Authenticates the caller of the token, introspection or revocation endpoint: ready for a
+    /// secret or a public client, pending for `private_key_jwt` (its replay check is a durable
+    /// write, and its keys may have to be fetched).
     ///
     /// Secret methods (`client_secret_basic`, `client_secret_post`) are interchangeable: both prove
     /// the same secret. A `private_key_jwt` client must send an assertion; a public client has
     /// nothing to prove. Every failure is the same `invalid_client`, so it does not tell an
     /// unknown client from a wrong secret.
-    public func authenticate(_ credentials: ClientCredentials) async throws -> Client {
-        if let client = try authenticateImmediately(credentials) { return client }
-        guard case .assertion(let jwt, let claimedID) = credentials else {
-            throw AuthorityError(.invalidClient, "client authentication failed")
+    public func authenticate(_ credentials: ClientCredentials) -> Answer<Client> {
+        if case .assertion(let jwt, let claimedID) = credentials {
+            return .pending { try await self.authenticateAssertion(jwt, claimedID: claimedID, now: self.clock.now()) }
         }
-        return try await authenticateAssertion(jwt, claimedID: claimedID, now: clock.now())
+        return .deciding { .ready(.success(try authenticateWithoutAssertion(credentials))) }
     }
 
-    /// `authenticate` without suspending, for every method but `private_key_jwt` (nil then).
-    ///
-    /// A secret is checked by its SHA-256 (secrets are 256-bit random, so a slow KDF would add
-    /// nothing), through the secret cache when the same secret was seen since the last client change.
-    public func authenticateImmediately(_ credentials: ClientCredentials) throws -> Client? {
+    /// Every method but `private_key_jwt`. A secret is checked by its SHA-256 (secrets are
+    /// 256-bit random, so a slow KDF would add nothing), through the secret cache when the same
+    /// secret was seen since the last client change.
+    private func authenticateWithoutAssertion(_ credentials: ClientCredentials) throws -> Client {
         let failure = AuthorityError(.invalidClient, "client authentication failed")
         let now = clock.now()
         switch credentials {
@@ -88,7 +88,7 @@ extension Authority {
             guard let client, client.authMethod == .none else { throw failure }
             return client
         case .assertion:
-            return nil
+            throw failure
         }
     }
 
@@ -183,17 +183,13 @@ extension Authority {
 
     // MARK: - Token endpoint
 
-    /// The token endpoint (RFC 6749 §3.2). This issue serves the client-credentials grant (§4.4).
-    public func token(_ request: TokenRequest) async throws -> TokenGrant {
-        try checkGrantParameter(request)
-        return try grant(request, to: try await authenticate(request.credentials))
-    }
-
-    /// `token` without suspending; nil when the caller authenticates with an assertion.
-    public func tokenImmediately(_ request: TokenRequest) throws -> TokenGrant? {
-        try checkGrantParameter(request)
-        guard let client = try authenticateImmediately(request.credentials) else { return nil }
-        return try grant(request, to: client)
+    /// The token endpoint (RFC 6749 §3.2); the client-credentials grant (§4.4) is served so far.
+    /// Ready unless the client authenticates with an assertion.
+    public func token(_ request: TokenRequest) -> Answer<TokenGrant> {
+        .deciding {
+            try checkGrantParameter(request)
+            return authenticate(request.credentials).map { try self.grant(request, to: $0) }
+        }
     }
 
     private func checkGrantParameter(_ request: TokenRequest) throws {
@@ -321,14 +317,8 @@ extension Authority {
     /// RFC 7662, with the policy of §4: a caller learns a token is active, and its claims, only
     /// when the token was issued to the caller, names one of the caller's resources in `aud`, or
     /// the caller holds `authsec:introspect`. Any other token is just inactive to it.
-    public func introspect(token: String, credentials: ClientCredentials) async throws -> Introspection {
-        try introspect(token: token, caller: try await authenticate(credentials))
-    }
-
-    /// `introspect` without suspending; nil when the caller authenticates with an assertion.
-    public func introspectImmediately(token: String, credentials: ClientCredentials) throws -> Introspection? {
-        guard let caller = try authenticateImmediately(credentials) else { return nil }
-        return try introspect(token: token, caller: caller)
+    public func introspect(token: String, credentials: ClientCredentials) -> Answer<Introspection> {
+        authenticate(credentials).map { try self.introspect(token: token, caller: $0) }
     }
 
     private func introspect(token: String, caller: Client) throws -> Introspection {
@@ -344,22 +334,26 @@ extension Authority {
     }
 
     /// RFC 7009: a client may revoke its own tokens; a client allowed `admin:clients` any.
-    /// Unknown or already invalid tokens succeed silently (§2.2).
-    public func revoke(token: String, tokenTypeHint: String?, credentials: ClientCredentials) async throws {
-        let caller = try await authenticate(credentials)
-        try requireToken(token)
-        if let hint = tokenTypeHint, !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
-            throw AuthorityError(.unsupportedTokenType, "token_type_hint '\(hint)' is not supported")
-        }
-        guard let claims = try verifyAccessToken(token) else { return }
-        guard claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.adminClients) else {
-            throw AuthorityError(.unauthorizedClient, "the token was issued to another client")
-        }
-        try await write { txn in
-            var record = Authsec_Store_V1_RevokedTokenRecord()
-            record.expiresAt = claims.exp
-            record.clientID = claims.clientID
-            try txn.put(Keyspace.revokedTokens, claims.jti, record)
+    /// Unknown or already invalid tokens succeed silently (§2.2), and at once; a revocation is
+    /// pending until it is durable.
+    public func revoke(token: String, tokenTypeHint: String?, credentials: ClientCredentials) -> Answer<Void> {
+        authenticate(credentials).then { caller in
+            try self.requireToken(token)
+            if let hint = tokenTypeHint, !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
+                throw AuthorityError(.unsupportedTokenType, "token_type_hint '\(hint)' is not supported")
+            }
+            guard let claims = try self.verifyAccessToken(token) else { return .ready(.success(())) }
+            guard claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.adminClients) else {
+                throw AuthorityError(.unauthorizedClient, "the token was issued to another client")
+            }
+            return .pending {
+                try await self.write { txn in
+                    var record = Authsec_Store_V1_RevokedTokenRecord()
+                    record.expiresAt = claims.exp
+                    record.clientID = claims.clientID
+                    try txn.put(Keyspace.revokedTokens, claims.jti, record)
+                }
+            }
         }
     }
 

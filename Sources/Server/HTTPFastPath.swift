@@ -8,7 +8,7 @@ import NIOHTTPTypes
 /// For a call that takes microseconds, parsing into HTTP parts, converting them to HTTP types and
 /// handing the request to a Swift task cost more than the call. This handler frames requests
 /// itself (`HTTPRequestScanner`) and answers a form endpoint inline when
-/// `HTTPShim.answerImmediately` can. Any other complete request — another path, a call that must
+/// `HTTPShim.answer` is ready with a reply. Any other complete request — another path, a call that must
 /// suspend (a durable write, a JWKS fetch), `Connection` headers — is passed on, as its bytes, to
 /// NIO's parser and Hummingbird; while Hummingbird owes a response, nothing is answered here, so
 /// pipelined responses stay in order. A request the scanner cannot frame hands the rest of the
@@ -133,7 +133,10 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let body = bytes.getString(at: bytes.readerIndex + request.body.lowerBound, length: request.body.count) ?? ""
         do {
-            return shim.answerImmediately(endpoint, form: try FormBody(body), authorization: authorization)
+            // A reply that must wait is left to Hummingbird, which answers it in order.
+            guard case .now(let reply) = shim.answer(endpoint, form: try FormBody(body), authorization: authorization)
+            else { return nil }
+            return reply
         } catch {
             return shim.errorReply(error, authorization: authorization)
         }

@@ -74,7 +74,7 @@ struct HTTPShim: Sendable {
                 return malformed(error)
             }
             let form = try FormBody(String(buffer: buffer))
-            return response(await answer(endpoint, form: form, authorization: authorization))
+            return response(await answer(endpoint, form: form, authorization: authorization).value())
         } catch {
             return response(errorReply(error, authorization: authorization))
         }
@@ -91,46 +91,30 @@ struct HTTPShim: Sendable {
             && zip(contentType, "application/x-www-form-urlencoded".utf8).allSatisfy { $0 | 0x20 == $1 }
     }
 
-    /// Answers a form endpoint without suspending; nil when the call needs to (a durable write,
-    /// or fetching a client's JWKS), and then `answer` must. Errors are replies too.
-    func answerImmediately(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) -> FormReply? {
-        guard let authority = authority.value else { return nil }
+    /// Answers a form endpoint, now or after suspending (a durable write, or fetching a client's
+    /// JWKS). Errors are replies too.
+    func answer(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) -> Settled<FormReply> {
+        guard let authority = authority.value else { return .now(startingReply) }
+        let failure: @Sendable (any Error) -> FormReply = { self.errorReply($0, authorization: authorization) }
         do {
             switch endpoint {
             case .token:
-                return try authority.tokenImmediately(tokenRequest(form, authorization)).map(tokenReply)
-            case .introspect:
-                return try authority.introspectImmediately(
-                    token: form["token"] ?? "", credentials: try credentials(form, authorization)
-                ).map(introspectionReply)
-            case .revoke:
-                return nil
-            }
-        } catch {
-            return errorReply(error, authorization: authorization)
-        }
-    }
-
-    /// Answers a form endpoint.
-    func answer(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) async -> FormReply {
-        guard let authority = authority.value else { return startingReply }
-        do {
-            switch endpoint {
-            case .token:
-                return tokenReply(try await authority.token(try tokenRequest(form, authorization)))
+                return authority.token(try tokenRequest(form, authorization)).settled(
+                    { self.tokenReply($0) }, failure: failure)
             case .introspect:
                 // Authority refuses an empty token (invalid_request).
-                return introspectionReply(
-                    try await authority.introspect(
-                        token: form["token"] ?? "", credentials: try credentials(form, authorization)))
+                return authority.introspect(
+                    token: form["token"] ?? "", credentials: try credentials(form, authorization)
+                )
+                .settled({ self.introspectionReply($0) }, failure: failure)
             case .revoke:
-                try await authority.revoke(
+                return authority.revoke(
                     token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
-                    credentials: try credentials(form, authorization))
-                return FormReply(status: .ok, body: "{}")
+                    credentials: try credentials(form, authorization)
+                ).settled({ _ in FormReply(status: .ok, body: "{}") }, failure: failure)
             }
         } catch {
-            return errorReply(error, authorization: authorization)
+            return .now(failure(error))
         }
     }
 

@@ -52,17 +52,20 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             flush.schedule(context)
             return
         }
-        if let response = service.handleImmediately(request) {
+        let work: @Sendable () async -> Authsec_V1_Response
+        switch service.answer(request) {
+        case .now(let response):
             write(response, context: context)
             flush.schedule(context)
             return
+        case .later(let later):
+            work = later
         }
         inFlight += 1
         counter.value.add(1, ordering: .relaxed)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let service = self.service
         Task(executorPreference: executor) {
-            let response = await service.handle(request)
+            let response = await work()
             // The pinned executor resumes this task on the connection's event loop.
             let (handler, context) = bound.value
             handler.finish(response, context: context)

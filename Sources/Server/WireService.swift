@@ -15,38 +15,56 @@ public struct WireService: Sendable {
         self.version = version
     }
 
-    /// The response to one request; errors become a `Status`, never a thrown error.
+    /// The response to one request, now or after suspending; errors become a `Status`.
+    ///
+    /// Token, introspection and revocation calls are decided inline when they need neither a
+    /// durable write nor a fetch; management calls read or write the store and always suspend.
+    func answer(_ request: Authsec_V1_Request) -> Settled<Authsec_V1_Response> {
+        let id = request.id
+        func reply<Value>(
+            _ answer: Answer<Value>, _ fill: @escaping @Sendable (inout Authsec_V1_Response, Value) -> Void
+        )
+            -> Settled<Authsec_V1_Response>
+        {
+            answer.settled(
+                { value in
+                    var response = Authsec_V1_Response()
+                    response.id = id
+                    fill(&response, value)
+                    return response
+                }, failure: { self.response(for: $0, id: id) })
+        }
+        do {
+            switch request.call {
+            case .token(let call):
+                let answer = authority.token(Self.tokenRequest(call, try credentials(request, call)))
+                return reply(answer) { $0.token = Self.tokenResponse($1) }
+            case .introspect(let call):
+                let answer = authority.introspect(token: call.token, credentials: try credentials(request, call))
+                return reply(answer) { $0.introspect = Self.introspectResponse($1) }
+            case .revoke(let call):
+                let answer = authority.revoke(
+                    token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: try credentials(request, call))
+                return reply(answer) { response, _ in response.revoke = Authsec_V1_RevokeResponse() }
+            default:
+                return .later { await self.manage(request) }
+            }
+        } catch {
+            return .now(response(for: error, id: id))
+        }
+    }
+
+    /// The response to one request, suspending if it must.
     public func handle(_ request: Authsec_V1_Request) async -> Authsec_V1_Response {
+        await answer(request).value()
+    }
+
+    /// A management or server-info call.
+    private func manage(_ request: Authsec_V1_Request) async -> Authsec_V1_Response {
         var response = Authsec_V1_Response()
         response.id = request.id
         do {
             try await dispatch(request, into: &response)
-        } catch {
-            return self.response(for: error, id: request.id)
-        }
-        return response
-    }
-
-    /// Answers without suspending the calls that need neither a write nor I/O — token and
-    /// introspection with secret credentials — so the event loop serves them inline; nil otherwise.
-    public func handleImmediately(_ request: Authsec_V1_Request) -> Authsec_V1_Response? {
-        var response = Authsec_V1_Response()
-        response.id = request.id
-        do {
-            switch request.call {
-            case .token(let call):
-                let creds = try credentials(request, call)
-                guard let grant = try authority.tokenImmediately(Self.tokenRequest(call, creds)) else { return nil }
-                response.token = Self.tokenResponse(grant)
-            case .introspect(let call):
-                let creds = try credentials(request, call)
-                guard let answer = try authority.introspectImmediately(token: call.token, credentials: creds) else {
-                    return nil
-                }
-                response.introspect = Self.introspectResponse(answer)
-            default:
-                return nil
-            }
         } catch {
             return self.response(for: error, id: request.id)
         }
@@ -148,17 +166,9 @@ public struct WireService: Sendable {
 
     private func dispatch(_ request: Authsec_V1_Request, into response: inout Authsec_V1_Response) async throws {
         switch request.call {
-        case .token(let call):
-            let creds = try credentials(request, call)
-            response.token = Self.tokenResponse(try await authority.token(Self.tokenRequest(call, creds)))
-        case .introspect(let call):
-            let creds = try credentials(request, call)
-            response.introspect = Self.introspectResponse(
-                try await authority.introspect(token: call.token, credentials: creds))
-        case .revoke(let call):
-            let creds = try credentials(request, call)
-            try await authority.revoke(token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: creds)
-            response.revoke = Authsec_V1_RevokeResponse()
+        case .token, .introspect, .revoke:
+            // Answered by `answer`, never dispatched here.
+            return
         case .serverInfo:
             var info = Authsec_V1_ServerInfoResponse()
             info.issuer = authority.issuer

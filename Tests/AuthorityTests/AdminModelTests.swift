@@ -69,7 +69,7 @@ import Testing
             _ = try fixture.authority.authorizeAdmin(token: token, scope: Scopes.adminClients)
         }
         let gateway = ClientCredentials.basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret)
-        #expect(try await fixture.authority.introspect(token: token, credentials: gateway).isActive == false)
+        #expect(try await fixture.authority.introspect(token: token, credentials: gateway).value().isActive == false)
         // The deletion record is purged only after the longest token lifetime.
         #expect(try await fixture.authority.purgeExpired() == 0)
         fixture.clock.advance(by: Client.maxAccessTokenLifetime + 1)
@@ -142,7 +142,7 @@ import Testing
             .basic(clientID: client.client.clientID, secret: client.secret!)
         }
         func sees(_ token: String, as caller: ClientCredentials) async throws -> Bool {
-            try await fixture.authority.introspect(token: token, credentials: caller).isActive
+            try await fixture.authority.introspect(token: token, credentials: caller).value().isActive
         }
         // The token's own client sees it.
         #expect(try await sees(forAPI, as: credentials(agent)))
@@ -225,7 +225,8 @@ import Testing
             TokenRequest(
                 grantType: "client_credentials", scope: "admin:clients", audiences: [],
                 credentials: .basic(
-                    clientID: adminID, secret: "0VcQmaOsjrKfwbCWg8-eW0tel5r4-6H29w8sLB4mji3Y2Tcc2Ko")))
+                    clientID: adminID, secret: "0VcQmaOsjrKfwbCWg8-eW0tel5r4-6H29w8sLB4mji3Y2Tcc2Ko"))
+        ).value()
         _ = try authority.authorizeAdmin(token: grant.accessToken, scope: Scopes.adminClients)
         let agents = try authority.listClients(pageSize: 10, pageToken: nil).clients.filter { $0.name == "v1 agent" }
         #expect(agents.map(\.allowedScopes) == [["ai:access"]])

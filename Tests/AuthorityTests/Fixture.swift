@@ -52,7 +52,8 @@ struct Fixture {
         try await authority.token(
             TokenRequest(
                 grantType: "client_credentials", scope: scope, audiences: audiences,
-                credentials: .basic(clientID: client.client.clientID, secret: client.secret!)))
+                credentials: .basic(clientID: client.client.clientID, secret: client.secret!))
+        ).value()
     }
 
     func clientCount() throws -> Int {

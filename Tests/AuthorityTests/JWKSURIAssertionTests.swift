@@ -45,7 +45,8 @@ import Testing
             _ = try await authority.token(
                 TokenRequest(
                     grantType: "client_credentials", scope: nil, audiences: [],
-                    credentials: .assertion(jwt: jwt, clientID: id)))
+                    credentials: .assertion(jwt: jwt, clientID: id))
+            ).value()
         } catch let error as AuthorityError {
             return error
         }

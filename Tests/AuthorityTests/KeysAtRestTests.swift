@@ -74,7 +74,8 @@ import Testing
         let fresh = try await restarted.token(
             TokenRequest(
                 grantType: "client_credentials", scope: nil, audiences: [],
-                credentials: .basic(clientID: client.client.clientID, secret: client.secret!)))
+                credentials: .basic(clientID: client.client.clientID, secret: client.secret!))
+        ).value()
         #expect(try restarted.verifyAccessToken(fresh.accessToken) != nil)
         #expect(try signingKeyRecords(store).allSatisfy { $0.sealedBy == reread.id && $0.privateKey.isEmpty })
     }
@@ -185,7 +186,8 @@ import Testing
             TokenRequest(
                 grantType: "client_credentials", scope: "admin:clients", audiences: [],
                 credentials: .basic(
-                    clientID: "admin-qivxtNONFNdO", secret: "0VcQmaOsjrKfwbCWg8-eW0tel5r4-6H29w8sLB4mji3Y2Tcc2Ko")))
+                    clientID: "admin-qivxtNONFNdO", secret: "0VcQmaOsjrKfwbCWg8-eW0tel5r4-6H29w8sLB4mji3Y2Tcc2Ko"))
+        ).value()
         _ = try authority.authorizeAdmin(token: grant.accessToken, scope: Scopes.adminClients)
         let agents = try authority.listClients(pageSize: 10, pageToken: nil).clients.filter { $0.name == "v1 agent" }
         #expect(agents.map(\.allowedScopes) == [["ai:access"]])

@@ -71,7 +71,8 @@ struct RFC9068Payload: JWTPayload {
         ] {
             await expectError(.invalidClient) {
                 _ = try await fixture.authority.token(
-                    TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: credentials))
+                    TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: credentials)
+                ).value()
             }
         }
     }
@@ -87,15 +88,18 @@ struct RFC9068Payload: JWTPayload {
         let creds = ClientCredentials.post(clientID: web.client.clientID, secret: web.secret!)
         await expectError(.unauthorizedClient) {
             _ = try await fixture.authority.token(
-                TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: creds))
+                TokenRequest(grantType: "client_credentials", scope: nil, audiences: [], credentials: creds)
+            ).value()
         }
         await expectError(.unsupportedGrantType) {
             _ = try await fixture.authority.token(
-                TokenRequest(grantType: "password", scope: nil, audiences: [], credentials: creds))
+                TokenRequest(grantType: "password", scope: nil, audiences: [], credentials: creds)
+            ).value()
         }
         await expectError(.invalidRequest) {
             _ = try await fixture.authority.token(
-                TokenRequest(grantType: "", scope: nil, audiences: [], credentials: creds))
+                TokenRequest(grantType: "", scope: nil, audiences: [], credentials: creds)
+            ).value()
         }
     }
 
@@ -105,15 +109,20 @@ struct RFC9068Payload: JWTPayload {
         let client = try await fixture.agent()
         let creds = ClientCredentials.basic(clientID: client.client.clientID, secret: client.secret!)
         let first = try await fixture.token(client)
-        #expect(try await fixture.authority.introspect(token: first.accessToken, credentials: creds).isActive)
+        #expect(try await fixture.authority.introspect(token: first.accessToken, credentials: creds).value().isActive)
         try await fixture.authority.revoke(token: first.accessToken, tokenTypeHint: "access_token", credentials: creds)
-        #expect(try await fixture.authority.introspect(token: first.accessToken, credentials: creds).isActive == false)
+            .value()
+        #expect(
+            try await fixture.authority.introspect(token: first.accessToken, credentials: creds).value().isActive
+                == false)
         // Revoking again, or revoking garbage, succeeds silently (RFC 7009 §2.2).
-        try await fixture.authority.revoke(token: first.accessToken, tokenTypeHint: nil, credentials: creds)
-        try await fixture.authority.revoke(token: "garbage", tokenTypeHint: nil, credentials: creds)
+        try await fixture.authority.revoke(token: first.accessToken, tokenTypeHint: nil, credentials: creds).value()
+        try await fixture.authority.revoke(token: "garbage", tokenTypeHint: nil, credentials: creds).value()
         let second = try await fixture.token(client)
         fixture.clock.advance(by: 3601)
-        #expect(try await fixture.authority.introspect(token: second.accessToken, credentials: creds).isActive == false)
+        #expect(
+            try await fixture.authority.introspect(token: second.accessToken, credentials: creds).value().isActive
+                == false)
     }
 
     @Test func onlyTheOwnerOrAnAdminMayRevoke() async throws {
@@ -125,10 +134,11 @@ struct RFC9068Payload: JWTPayload {
         await expectError(.unauthorizedClient) {
             try await fixture.authority.revoke(
                 token: token, tokenTypeHint: nil,
-                credentials: .basic(clientID: other.client.clientID, secret: other.secret!))
+                credentials: .basic(clientID: other.client.clientID, secret: other.secret!)
+            ).value()
         }
         let admin = ClientCredentials.basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret)
-        try await fixture.authority.revoke(token: token, tokenTypeHint: nil, credentials: admin)
+        try await fixture.authority.revoke(token: token, tokenTypeHint: nil, credentials: admin).value()
         #expect(try fixture.authority.verifyAccessToken(token) == nil)
     }
 
@@ -139,7 +149,8 @@ struct RFC9068Payload: JWTPayload {
         let token = try await fixture.token(client).accessToken
         try await fixture.authority.revoke(
             token: token, tokenTypeHint: nil,
-            credentials: .basic(clientID: client.client.clientID, secret: client.secret!))
+            credentials: .basic(clientID: client.client.clientID, secret: client.secret!)
+        ).value()
         let restarted = try Authority(
             store: fixture.store, issuer: Fixture.issuer, sealingKey: fixture.sealingKey, clock: fixture.clock)
         #expect(try restarted.verifyAccessToken(token) == nil)
@@ -260,7 +271,8 @@ struct RFC9068Payload: JWTPayload {
         let admin = try await fixture.authority.token(
             TokenRequest(
                 grantType: "client_credentials", scope: "admin:scopes", audiences: [],
-                credentials: .basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret)))
+                credentials: .basic(clientID: fixture.admin.clientID, secret: fixture.admin.clientSecret))
+        ).value()
         let caller = try fixture.authority.authorizeAdmin(token: admin.accessToken, scope: Scopes.adminScopes)
         #expect(caller == AdminCaller(clientID: fixture.admin.clientID, reservedScopes: [Scopes.adminScopes]))
         await expectError(.insufficientScope) {
@@ -304,7 +316,8 @@ struct RFC9068Payload: JWTPayload {
             try await fixture.authority.token(
                 TokenRequest(
                     grantType: "client_credentials", scope: nil, audiences: [],
-                    credentials: .assertion(jwt: jwt, clientID: id)))
+                    credentials: .assertion(jwt: jwt, clientID: id))
+            ).value()
         }
         let reused = try await assertion(jti: "once")
         #expect(try await token(reused).scope == "ai:access")
@@ -346,7 +359,8 @@ struct RFC9068Payload: JWTPayload {
             _ = try await fixture.authority.token(
                 TokenRequest(
                     grantType: "client_credentials", scope: nil, audiences: [],
-                    credentials: .post(clientID: id, secret: "anything")))
+                    credentials: .post(clientID: id, secret: "anything"))
+            ).value()
         }
     }
 
@@ -378,10 +392,10 @@ struct RFC9068Payload: JWTPayload {
         let client = try await fixture.agent()
         let credentials = ClientCredentials.basic(clientID: client.client.clientID, secret: client.secret!)
         let early = try await fixture.token(client).accessToken
-        try await fixture.authority.revoke(token: early, tokenTypeHint: nil, credentials: credentials)
+        try await fixture.authority.revoke(token: early, tokenTypeHint: nil, credentials: credentials).value()
         fixture.clock.advance(by: 1800)
         let late = try await fixture.token(client).accessToken
-        try await fixture.authority.revoke(token: late, tokenTypeHint: nil, credentials: credentials)
+        try await fixture.authority.revoke(token: late, tokenTypeHint: nil, credentials: credentials).value()
         #expect(try await fixture.authority.purgeExpired() == 0)
         fixture.clock.advance(by: 1801)  // the first token has expired, the second has not
         #expect(try await fixture.authority.purgeExpired() == 1)
@@ -470,10 +484,10 @@ struct RFC9068Payload: JWTPayload {
         let client = try await fixture.agent()
         let credentials = ClientCredentials.basic(clientID: client.client.clientID, secret: client.secret!)
         await expectError(.invalidRequest) {
-            _ = try await fixture.authority.introspect(token: "", credentials: credentials)
+            _ = try await fixture.authority.introspect(token: "", credentials: credentials).value()
         }
         await expectError(.invalidRequest) {
-            try await fixture.authority.revoke(token: "", tokenTypeHint: nil, credentials: credentials)
+            try await fixture.authority.revoke(token: "", tokenTypeHint: nil, credentials: credentials).value()
         }
     }
 

@@ -142,7 +142,8 @@ import Testing
     }
 
     /// A body that trickles in past the 2 s deadline is cut off there: the client is answered
-    /// within the deadline plus a second.
+    /// within the deadline plus a margin for a loaded 2-core machine (the whole trickle would take
+    /// minutes).
     @Test func aTricklingBodyIsInvalidClientWithinTheDeadline() async throws {
         let server = try ServerProcess(arguments: Self.insecure)
         defer { server.stop(); server.removeData() }
@@ -154,7 +155,7 @@ import Testing
         let elapsed = ContinuousClock.now - started
         #expect(reply.status == 401 && reply.body == Self.rejected, "\(reply.body)")
         #expect(elapsed >= .milliseconds(1900), "\(elapsed): the fetch gave up before its deadline")
-        #expect(elapsed < .seconds(3), "\(elapsed)")
+        #expect(elapsed < .milliseconds(4500), "\(elapsed)")
         try await host.close()
     }
 
