@@ -1,4 +1,5 @@
 import Authority
+import Foundation
 import Synchronization
 
 /// Holds Authority once the issuer is known (after the HTTP door has bound its port).
@@ -36,5 +37,26 @@ final class AuthorityCell: Sendable {
             if let current { return try current.get() }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+}
+
+/// The wire door's address as clients should dial it (`HOST:PORT`), once the door is bound;
+/// advertised in the HTTP metadata so a CLI given only `AUTHSEC_DOMAIN` can find it.
+final class WireAddressCell: Sendable {
+    private let address = Mutex<String?>(nil)
+
+    var value: String? { address.withLock { $0 } }
+
+    func set(_ value: String) { address.withLock { $0 = value } }
+
+    /// `host:port` to advertise: the bound host, or the issuer's host when the door listens on
+    /// every interface (a wildcard is no address to dial).
+    static func advertised(boundHost: String, port: Int, issuer: String) -> String {
+        var host = boundHost
+        if ["0.0.0.0", "::", "[::]", ""].contains(boundHost) {
+            host = URLComponents(string: issuer)?.host ?? "localhost"
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
     }
 }

@@ -56,7 +56,9 @@ public enum AuthsecServer {
         let (store, sealingKey) = try await openPrepared(configuration, masterKey: masterKey, say: say)
         defer { store.close() }
         let cell = AuthorityCell()
-        let shim = HTTPShim(authority: cell, logger: logger, maxBodySize: configuration.maxBodySize)
+        let wireAddress = WireAddressCell()
+        let shim = HTTPShim(
+            authority: cell, logger: logger, maxBodySize: configuration.maxBodySize, wireAddress: wireAddress)
         if configuration.allowsInsecureClientMetadata {
             logger.warning(
                 "--allow-insecure-client-metadata: client URLs may be http and reach loopback and private addresses; for development and tests only"
@@ -90,7 +92,8 @@ public enum AuthsecServer {
             },
             logger: logger
         )
-        let wire = WireDoor(configuration: configuration, cell: cell, logger: logger, say: say)
+        let wire = WireDoor(
+            configuration: configuration, cell: cell, wireAddress: wireAddress, logger: logger, say: say)
         var groupConfiguration = ServiceGroupConfiguration(
             services: [app, wire], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A client that never lets go cannot hold shutdown open forever.
@@ -177,6 +180,7 @@ public enum AuthsecServer {
 struct WireDoor: Service {
     let configuration: ServerConfiguration
     let cell: AuthorityCell
+    let wireAddress: WireAddressCell
     let logger: Logger
     let say: @Sendable (String) -> Void
 
@@ -198,6 +202,8 @@ struct WireDoor: Service {
             throw AuthsecServer.StartError.cannotListen("wire", configuration.wireHost, configuration.wirePort, error)
         }
         let port = listener.localAddress?.port ?? configuration.wirePort
+        wireAddress.set(
+            WireAddressCell.advertised(boundHost: configuration.wireHost, port: port, issuer: authority.issuer))
         say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
         // Until shutdown, purge expired revocation records once a minute.
         let purger = Task {

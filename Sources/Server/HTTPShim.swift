@@ -10,6 +10,8 @@ struct HTTPShim: Sendable {
     let authority: AuthorityCell
     let logger: Logger
     let maxBodySize: Int
+    /// The wire door's address, advertised in the metadata once it is bound.
+    var wireAddress = WireAddressCell()
 
     func router() -> Router<BasicRequestContext> {
         // HEAD works wherever GET does (RFC 9110 §9.3.2).
@@ -204,7 +206,7 @@ struct HTTPShim: Sendable {
 
     private func metadata(_ authority: Authority) -> String {
         let issuer = authority.issuer
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "issuer": issuer,
             "token_endpoint": issuer + "/oauth/token",
             "jwks_uri": issuer + "/.well-known/jwks.json",
@@ -226,6 +228,8 @@ struct HTTPShim: Sendable {
             },
             "code_challenge_methods_supported": ["S256"],
         ]
+        // Authsec's own field: where its binary protocol is served (RFC 8414 §2 allows more).
+        if let wire = wireAddress.value { object["authsec_wire_address"] = wire }
         // JSONSerialization of plain strings and arrays cannot fail.
         let data =
             (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))

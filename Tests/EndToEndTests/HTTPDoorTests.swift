@@ -47,6 +47,8 @@ import Wire
         #expect(metadata.status == 200)
         #expect(metadata.body["issuer"] as? String == server.httpURL)
         #expect(metadata.body["token_endpoint"] as? String == server.httpURL + "/oauth/token")
+        // Where the wire door is, for a CLI given only AUTHSEC_DOMAIN.
+        #expect(metadata.body["authsec_wire_address"] as? String == "127.0.0.1:\(server.wirePort)")
         let jwks = try await get(server.httpURL + "/.well-known/jwks.json")
         #expect(jwks.status == 200)
         let token = try await post(
