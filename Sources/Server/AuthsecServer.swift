@@ -100,7 +100,7 @@ public enum AuthsecServer {
         let wire = WireDoor(configuration: configuration, cell: cell, tls: tls, logger: logger, say: say)
         var services: [any Service] = [app, wire]
         if let tls {
-            say("tls: \(configuration.tls?.certificate ?? ""): \(tls.summary); SIGHUP reloads it")
+            say("tls: \(tls.files.certificate): \(tls.summary); SIGHUP reloads it")
             services.append(await TLSReloader.trapping(tls: tls, logger: logger))
         }
         var groupConfiguration = ServiceGroupConfiguration(

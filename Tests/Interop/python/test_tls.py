@@ -4,11 +4,13 @@ The certificates are made at test time by scripts/make-test-certs.sh (openssl): 
 certificates for localhost / 127.0.0.1. Covered: a token over HTTPS with an https issuer, a wire
 token through the CLI with --ca-file, TLS 1.0 / 1.1 and non-AEAD TLS 1.2 ciphers refused, plain
 text on either door closed unanswered, the handshake deadline, the connection caps over TLS,
-SIGHUP reloading the certificate while open connections keep theirs, and failed reloads.
+a wire client's half-close after close_notify, SIGHUP reloading the certificate while open
+connections keep theirs, and failed reloads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -16,6 +18,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -292,6 +295,42 @@ def test_a_silent_or_trickling_handshake_is_cut_at_the_request_deadline(server, 
     trickler.close()
     assert closed, "a trickled handshake outlived the deadline"
     assert DEADLINE_SECONDS - 0.5 <= elapsed <= DEADLINE_SECONDS + 5, elapsed
+
+
+def test_wire_client_that_sends_close_notify_and_half_closes_gets_every_answer(server, certs):
+    """TLS on a memory BIO, so the client can send close_notify and a FIN after its requests and
+    still read: the server answers all of them, then closes."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = trusting(certs / "ca.pem").wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    sock = socket.create_connection(wire_address(server), timeout=HTTP_TIMEOUT)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            incoming.write(sock.recv(65536))
+    tls.write(b"".join(token_frame(server, request_id) for request_id in range(1, 51)))
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.unwrap()  # queues close_notify; the server's comes later
+    sock.sendall(outgoing.read())
+    sock.shutdown(socket.SHUT_WR)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    sock.close()
+    incoming.write(received)
+    incoming.write_eof()
+    plain = b""
+    with contextlib.suppress(ssl.SSLZeroReturnError):
+        while chunk := tls.read(65536):
+            plain += chunk
+    codes = []
+    while len(plain) >= 4:
+        length = struct.unpack(">I", plain[:4])[0]
+        codes.append(status_code(plain[4:4 + length]))
+        plain = plain[4 + length:]
+    assert codes == [0] * 50
 
 
 @pytest.mark.parametrize("door", ["http", "wire"])
