@@ -61,11 +61,13 @@ wire_bench() { # wire_bench NAME [bench flags...]: RUNS runs, records each run's
   done
 }
 
-http_bench() { # http_bench NAME PATH BODY AUTH
+http_bench() { # http_bench NAME PATH BODY AUTH; WRK_HEADER="Name: value" adds a request header
   local name=$1 path=$2
+  local extra=()
+  [ -n "${WRK_HEADER:-}" ] && extra=(-H "$WRK_HEADER")
   for i in $(seq 1 "$RUNS"); do
     local line
-    line=$(WRK_BODY=$3 WRK_AUTH=$4 wrk -t2 -c64 -d"$DURATION" -s Benchmarks/wrk/form_post.lua "$HTTP$path" | grep '^RESULT')
+    line=$(WRK_BODY=$3 WRK_AUTH=$4 wrk -t2 -c64 -d"$DURATION" "${extra[@]}" -s Benchmarks/wrk/form_post.lua "$HTTP$path" | grep '^RESULT')
     record "authsec | $name | run$((i + ${RUN_OFFSET:-0})) | ${line#RESULT }"
   done
 }

@@ -2,12 +2,13 @@
 # `make bench`: the benchmark matrix of BENCHMARKS.md on this machine, with the peers measured in
 # the same run when their scripts are there (PEERS_DIR, default ../shared/peers).
 # Everything runs on loopback and every load is bounded in time.
-#   RUNS=3 DURATION=10s CONNECTIONS=16 PIPELINE=16 PEERS=1 SCALE=1 bash scripts/bench.sh
+#   RUNS=3 DURATION=10s CONNECTIONS=16 PIPELINE=16 PEERS=1 TLS=1 SCALE=1 bash scripts/bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PEERS="${PEERS:-1}"
 PEERS_DIR="${PEERS_DIR:-../shared/peers}"
 SCALE="${SCALE:-1}"
+TLS="${TLS:-1}"
 source scripts/bench-lib.sh
 : > "$OUT/results.txt"
 
@@ -55,6 +56,9 @@ if [ "$PEERS" = 1 ] && [ -f "$PEERS_DIR/authlib.sh" ]; then
 else
   record "peers | not run (PEERS=$PEERS; PEERS_DIR=$PEERS_DIR)"
 fi
+
+# TLS: the same loads over plain TCP and TLS, side by side, and TLS handshakes per second.
+[ "$TLS" = 1 ] && bash scripts/bench-tls.sh
 
 # Scale: the same loads with 1,000,000 clients and 1,000,000 revoked token ids stored.
 [ "$SCALE" = 1 ] && bash scripts/bench-scale.sh

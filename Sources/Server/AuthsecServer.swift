@@ -9,7 +9,8 @@ import Store
 import Wire
 
 /// `authsec serve`: opens the store (initializing an empty one), starts both doors, and shuts
-/// down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the store closes).
+/// down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the store closes). With
+/// TLS, SIGHUP reloads the certificate and key.
 public enum AuthsecServer {
     public static let version = "0.1.0"
 
@@ -51,6 +52,14 @@ public enum AuthsecServer {
             logger.logLevel = .info
             return logger
         }()
+        // Before the store: a bad certificate is a start-up error, not a half-started server.
+        let tls: ServerTLS?
+        do {
+            tls = try configuration.tls.map { try ServerTLS(files: $0) }
+        } catch {
+            throw StartError(description: "--tls-cert/--tls-key: \(error)")
+        }
+        let scheme = tls == nil ? "http" : "https"
         let masterKey = MasterKeyFile(
             explicitPath: configuration.masterKeyFile, dataDirectory: configuration.dataDirectory)
         let (store, sealingKey) = try await openPrepared(configuration, masterKey: masterKey, say: say)
@@ -72,18 +81,18 @@ public enum AuthsecServer {
             router: shim.router(),
             server: .authsec(
                 shim: shim, idleTimeout: configuration.idleTimeout, requestDeadline: configuration.requestDeadline,
-                connections: configuration.connectionLimits),
+                connections: configuration.connectionLimits, tls: tls),
             configuration: .init(
                 address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.httpPort
-                let issuer = configuration.issuer ?? "http://\(hostForURL(configuration.httpHost)):\(port)"
+                let issuer = configuration.issuer ?? "\(scheme)://\(hostForURL(configuration.httpHost)):\(port)"
                 do {
                     let authority = try Authority(
                         store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver)
                     cell.set(authority)
                     say(
-                        "http listening on http://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"
+                        "http listening on \(scheme)://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"
                     )
                 } catch {
                     logger.critical("cannot start Authority", metadata: ["error": "\(error)"])
@@ -93,9 +102,14 @@ public enum AuthsecServer {
             logger: logger
         )
         let wire = WireDoor(
-            configuration: configuration, cell: cell, wireAddress: wireAddress, logger: logger, say: say)
+            configuration: configuration, cell: cell, wireAddress: wireAddress, tls: tls, logger: logger, say: say)
+        var services: [any Service] = [app, wire]
+        if let tls {
+            say("tls: \(tls.files.certificate): \(tls.summary); SIGHUP reloads it")
+            services.append(await TLSReloader.trapping(tls: tls, logger: logger))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [app, wire], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A client that never lets go cannot hold shutdown open forever.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
@@ -181,6 +195,7 @@ struct WireDoor: Service {
     let configuration: ServerConfiguration
     let cell: AuthorityCell
     let wireAddress: WireAddressCell
+    let tls: ServerTLS?
     let logger: Logger
     let say: @Sendable (String) -> Void
 
@@ -197,14 +212,16 @@ struct WireDoor: Service {
         do {
             listener = try await WireListener.bind(
                 host: configuration.wireHost, port: configuration.wirePort, threads: configuration.wireThreads,
-                service: service, limits: limits, logger: logger)
+                service: service, limits: limits, tls: tls, logger: logger)
         } catch let error as IOError where error.isBindFailure {
             throw AuthsecServer.StartError.cannotListen("wire", configuration.wireHost, configuration.wirePort, error)
         }
         let port = listener.localAddress?.port ?? configuration.wirePort
         wireAddress.set(
             WireAddressCell.advertised(boundHost: configuration.wireHost, port: port, issuer: authority.issuer))
-        say("wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)")
+        say(
+            "wire listening on \(AuthsecServer.hostForURL(configuration.wireHost)):\(port)\(tls == nil ? "" : " (TLS)")"
+        )
         // Until shutdown, purge expired revocation records once a minute.
         let purger = Task {
             while (try? await Task.sleep(for: .seconds(60))) != nil {

@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTPTypes
 
 /// The HTTP door's connections: Hummingbird's HTTP/1.1 channel with `HTTPFastPath` in front of
-/// its parser, and the fast path's answer counter behind it.
+/// its parser, and the fast path's answer counter behind it; with TLS, NIOSSL in front of all.
 struct HTTPDoorChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -16,13 +16,21 @@ struct HTTPDoorChannel: ServerChildChannel {
     /// A request started must be complete within this (slowloris).
     let requestDeadline: TimeAmount
     let limiter: ConnectionLimiter
+    /// When set, the door speaks only TLS, with the certificate current at accept.
+    let tls: ServerTLS?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        guard limiter.admit(channel) else {
+        let isAdmitted = limiter.admit(channel)
+        do {
+            try channel.pipeline.syncOperations.addServerTLS(tls, handshakeDeadline: requestDeadline)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        guard isAdmitted else {
             // Over the caps: answered with one 503 and closed, through Hummingbird's own setup so
             // that the connection ends the way any other does.
             do {
-                try channel.pipeline.syncOperations.addHandler(RefusedConnection())
+                try channel.pipeline.syncOperations.addHandler(RefusedConnection(answer: RefusedConnection.http))
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }
@@ -46,38 +54,16 @@ struct HTTPDoorChannel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// Hummingbird's HTTP/1.1 server with the form endpoints' fast path.
+    /// Hummingbird's HTTP/1.1 server with the form endpoints' fast path, behind TLS when `tls` is set.
     static func authsec(
-        shim: HTTPShim, idleTimeout: TimeAmount, requestDeadline: TimeAmount, connections: ConnectionLimiter.Limits
+        shim: HTTPShim, idleTimeout: TimeAmount, requestDeadline: TimeAmount, connections: ConnectionLimiter.Limits,
+        tls: ServerTLS?
     ) -> HTTPServerBuilder {
         let limiter = ConnectionLimiter(connections)
         return HTTPServerBuilder { responder in
             HTTPDoorChannel(
                 responder: responder, shim: shim, idleTimeout: idleTimeout, requestDeadline: requestDeadline,
-                limiter: limiter)
+                limiter: limiter, tls: tls)
         }
     }
-}
-
-/// Answers a connection over the caps with `503` and `Retry-After`, then closes it; nothing it
-/// sends is read.
-final class RefusedConnection: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    private static let response: String = {
-        let body = #"{"error":"temporarily_unavailable","error_description":"too many connections; retry later"}"#
-        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-            + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
-    }()
-
-    func channelActive(context: ChannelHandlerContext) {
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: Self.response))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

@@ -9,8 +9,10 @@ public struct ServerConfiguration: Sendable {
     public var httpPort = 8080
     public var wireHost = "127.0.0.1"
     public var wirePort = 7070
-    /// The issuer URL; when nil it is the bound HTTP door's `http://HOST:PORT`.
+    /// The issuer URL; when nil it is the bound HTTP door's `http://HOST:PORT` (`https://` with TLS).
     public var issuer: String?
+    /// When set, both doors speak only TLS with this certificate and key (reloaded on SIGHUP).
+    public var tls: ServerTLS.Files?
     public var mapSize = 16 << 30
     public var maxFrameSize = 1 << 20
     public var maxInFlightPerConnection = 256

@@ -41,8 +41,10 @@ final class WireListener: Sendable {
 
     var localAddress: SocketAddress? { channel.localAddress }
 
+    /// Binds `host:port`; with `tls`, every connection must complete a TLS handshake within the
+    /// request deadline before anything else is read.
     static func bind(
-        host: String, port: Int, threads: Int, service: WireService, limits: Limits, logger: Logger
+        host: String, port: Int, threads: Int, service: WireService, limits: Limits, tls: ServerTLS?, logger: Logger
     ) async throws -> WireListener {
         let counter = InFlightCounter()
         let limiter = ConnectionLimiter(limits.connections)
@@ -55,8 +57,13 @@ final class WireListener: Sendable {
             // A peer that half-closes after its last request still gets every answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                guard limiter.admit(channel) else { return refuse(channel) }
+                let isAdmitted = limiter.admit(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addServerTLS(tls, handshakeDeadline: limits.requestDeadline)
+                    guard isAdmitted else {
+                        try channel.pipeline.syncOperations.addHandler(RefusedConnection(answer: refusal))
+                        return
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: limits.idleTimeout),
                         WireFrameDeadline(deadline: limits.requestDeadline),
@@ -80,19 +87,16 @@ final class WireListener: Sendable {
             eventLoops: eventLoops)
     }
 
-    /// Answers a connection over the caps with one RESOURCE_EXHAUSTED frame, then closes it.
-    private static func refuse(_ channel: any Channel) -> EventLoopFuture<Void> {
+    /// The answer to a connection over the caps: one RESOURCE_EXHAUSTED frame.
+    private static let refusal: [UInt8] = {
         var response = Authsec_V1_Response()
         response.status = WireService.status(
             .resourceExhausted, error: "too_many_connections",
             message: "the server has too many connections (in all or from this address); retry later")
+        // Serializing a fully built message cannot fail (proto3 has no required fields).
         let bytes: [UInt8] = (try? response.serializedBytes()) ?? []
-        var buffer = channel.allocator.buffer(capacity: 4 + bytes.count)
-        buffer.writeInteger(UInt32(bytes.count))
-        buffer.writeBytes(bytes)
-        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
-        return channel.eventLoop.makeSucceededVoidFuture()
-    }
+        return withUnsafeBytes(of: UInt32(bytes.count).bigEndian, Array.init) + bytes
+    }()
 
     /// Stops accepting, then waits (up to `grace`) for requests in flight to be answered.
     func shutdown(grace: Duration = .seconds(10)) async {

@@ -52,10 +52,22 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
 
 /// Errors of the framed protocol.
 public enum WireError: Error, Equatable, CustomStringConvertible {
+    /// Whether a frame length read from the server is really a TLS record's header: content type
+    /// 20–23 (an alert, most likely, refusing our plain text), then version 3.x.
+    static func isTLSRecordHeader(_ length: Int) -> Bool {
+        (20...23).contains(length >> 24) && (length >> 16) & 0xFF == 3
+    }
+
     case frameTooLarge(size: Int, limit: Int)
     case connectionClosed
     case malformedResponse
     case timeout
+    /// The connection's TLS handshake failed; `reason` is e.g. `certificate verify failed`.
+    case tlsHandshakeFailed(reason: String)
+    /// A file meant to hold trusted certificates holds none.
+    case noCertificates(path: String)
+    /// A plain-text client read a TLS record where a frame should be: the server speaks TLS.
+    case serverSpeaksTLS
 
     public var description: String {
         switch self {
@@ -63,6 +75,9 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
         case .connectionClosed: "the connection closed before a response arrived"
         case .malformedResponse: "the server sent a frame that is not a valid Response"
         case .timeout: "no response in time"
+        case .tlsHandshakeFailed(let reason): "TLS handshake failed: \(reason)"
+        case .noCertificates(let path): "\(path) holds no PEM certificate"
+        case .serverSpeaksTLS: "the server speaks TLS; connect with TLS"
         }
     }
 }

@@ -15,27 +15,52 @@ public final class WireClient: Sendable {
         self.channel = channel
     }
 
-    /// Connects to `host:port`.
+    /// Connects to `host:port`, over TLS when `tls` is given.
+    ///
+    /// With TLS it returns once the handshake has completed, or throws
+    /// `WireError.tlsHandshakeFailed` with the reason (`certificate verify failed`, …); the
+    /// handshake has `connectTimeout` too.
     public static func connect(
         host: String,
         port: Int,
+        tls: TLS? = nil,
         maxFrameSize: Int = 1 << 20,
         connectTimeout: TimeAmount = .seconds(5),
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WireClient {
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)),
-                        MessageToByteHandler(FrameEncoder()),
-                        ResponseMatcher(),
-                    ])
+        // Completed from the connection's event loop; any loop's promise may be.
+        let handshake = tls.map { _ in group.next().makePromise(of: Void.self) }
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(connectTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls, let handshake {
+                            try channel.pipeline.syncOperations.addHandlers(
+                                try tls.handlers(host: host, handshake: handshake, timeout: connectTimeout))
+                        }
+                        try channel.pipeline.syncOperations.addHandlers([
+                            ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)),
+                            MessageToByteHandler(FrameEncoder()),
+                            ResponseMatcher(),
+                        ])
+                    }
                 }
+                .connect(host: host, port: port).get()
+        } catch {
+            handshake?.fail(error)
+            throw error
+        }
+        if let handshake {
+            do {
+                try await handshake.futureResult.get()
+            } catch {
+                try? await channel.close()
+                throw error
             }
-            .connect(host: host, port: port).get()
+        }
         return WireClient(channel: channel)
     }
 
@@ -133,7 +158,11 @@ final class ResponseMatcher: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        failAll(error)
+        if case WireError.frameTooLarge(let size, _)? = error as? WireError, WireError.isTLSRecordHeader(size) {
+            failAll(WireError.serverSpeaksTLS)
+        } else {
+            failAll(error)
+        }
         context.close(promise: nil)
     }
 

@@ -13,6 +13,16 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("client-secret"), help: "Caller's client secret (default: $AUTHSEC_CLIENT_SECRET).")
     var clientSecret: String?
 
+    @Option(
+        name: .customLong("ca-file"),
+        help: ArgumentHelp(
+            "Speak TLS to the wire door, trusting only the CA certificates in this PEM file (default: $AUTHSEC_CA_FILE).",
+            valueName: "file"))
+    var caFile: String?
+
+    @Flag(help: "Speak TLS to the wire door, trusting the system's CA store (implied by --ca-file).")
+    var tls = false
+
     @Flag(help: "Print JSON for scripts instead of tables.")
     var json = false
 
@@ -58,11 +68,48 @@ struct ConnectionOptions: ParsableArguments {
         return (host, port)
     }
 
+    /// The CA file to trust: `--ca-file`, else a non-empty `AUTHSEC_CA_FILE`.
+    var resolvedCAFile: String? {
+        caFile ?? environment["AUTHSEC_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// How to speak TLS to the wire door, or nil for plain TCP; built once per command.
+    func wireTLS() throws -> WireClient.TLS? {
+        if let path = resolvedCAFile {
+            guard access(path, R_OK) == 0 else {
+                warn("error: CA file \(path): \(String(cString: strerror(errno)))")
+                throw ExitCode.failure
+            }
+            do {
+                return try WireClient.TLS.trusting(caFile: path)
+            } catch {
+                warn("error: CA file \(path): no PEM certificate could be read from it")
+                throw ExitCode.failure
+            }
+        }
+        guard tls else { return nil }
+        do {
+            return try WireClient.TLS.systemTrust
+        } catch {
+            warn("error: --tls: cannot load the system's CA store (\(error))")
+            throw ExitCode.failure
+        }
+    }
+
     func connect() async throws -> WireClient {
+        try await connect(tls: try wireTLS())
+    }
+
+    /// Connects with `tls` (from `wireTLS()`), printing a clear error and exiting 1 on failure.
+    func connect(tls: WireClient.TLS?) async throws -> WireClient {
         let address = resolvedAddress
         let (host, port) = try hostAndPort()
         do {
-            return try await WireClient.connect(host: host, port: port)
+            return try await WireClient.connect(host: host, port: port, tls: tls)
+        } catch let error as WireError {
+            // `error: 127.0.0.1:7070: TLS handshake failed: certificate verify failed`
+            warn("error: \(address): \(error)")
+            throw ExitCode.failure
         } catch {
             warn("error: cannot connect to \(address): \(error)")
             throw ExitCode.failure
@@ -90,6 +137,11 @@ struct ConnectionOptions: ParsableArguments {
     private func send(_ request: Authsec_V1_Request, on client: WireClient) async throws -> Authsec_V1_Response {
         do {
             return try await client.call(request, timeout: .seconds(timeout.seconds))
+        } catch WireError.serverSpeaksTLS {
+            warn(
+                "error: \(resolvedAddress): the server speaks TLS; give --ca-file FILE (or set AUTHSEC_CA_FILE) or --tls"
+            )
+            throw ExitCode.failure
         } catch {
             warn("error: \(resolvedAddress): \(error)")
             throw ExitCode.failure

@@ -60,9 +60,9 @@ struct Bench: AsyncParsableCommand {
                 var warm = plan
                 warm.duration = Double(warmup.seconds)
                 warm.requests = nil
-                _ = try await LoadRunner(host: host, port: port, workload: workload, plan: warm).run()
+                _ = try await LoadRunner(host: host, port: port, tls: setup.tls, workload: workload, plan: warm).run()
             }
-            report = try await LoadRunner(host: host, port: port, workload: workload, plan: plan).run()
+            report = try await LoadRunner(host: host, port: port, tls: setup.tls, workload: workload, plan: plan).run()
         } catch {
             failure = error
         }
@@ -139,6 +139,8 @@ struct BenchReport: Sendable {
 struct LoadRunner: Sendable {
     let host: String
     let port: Int
+    /// TLS for every connection (each does its own full handshake), or nil for plain TCP.
+    let tls: WireClient.TLS?
     let workload: Workload
     let plan: LoadPlan
 
@@ -181,12 +183,17 @@ struct LoadRunner: Sendable {
                 workload: workload, shared: shared, limit: limit, deadline: deadline, pipeline: plan.pipeline,
                 interval: interval, firstSend: start + .nanoseconds(offset), timeout: plan.timeout)
             let finished = group.next().makePromise(of: Tally.self)
+            let handshake = tls.map { _ in group.next().makePromise(of: Void.self) }
             do {
                 _ = try await ClientBootstrap(group: group)
                     .connectTimeout(.seconds(5))
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .channelInitializer { channel in
+                    .channelInitializer { [tls, host] channel in
                         channel.eventLoop.makeCompletedFuture {
+                            if let tls, let handshake {
+                                try channel.pipeline.syncOperations.addHandlers(
+                                    try tls.handlers(host: host, handshake: handshake, timeout: .seconds(5)))
+                            }
                             try channel.pipeline.syncOperations.addHandlers([
                                 ByteToMessageHandler(FrameDecoder(maxFrameSize: 1 << 20)),
                                 MessageToByteHandler(FrameEncoder()),
@@ -195,7 +202,10 @@ struct LoadRunner: Sendable {
                         }
                     }
                     .connect(host: host, port: port).get()
+                // Requests written before the handshake completes wait in the TLS handler.
+                try await handshake?.futureResult.get()
             } catch {
+                handshake?.fail(error)
                 shared.stop.store(true, ordering: .relaxed)
                 finished.succeed(Tally())
                 shared.fatal.withLock {

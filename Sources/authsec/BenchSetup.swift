@@ -7,6 +7,8 @@ import Wire
 /// The clients, connections and tokens a bench run needs, and their removal afterwards.
 final class BenchSetup: Sendable {
     let clients: [WireClient]
+    /// How the run's connections speak TLS, or nil for plain TCP.
+    let tls: WireClient.TLS?
     let adminBearer: String
     let benchClientID: String
     let benchBasic: String
@@ -14,9 +16,11 @@ final class BenchSetup: Sendable {
     private let createdClients = Mutex<[String]>([])
 
     private init(
-        clients: [WireClient], adminBearer: String, benchClientID: String, benchBasic: String, timeout: TimeAmount
+        clients: [WireClient], tls: WireClient.TLS?, adminBearer: String, benchClientID: String, benchBasic: String,
+        timeout: TimeAmount
     ) {
         self.clients = clients
+        self.tls = tls
         self.adminBearer = adminBearer
         self.benchClientID = benchClientID
         self.benchBasic = benchBasic
@@ -26,8 +30,9 @@ final class BenchSetup: Sendable {
     /// Connects, authenticates as admin and registers a throwaway ai_agent client to load with.
     static func prepare(connection: ConnectionOptions, connections: Int, callTimeout: Int64) async throws -> BenchSetup
     {
+        let tls = try connection.wireTLS()
         var clients: [WireClient] = []
-        for _ in 0..<connections { clients.append(try await connection.connect()) }
+        for _ in 0..<connections { clients.append(try await connection.connect(tls: tls)) }
         let admin = clients[0]
         let timeout = TimeAmount.seconds(callTimeout)
         let tokenRequest = Authsec_V1_Request.managementToken(authorization: try connection.basicAuthorization())
@@ -41,7 +46,7 @@ final class BenchSetup: Sendable {
         let created = try await Self.expectOK(admin.call(create, timeout: timeout), "create bench client").client
         let basic = "Basic " + Data("\(created.client.clientID):\(created.clientSecret)".utf8).base64EncodedString()
         let setup = BenchSetup(
-            clients: clients, adminBearer: bearer, benchClientID: created.client.clientID, benchBasic: basic,
+            clients: clients, tls: tls, adminBearer: bearer, benchClientID: created.client.clientID, benchBasic: basic,
             timeout: timeout)
         setup.createdClients.withLock { $0.append(created.client.clientID) }
         return setup

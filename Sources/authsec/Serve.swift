@@ -69,8 +69,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Binary protocol door address (port 0 picks a free port).")
     var wire = HostPort(argument: "127.0.0.1:7070")!
 
-    @Option(help: "Issuer URL; default http://HOST:PORT of the HTTP door. Required when binding 0.0.0.0 or ::.")
+    @Option(
+        help:
+            "Issuer URL; default http://HOST:PORT of the HTTP door (https:// with TLS). Required when binding 0.0.0.0 or ::."
+    )
     var issuer: String?
+
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "PEM certificate (then any intermediates) for TLS on both doors; needs --tls-key. SIGHUP reloads it.",
+            valueName: "file"))
+    var tlsCert: String?
+
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("PEM private key of --tls-cert (unencrypted).", valueName: "file"))
+    var tlsKey: String?
 
     @Option(name: .customLong("map-size"), help: "Largest size of the LMDB store (address space, not disk).")
     var mapSize = ByteSize(argument: "16GiB")!
@@ -124,6 +139,9 @@ struct Serve: AsyncParsableCommand {
                 url.query == nil, url.fragment == nil
             else { throw ValidationError("--issuer must be an http(s) URL without query or fragment") }
         }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together: give both, or neither")
+        }
         guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be at least 1") }
         guard writeBatch > 0 else { throw ValidationError("--write-batch must be at least 1") }
         guard idleTimeout.seconds > 0 else { throw ValidationError("--idle-timeout must be at least 1s") }
@@ -146,6 +164,7 @@ struct Serve: AsyncParsableCommand {
         configuration.wireHost = wire.host
         configuration.wirePort = wire.port
         configuration.issuer = issuer
+        if let tlsCert, let tlsKey { configuration.tls = ServerTLS.Files(certificate: tlsCert, key: tlsKey) }
         configuration.mapSize = mapSize.bytes
         configuration.maxFrameSize = maxFrameSize.bytes
         configuration.maxInFlightPerConnection = maxInFlight

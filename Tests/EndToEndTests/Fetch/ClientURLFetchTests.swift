@@ -155,7 +155,7 @@ import Testing
         let elapsed = ContinuousClock.now - started
         #expect(reply.status == 401 && reply.body == Self.rejected, "\(reply.body)")
         #expect(elapsed >= .milliseconds(1900), "\(elapsed): the fetch gave up before its deadline")
-        #expect(elapsed < .milliseconds(4500), "\(elapsed)")
+        #expect(elapsed < .seconds(8), "\(elapsed)")
         try await host.close()
     }
 
