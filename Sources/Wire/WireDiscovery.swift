@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOSSL
 
 /// Finds the wire door from the product page's `AUTHSEC_DOMAIN`: a host (`auth.example.com`,
 /// meaning `https://auth.example.com`) or an issuer URL. The server's RFC 8414 metadata names the
@@ -43,23 +44,36 @@ public enum WireDiscovery {
         return (host, port)
     }
 
-    /// Fetches `domain`'s metadata and returns its wire door.
-    public static func wireAddress(domain: String, timeout: TimeAmount = .seconds(10)) async throws -> (
-        host: String, port: Int
-    ) {
+    /// Fetches `domain`'s metadata and returns its wire door. `caFile` (PEM) is trusted instead of
+    /// the system's CA store, as for the wire door itself.
+    public static func wireAddress(domain: String, caFile: String? = nil, timeout: TimeAmount = .seconds(10))
+        async throws -> (host: String, port: Int)
+    {
         let url = try metadataURL(for: domain)
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
-        let response: HTTPClientResponse
+        // The client retries a refused connection until the deadline: keep both short.
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2)))
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        defer { client.shutdown { _ in } }
+        let body: ByteBuffer
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let response = try await client.execute(request, timeout: timeout)
+            guard response.status == .ok else {
+                throw Failure(description: "\(url) answered \(response.status.code)")
+            }
+            body = try await response.body.collect(upTo: 1 << 20)
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw Failure(description: "cannot read \(url): \(error)")
         }
-        guard response.status == .ok else {
-            throw Failure(description: "\(url) answered \(response.status.code)")
-        }
-        let body = try await response.body.collect(upTo: 1 << 20)
         return try address(fromMetadata: Data(body.readableBytesView))
     }
 }

@@ -32,7 +32,16 @@ struct ConnectionOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    var resolvedAddress: String { address ?? environment["AUTHSEC_ADDRESS"] ?? "127.0.0.1:7070" }
+    /// `--address`, else `AUTHSEC_ADDRESS`.
+    var explicitAddress: String? { address ?? environment["AUTHSEC_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// The product page's `AUTHSEC_DOMAIN` (a host or an issuer URL), used when no address is given.
+    var domain: String? { environment["AUTHSEC_DOMAIN"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// The wire door as given, for messages.
+    var resolvedAddress: String {
+        explicitAddress ?? domain.map { "AUTHSEC_DOMAIN \($0)" } ?? "127.0.0.1:7070"
+    }
 
     func credentials() throws -> (id: String, secret: String) {
         guard let id = clientID ?? environment["AUTHSEC_CLIENT_ID"], !id.isEmpty,
@@ -56,9 +65,19 @@ struct ConnectionOptions: ParsableArguments {
         return "Basic " + Data(pair.utf8).base64EncodedString()
     }
 
-    /// The wire address split into host (IPv6 brackets removed) and port.
-    func hostAndPort() throws -> (host: String, port: Int) {
-        let address = resolvedAddress
+    /// The wire door: `--address`, else `AUTHSEC_ADDRESS`, else the door `AUTHSEC_DOMAIN`'s
+    /// metadata advertises (`authsec_wire_address`), else 127.0.0.1:7070. Host without IPv6 brackets.
+    func hostAndPort() async throws -> (host: String, port: Int) {
+        if explicitAddress == nil, let domain {
+            do {
+                return try await WireDiscovery.wireAddress(
+                    domain: domain, caFile: resolvedCAFile, timeout: .seconds(min(timeout.seconds, 5)))
+            } catch {
+                warn("error: AUTHSEC_DOMAIN \(domain): \(error)")
+                throw ExitCode.failure
+            }
+        }
+        let address = explicitAddress ?? "127.0.0.1:7070"
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             warn("error: address '\(address)' is not HOST:PORT")
             throw ExitCode.failure
@@ -102,8 +121,8 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Connects with `tls` (from `wireTLS()`), printing a clear error and exiting 1 on failure.
     func connect(tls: WireClient.TLS?) async throws -> WireClient {
-        let address = resolvedAddress
-        let (host, port) = try hostAndPort()
+        let (host, port) = try await hostAndPort()
+        let address = explicitAddress ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         do {
             return try await WireClient.connect(host: host, port: port, tls: tls)
         } catch let error as WireError {

@@ -46,7 +46,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let setup = try await BenchSetup.prepare(
             connection: connection, connections: connections, callTimeout: connection.timeout.seconds)
-        let (host, port) = try connection.hostAndPort()
+        let (host, port) = try await connection.hostAndPort()
         var report: BenchReport?
         var failure: Error?
         do {

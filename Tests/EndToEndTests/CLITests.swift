@@ -110,6 +110,25 @@ import Wire
         #expect(refused.code == .unauthenticated && refused.error == "invalid_token", "\(refused)")
     }
 
+    /// The product page's variables alone: AUTHSEC_DOMAIN (here the issuer URL) finds the wire
+    /// door through the metadata.
+    @Test func theDomainAloneFindsTheWireDoor() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let environment = [
+            "AUTHSEC_DOMAIN": server.httpURL, "AUTHSEC_CLIENT_ID": server.adminID,
+            "AUTHSEC_CLIENT_SECRET": server.adminSecret,
+        ]
+        let (status, output, errors) = try runCLI(["scopes", "list", "--json"], environment: environment)
+        #expect(status == 0, "\(errors)")
+        #expect(output.contains("admin:clients"), "\(output)")
+        // A domain that serves no metadata is a clear error, not a silent fallback to 127.0.0.1:7070.
+        let dead = ["AUTHSEC_DOMAIN": "http://127.0.0.1:9"].merging(environment) { first, _ in first }
+        let (deadStatus, _, deadErrors) = try runCLI(["scopes", "list"], environment: dead)
+        #expect(deadStatus == 1)
+        #expect(deadErrors.contains("AUTHSEC_DOMAIN http://127.0.0.1:9"), "\(deadErrors)")
+    }
+
     @Test func sigtermShutsDownCleanly() throws {
         let server = try ServerProcess()
         defer { server.removeData() }
