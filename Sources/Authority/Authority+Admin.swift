@@ -46,6 +46,9 @@ extension Authority {
         guard let record = try read({ try $0.get(Keyspace.clients, claims.clientID) }) else {
             throw AuthorityError(.invalidToken, "the access token's client no longer exists")
         }
+        guard !record.disabled else {
+            throw AuthorityError(.invalidToken, "the access token's client is disabled")
+        }
         guard record.allowedScopes.contains(scope) else {
             throw AuthorityError(.insufficientScope, "the access token's client is no longer allowed scope \(scope)")
         }

@@ -93,10 +93,10 @@ extension Authority {
             var client = try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
             try caller.requireHolds(client.allowedScopes, of: clientID, "change")
             if clientID == caller.clientID {
-                guard client.grantTypes.contains(.clientCredentials), client.isConfidential else {
+                guard client.grantTypes.contains(.clientCredentials), client.isConfidential, !client.isDisabled else {
                     throw AuthorityError(
                         .failedPrecondition,
-                        "client \(clientID) is the caller; it cannot remove its own client_credentials grant or credentials"
+                        "client \(clientID) is the caller; it cannot disable itself or remove its own client_credentials grant or credentials"
                     )
                 }
             }

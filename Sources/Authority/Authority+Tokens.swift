@@ -80,12 +80,13 @@ extension Authority {
                 entry = loaded
             }
             guard Secrets.constantTimeEqual(Array(entry.client.clientID.utf8), Array(clientID.utf8)),
-                entry.expiresAt == 0 || now < entry.expiresAt, entry.client.authMethod.usesSecret
+                entry.expiresAt == 0 || now < entry.expiresAt, entry.client.authMethod.usesSecret,
+                !entry.client.isDisabled
             else { throw failure }
             return entry.client
         case .publicClient(let clientID):
             let client = try read { try $0.get(Keyspace.clients, clientID) }.map(Client.init(record:))
-            guard let client, client.authMethod == .none else { throw failure }
+            guard let client, client.authMethod == .none, !client.isDisabled else { throw failure }
             return client
         case .assertion:
             throw failure
@@ -113,7 +114,7 @@ extension Authority {
         if let claimedID, claimedID != subject { throw failure }
         guard let record = try read({ try $0.get(Keyspace.clients, subject) }) else { throw failure }
         let client = Client(record: record)
-        guard client.authMethod == .privateKeyJWT else { throw failure }
+        guard client.authMethod == .privateKeyJWT, !client.isDisabled else { throw failure }
         func fetchedKeys(refresh: Bool) async throws -> String {
             guard let keyResolver else { throw failure }
             do {

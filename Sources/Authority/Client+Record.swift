@@ -15,6 +15,7 @@ extension Client {
         allowedScopes = r.allowedScopes
         allowedAudiences = r.allowedAudiences
         resources = r.resources
+        isDisabled = r.disabled
         accessTokenLifetime = r.accessTokenLifetime
         refreshTokenLifetime = r.refreshTokenLifetime
         idTokenLifetime = r.idTokenLifetime
@@ -58,6 +59,7 @@ extension Client {
         r.allowedScopes = allowedScopes
         r.allowedAudiences = allowedAudiences
         r.resources = resources
+        r.disabled = isDisabled
         r.accessTokenLifetime = accessTokenLifetime
         r.refreshTokenLifetime = refreshTokenLifetime
         r.idTokenLifetime = idTokenLifetime

@@ -102,6 +102,8 @@ public struct Client: Sendable, Equatable {
     public var allowedAudiences: [String]
     /// URIs this client serves as a resource server (RFC 8707); see `resourceIdentifiers`.
     public var resources: [String]
+    /// A disabled client cannot authenticate, and its management tokens are refused.
+    public var isDisabled: Bool
     public var accessTokenLifetime: Int64
     public var refreshTokenLifetime: Int64
     public var idTokenLifetime: Int64
@@ -177,6 +179,7 @@ public struct Client: Sendable, Equatable {
         allowedScopes = []
         allowedAudiences = []
         resources = []
+        isDisabled = false
         accessTokenLifetime = Self.defaultAccessTokenLifetime
         refreshTokenLifetime = Self.defaultRefreshTokenLifetime
         idTokenLifetime = Self.defaultIDTokenLifetime

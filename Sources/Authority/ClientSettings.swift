@@ -16,6 +16,7 @@ public struct ClientSettings: Sendable {
     public var allowedScopes: [String]?
     public var allowedAudiences: [String]?
     public var resources: [String]?
+    public var isDisabled: Bool?
     public var accessTokenLifetime: Int64?
     public var refreshTokenLifetime: Int64?
     public var idTokenLifetime: Int64?

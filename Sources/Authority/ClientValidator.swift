@@ -92,6 +92,7 @@ enum ClientValidator {
         for audience in client.allowedAudiences {
             try require(isAbsoluteURI(audience), "allowed_audiences", "'\(audience)' must be an absolute URI")
         }
+        if let isDisabled = settings.isDisabled { client.isDisabled = isDisabled }
         if let resources = settings.resources { client.resources = resources.uniqued() }
         try require(client.resources.count <= 100, "resources", "lists more than 100 URIs")
         for resource in client.resources {

@@ -19,6 +19,7 @@ extension Authsec_V1_Client {
         allowedScopes = client.allowedScopes
         allowedAudiences = client.allowedAudiences
         resources = client.resources
+        disabled = client.isDisabled
         accessTokenLifetime = client.accessTokenLifetime
         refreshTokenLifetime = client.refreshTokenLifetime
         idTokenLifetime = client.idTokenLifetime
@@ -54,7 +55,8 @@ extension ClientSettings {
     /// Field names an update mask may list (the `Client` message's field names).
     static let maskableFields: Set<String> = [
         "name", "description", "app_type", "logo", "website", "grant_types", "token_endpoint_auth_method", "callbacks",
-        "web_origins", "logout_urls", "allowed_scopes", "allowed_audiences", "resources", "access_token_lifetime",
+        "web_origins", "logout_urls", "allowed_scopes", "allowed_audiences", "resources", "disabled",
+        "access_token_lifetime",
         "refresh_token_lifetime", "id_token_lifetime", "rotate_refresh_token", "require_proof_key_for_code_exchange",
         "jwks", "jwks_uri", "require_pushed_authorization_requests", "agent_config", "mcp_config",
     ]
@@ -89,6 +91,7 @@ extension ClientSettings {
         if given("allowed_scopes", !wire.allowedScopes.isEmpty) { allowedScopes = wire.allowedScopes }
         if given("allowed_audiences", !wire.allowedAudiences.isEmpty) { allowedAudiences = wire.allowedAudiences }
         if given("resources", !wire.resources.isEmpty) { resources = wire.resources }
+        if given("disabled", wire.hasDisabled) { isDisabled = wire.disabled }
         if given("access_token_lifetime", wire.accessTokenLifetime != 0) {
             accessTokenLifetime = wire.accessTokenLifetime
         }

@@ -76,6 +76,7 @@ public enum ClientJSON {
         try take("allowed_scopes") { client.allowedScopes = try reader.strings("allowed_scopes") }
         try take("allowed_audiences") { client.allowedAudiences = try reader.strings("allowed_audiences") }
         try take("resources") { client.resources = try reader.strings("resources") }
+        try take("disabled") { client.disabled = try reader.bool("disabled") }
         try take("access_token_lifetime") { client.accessTokenLifetime = try reader.integer("access_token_lifetime") }
         try take("refresh_token_lifetime") {
             client.refreshTokenLifetime = try reader.integer("refresh_token_lifetime")
@@ -188,6 +189,7 @@ public enum ClientJSON {
             "allowed_scopes": client.allowedScopes,
             "allowed_audiences": client.allowedAudiences,
             "resources": client.resources,
+            "disabled": client.disabled,
             "access_token_lifetime": client.accessTokenLifetime,
             "refresh_token_lifetime": client.refreshTokenLifetime,
             "id_token_lifetime": client.idTokenLifetime,

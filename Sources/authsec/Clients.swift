@@ -5,7 +5,9 @@ import Wire
 struct Clients: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Register and manage clients (needs admin:clients).",
-        subcommands: [Create.self, List.self, Get.self, Update.self, Delete.self, RotateSecret.self])
+        subcommands: [
+            Create.self, List.self, Get.self, Update.self, Delete.self, RotateSecret.self, Disable.self, Enable.self,
+        ])
 }
 
 /// Client settings as flags; each given flag becomes a field (and an update-mask entry).
@@ -109,6 +111,15 @@ struct ClientFlags: ParsableArguments {
     }
 }
 
+/// An update of the `disabled` field alone.
+func setDisabled(_ disabled: Bool, _ clientID: String, _ connection: ConnectionOptions) async throws {
+    var call = Authsec_V1_UpdateClientRequest()
+    call.clientID = clientID
+    call.client.disabled = disabled
+    call.updateMask = ["disabled"]
+    printClient(try await connection.callAsAdmin(.updateClient(call)).client, json: connection.json)
+}
+
 func printClient(_ response: Authsec_V1_ClientResponse, json: Bool) {
     var object = ClientJSON.object(response.client)
     if !response.clientSecret.isEmpty { object["client_secret"] = response.clientSecret }
@@ -127,6 +138,7 @@ func printClient(_ response: Authsec_V1_ClientResponse, json: Bool) {
     if !client.allowedAudiences.isEmpty {
         rows.append(["allowed_audiences", client.allowedAudiences.joined(separator: " ")])
     }
+    if client.disabled { rows.append(["disabled", "true (cannot authenticate)"]) }
     if !client.resources.isEmpty { rows.append(["resources", client.resources.joined(separator: " ")]) }
     if !client.callbacks.isEmpty { rows.append(["callbacks", client.callbacks.joined(separator: " ")]) }
     if !client.webOrigins.isEmpty { rows.append(["web_origins", client.webOrigins.joined(separator: " ")]) }
@@ -247,6 +259,25 @@ extension Clients {
                 say("deleted client \(clientID)")
             }
         }
+    }
+
+    /// `clients disable ID`: the client keeps its settings and secrets but cannot authenticate,
+    /// and its management tokens are refused, until `clients enable ID`.
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a client from authenticating (its management tokens stop too); enable undoes it.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The client's id.") var clientID: String
+
+        func run() async throws { try await setDisabled(true, clientID, connection) }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a disabled client authenticate again.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The client's id.") var clientID: String
+
+        func run() async throws { try await setDisabled(false, clientID, connection) }
     }
 
     struct RotateSecret: AsyncParsableCommand {

@@ -130,6 +130,35 @@ import Testing
         _ = try await fixture.authority.updateClient(other.client.clientID, noGrant, by: caller)
     }
 
+    /// A disabled client cannot authenticate and its management tokens stop; enabling restores
+    /// both. Disabling is a change like any other: not of oneself, not of a client holding more.
+    @Test func disabledClientsStopUntilEnabled() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let (delegate, caller) = try await admin(fixture, scopes: ["admin:clients"])
+        let token = try await fixture.token(delegate).accessToken
+        var disable = ClientSettings()
+        disable.isDisabled = true
+        _ = try await fixture.authority.updateClient(delegate.client.clientID, disable, by: fixture.root)
+        await expectError(.invalidClient) { _ = try await fixture.token(delegate) }
+        await expectError(.invalidToken) {
+            _ = try fixture.authority.authorizeAdmin(token: token, scope: Scopes.adminClients)
+        }
+        #expect(try fixture.authority.client(delegate.client.clientID).isDisabled)
+        var enable = ClientSettings()
+        enable.isDisabled = false
+        _ = try await fixture.authority.updateClient(delegate.client.clientID, enable, by: fixture.root)
+        _ = try await fixture.token(delegate)
+        _ = try fixture.authority.authorizeAdmin(token: token, scope: Scopes.adminClients)
+        // Not oneself, and not a client holding a reserved scope the caller lacks.
+        await expectError(.failedPrecondition) {
+            _ = try await fixture.authority.updateClient(delegate.client.clientID, disable, by: caller)
+        }
+        await expectError(.accessDenied) {
+            _ = try await fixture.authority.updateClient(fixture.admin.clientID, disable, by: caller)
+        }
+    }
+
     @Test func introspectionPolicy() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }

@@ -110,6 +110,25 @@ import Wire
         #expect(refused.code == .unauthenticated && refused.error == "invalid_token", "\(refused)")
     }
 
+    @Test func aDisabledClientCannotGetTokensUntilEnabled() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let (_, created, _) = try runCLI(
+            ["clients", "create", "--name", "Pausable", "--json"], environment: environment(server))
+        let client = try json(created)
+        let id = try #require(client["client_id"] as? String)
+        let secret = try #require(client["client_secret"] as? String)
+        let asClient = ["--client-id", id, "--client-secret", secret]
+        #expect(try runCLI(["token"] + asClient, environment: environment(server)).0 == 0)
+        let (status, output, _) = try runCLI(["clients", "disable", id, "--json"], environment: environment(server))
+        #expect(status == 0)
+        #expect(try json(output)["disabled"] as? Bool == true)
+        let (refused, _, errors) = try runCLI(["token"] + asClient, environment: environment(server))
+        #expect(refused == 1 && errors.contains("invalid_client"), "\(errors)")
+        #expect(try runCLI(["clients", "enable", id], environment: environment(server)).0 == 0)
+        #expect(try runCLI(["token"] + asClient, environment: environment(server)).0 == 0)
+    }
+
     /// The product page's variables alone: AUTHSEC_DOMAIN (here the issuer URL) finds the wire
     /// door through the metadata.
     @Test func theDomainAloneFindsTheWireDoor() throws {

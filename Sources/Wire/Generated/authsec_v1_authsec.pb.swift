@@ -846,6 +846,17 @@ public nonisolated struct Authsec_V1_Client: @unchecked Sendable {
     set {_uniqueStorage()._resources = newValue}
   }
 
+  /// A disabled client cannot authenticate, and its management tokens are refused; it keeps its
+  /// settings and secrets, and enabling it again restores it.
+  public var disabled: Bool {
+    get {_storage._disabled ?? false}
+    set {_uniqueStorage()._disabled = newValue}
+  }
+  /// Returns true if `disabled` has been explicitly set.
+  public var hasDisabled: Bool {_storage._disabled != nil}
+  /// Clears the value of `disabled`. Subsequent reads from it will return its default value.
+  public mutating func clearDisabled() {_uniqueStorage()._disabled = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2278,7 +2289,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Client"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -2308,6 +2319,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
     var _updatedAt: Int64 = 0
     var _isConfidential: Bool = false
     var _resources: [String] = []
+    var _disabled: Bool? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2345,6 +2357,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       _updatedAt = source._updatedAt
       _isConfidential = source._isConfidential
       _resources = source._resources
+      _disabled = source._disabled
     }
   }
 
@@ -2390,6 +2403,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         case 25: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedAt) }()
         case 26: try { try decoder.decodeSingularBoolField(value: &_storage._isConfidential) }()
         case 27: try { try decoder.decodeRepeatedStringField(value: &_storage._resources) }()
+        case 28: try { try decoder.decodeSingularBoolField(value: &_storage._disabled) }()
         default: break
         }
       }
@@ -2483,6 +2497,9 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       if !_storage._resources.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._resources, fieldNumber: 27)
       }
+      try { if let v = _storage._disabled {
+        try visitor.visitSingularBoolField(value: v, fieldNumber: 28)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2519,6 +2536,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._isConfidential != rhs_storage._isConfidential {return false}
         if _storage._resources != rhs_storage._resources {return false}
+        if _storage._disabled != rhs_storage._disabled {return false}
         return true
       }
       if !storagesAreEqual {return false}

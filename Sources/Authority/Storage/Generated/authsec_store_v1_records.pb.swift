@@ -267,6 +267,11 @@ public nonisolated struct Authsec_Store_V1_ClientRecord: @unchecked Sendable {
     set {_uniqueStorage()._resources = newValue}
   }
 
+  public var disabled: Bool {
+    get {_storage._disabled}
+    set {_uniqueStorage()._disabled = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -562,7 +567,7 @@ nonisolated extension Authsec_Store_V1_ClientSecretRecord: SwiftProtobuf.Message
 
 nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClientRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_pkce\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_par\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}secret_hashes\0\u{3}is_admin\0\u{1}resources\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_pkce\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_par\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}secret_hashes\0\u{3}is_admin\0\u{1}resources\0\u{1}disabled\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -593,6 +598,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
     var _secretHashes: [Data] = []
     var _isAdmin: Bool = false
     var _resources: [String] = []
+    var _disabled: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -631,6 +637,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
       _secretHashes = source._secretHashes
       _isAdmin = source._isAdmin
       _resources = source._resources
+      _disabled = source._disabled
     }
   }
 
@@ -677,6 +684,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
         case 26: try { try decoder.decodeRepeatedBytesField(value: &_storage._secretHashes) }()
         case 27: try { try decoder.decodeSingularBoolField(value: &_storage._isAdmin) }()
         case 28: try { try decoder.decodeRepeatedStringField(value: &_storage._resources) }()
+        case 29: try { try decoder.decodeSingularBoolField(value: &_storage._disabled) }()
         default: break
         }
       }
@@ -773,6 +781,9 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
       if !_storage._resources.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._resources, fieldNumber: 28)
       }
+      if _storage._disabled != false {
+        try visitor.visitSingularBoolField(value: _storage._disabled, fieldNumber: 29)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -810,6 +821,7 @@ nonisolated extension Authsec_Store_V1_ClientRecord: SwiftProtobuf.Message, Swif
         if _storage._secretHashes != rhs_storage._secretHashes {return false}
         if _storage._isAdmin != rhs_storage._isAdmin {return false}
         if _storage._resources != rhs_storage._resources {return false}
+        if _storage._disabled != rhs_storage._disabled {return false}
         return true
       }
       if !storagesAreEqual {return false}
