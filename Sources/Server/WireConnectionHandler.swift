@@ -112,13 +112,9 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(encode(response, context: context)), promise: nil)
     }
 
-    /// The response as one frame: its 4-byte big-endian length, then its bytes.
     private func encode(_ response: Authsec_V1_Response, context: ChannelHandlerContext) -> ByteBuffer {
-        // Serializing a fully built message cannot fail (proto3 has no required fields).
-        let bytes: [UInt8] = (try? response.serializedBytes()) ?? []
-        var buffer = context.channel.allocator.buffer(capacity: 4 + bytes.count)
-        buffer.writeInteger(UInt32(bytes.count))
-        buffer.writeBytes(bytes)
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        buffer.writeFrame(response)
         return buffer
     }
 

@@ -93,9 +93,9 @@ final class WireListener: Sendable {
         response.status = WireService.status(
             .resourceExhausted, error: "too_many_connections",
             message: "the server has too many connections (in all or from this address); retry later")
-        // Serializing a fully built message cannot fail (proto3 has no required fields).
-        let bytes: [UInt8] = (try? response.serializedBytes()) ?? []
-        return withUnsafeBytes(of: UInt32(bytes.count).bigEndian, Array.init) + bytes
+        var frame = ByteBuffer()
+        frame.writeFrame(response)
+        return Array(frame.readableBytesView)
     }()
 
     /// Stops accepting, then waits (up to `grace`) for requests in flight to be answered.

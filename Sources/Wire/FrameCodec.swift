@@ -1,4 +1,5 @@
 import NIOCore
+import SwiftProtobuf
 
 /// Splits a byte stream into frames: a 4-byte big-endian length N, then N bytes of payload.
 ///
@@ -47,6 +48,18 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
     public func encode(data: ByteBuffer, out: inout ByteBuffer) throws {
         out.writeInteger(UInt32(data.readableBytes), endianness: .big)
         out.writeImmutableBuffer(data)
+    }
+}
+
+extension ByteBuffer {
+    /// Writes `message` as one frame: its 4-byte big-endian length, then its bytes. The server's
+    /// answers and its refusals are written this way.
+    public mutating func writeFrame(_ message: some SwiftProtobuf.Message) {
+        // Serializing a fully built message cannot fail (proto3 has no required fields).
+        let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
+        reserveCapacity(minimumWritableBytes: 4 + bytes.count)
+        writeInteger(UInt32(bytes.count), endianness: .big)
+        writeBytes(bytes)
     }
 }
 
