@@ -7,10 +7,13 @@ public struct AdminCaller: Sendable, Equatable {
     /// allowed. It may give only these to a client, and may change only clients whose reserved
     /// scopes are all among them.
     public let reservedScopes: Set<String>
+    /// The request this caller made, for the audit log.
+    public let context: CallContext
 
-    public init(clientID: String, reservedScopes: Set<String>) {
+    public init(clientID: String, reservedScopes: Set<String>, context: CallContext = .inProcess) {
         self.clientID = clientID
         self.reservedScopes = reservedScopes
+        self.context = context
     }
 
     /// Refuses a client holding (or to be given) a reserved scope the caller does not hold.
@@ -28,7 +31,7 @@ extension Authority {
     /// Checks a management call's access token (RFC 6750 §3.1 error codes): ours, unexpired, not
     /// revoked, for the management audience alone, carrying `scope`; and its client still exists
     /// and is still allowed `scope`, so a removed scope or a deleted client ends its tokens at once.
-    public func authorizeAdmin(token: String, scope: String) throws -> AdminCaller {
+    public func authorizeAdmin(token: String, scope: String, context: CallContext = .inProcess) throws -> AdminCaller {
         guard !token.isEmpty else {
             throw AuthorityError(.invalidToken, "a Bearer access token is required")
         }
@@ -53,6 +56,6 @@ extension Authority {
             throw AuthorityError(.insufficientScope, "the access token's client is no longer allowed scope \(scope)")
         }
         let held = Set(tokenScopes).intersection(record.allowedScopes).intersection(Scopes.reserved)
-        return AdminCaller(clientID: claims.clientID, reservedScopes: held)
+        return AdminCaller(clientID: claims.clientID, reservedScopes: held, context: context)
     }
 }

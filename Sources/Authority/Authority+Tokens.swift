@@ -44,11 +44,27 @@ extension Authority {
     /// the same secret. A `private_key_jwt` client must send an assertion; a public client has
     /// nothing to prove. Every failure is the same `invalid_client`, so it does not tell an
     /// unknown client from a wrong secret.
-    public func authenticate(_ credentials: ClientCredentials) -> Answer<Client> {
+    ///
+    /// An authenticated client over its `rate_limits.requests_per_minute` is refused with
+    /// `rate_limited`, whichever call it makes.
+    public func authenticate(_ credentials: ClientCredentials, context: CallContext = .inProcess) -> Answer<Client> {
         if case .assertion(let jwt, let claimedID) = credentials {
-            return .pending { try await self.authenticateAssertion(jwt, claimedID: claimedID, now: self.clock.now()) }
+            return .pending {
+                try self.admitted(await self.authenticateAssertion(jwt, claimedID: claimedID, now: self.clock.now()))
+            }
         }
-        return .deciding { .ready(.success(try authenticateWithoutAssertion(credentials))) }
+        return .deciding { .ready(.success(try admitted(authenticateWithoutAssertion(credentials)))) }
+    }
+
+    /// `client`, if its request rate allows one more request now.
+    private func admitted(_ client: Client) throws -> Client {
+        guard let perMinute = client.agent?.rateLimits?.requestsPerMinute, perMinute > 0 else { return client }
+        guard let wait = rateLimiter.admit(client.clientID, perMinute: perMinute, now: clock.nanoseconds()) else {
+            return client
+        }
+        throw AuthorityError(
+            .rateLimited, "the client is over its rate limit of \(perMinute) requests a minute",
+            retryAfter: max(1, (wait + 999_999_999) / 1_000_000_000))
     }
 
     /// Every method but `private_key_jwt`. A secret is checked by its SHA-256 (secrets are
@@ -186,10 +202,10 @@ extension Authority {
 
     /// The token endpoint (RFC 6749 §3.2); the client-credentials grant (§4.4) is served so far.
     /// Ready unless the client authenticates with an assertion.
-    public func token(_ request: TokenRequest) -> Answer<TokenGrant> {
+    public func token(_ request: TokenRequest, context: CallContext = .inProcess) -> Answer<TokenGrant> {
         .deciding {
             try checkGrantParameter(request)
-            return authenticate(request.credentials).map { try self.grant(request, to: $0) }
+            return authenticate(request.credentials, context: context).map { try self.grant(request, to: $0) }
         }
     }
 
@@ -318,8 +334,10 @@ extension Authority {
     /// RFC 7662, with the policy of §4: a caller learns a token is active, and its claims, only
     /// when the token was issued to the caller, names one of the caller's resources in `aud`, or
     /// the caller holds `authsec:introspect`. Any other token is just inactive to it.
-    public func introspect(token: String, credentials: ClientCredentials) -> Answer<Introspection> {
-        authenticate(credentials).map { try self.introspect(token: token, caller: $0) }
+    public func introspect(token: String, credentials: ClientCredentials, context: CallContext = .inProcess)
+        -> Answer<Introspection>
+    {
+        authenticate(credentials, context: context).map { try self.introspect(token: token, caller: $0) }
     }
 
     private func introspect(token: String, caller: Client) throws -> Introspection {
@@ -337,8 +355,10 @@ extension Authority {
     /// RFC 7009: a client may revoke its own tokens; a client allowed `admin:clients` any.
     /// Unknown or already invalid tokens succeed silently (§2.2), and at once; a revocation is
     /// pending until it is durable.
-    public func revoke(token: String, tokenTypeHint: String?, credentials: ClientCredentials) -> Answer<Void> {
-        authenticate(credentials).then { caller in
+    public func revoke(
+        token: String, tokenTypeHint: String?, credentials: ClientCredentials, context: CallContext = .inProcess
+    ) -> Answer<Void> {
+        authenticate(credentials, context: context).then { caller in
             try self.requireToken(token)
             if let hint = tokenTypeHint, !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
                 throw AuthorityError(.unsupportedTokenType, "token_type_hint '\(hint)' is not supported")

@@ -24,6 +24,7 @@ public final class Authority: Sendable {
     /// Seals new signing keys and opens stored ones; kept outside the store by the server.
     let sealingKey: SealingKey
     let caches = HotPathCaches()
+    let rateLimiter = RateLimiter()
     let purgeCursors = Mutex(PurgeCursors())
 
     /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).

@@ -22,6 +22,8 @@ public struct AuthorityError: Error, CustomStringConvertible, Sendable {
         case alreadyExists = "already_exists"
         case failedPrecondition = "failed_precondition"
         case storageFull = "storage_full"
+        /// Over the client's `rate_limits.requests_per_minute`; `retryAfter` says when to try again.
+        case rateLimited = "rate_limited"
         case serverError = "server_error"
         case temporarilyUnavailable = "temporarily_unavailable"
     }

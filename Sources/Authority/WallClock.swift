@@ -5,12 +5,24 @@ import Synchronization
 public protocol WallClock: Sendable {
     /// Seconds since the Unix epoch.
     func now() -> Int64
+    /// Nanoseconds since the Unix epoch, for rates finer than a second.
+    func nanoseconds() -> Int64
+}
+
+extension WallClock {
+    public func nanoseconds() -> Int64 { now() * 1_000_000_000 }
 }
 
 /// The system's real-time clock.
 public struct SystemClock: WallClock {
     public init() {}
     public func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    public func nanoseconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+    }
 }
 
 /// A clock that moves only when told; for tests.

@@ -1,3 +1,4 @@
+import Authority
 import Foundation
 import NIOCore
 import NIOHTTPTypes
@@ -36,11 +37,17 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// A read was asked for while the channel was not writable.
     private var isReadPending = false
     private let deadline: PartialInputDeadline
+    /// The peer's address, read once per connection for every request's `CallContext`.
+    private var peer = ""
 
     init(shim: HTTPShim, requestDeadline: TimeAmount) {
         self.shim = shim
         self.scanner = HTTPRequestScanner(maxBodySize: shim.maxBodySize)
         self.deadline = PartialInputDeadline(deadline: requestDeadline)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        peer = context.channel.remoteAddress?.peerText ?? ""
     }
 
     func read(context: ChannelHandlerContext) {
@@ -127,14 +134,19 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The reply to a request this path may answer; nil when Hummingbird must.
     private func answer(_ request: HTTPRequestScanner.Request, in bytes: ByteBuffer) -> FormReply? {
-        guard let endpoint = request.endpoint else { return nil }
+        // A revocation of a live token waits for its write, so Hummingbird answers it: a call
+        // started here and then handed over would reach Authority twice (and count twice
+        // against the client's rate limit).
+        guard let endpoint = request.endpoint, endpoint != .revoke else { return nil }
         let authorization = request.authorization.flatMap {
             bytes.getString(at: bytes.readerIndex + $0.lowerBound, length: $0.count)
         }
         let body = bytes.getString(at: bytes.readerIndex + request.body.lowerBound, length: request.body.count) ?? ""
         do {
             // A reply that must wait is left to Hummingbird, which answers it in order.
-            guard case .now(let reply) = shim.answer(endpoint, form: try FormBody(body), authorization: authorization)
+            let form = try FormBody(body)
+            let call = CallContext(.http, peer: peer)
+            guard case .now(let reply) = shim.answer(endpoint, form: form, authorization: authorization, context: call)
             else { return nil }
             return reply
         } catch {

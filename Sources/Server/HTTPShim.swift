@@ -13,9 +13,9 @@ struct HTTPShim: Sendable {
     /// The wire door's address, advertised in the metadata once it is bound.
     var wireAddress = WireAddressCell()
 
-    func router() -> Router<BasicRequestContext> {
+    func router() -> Router<DoorRequestContext> {
         // HEAD works wherever GET does (RFC 9110 §9.3.2).
-        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let router = Router(context: DoorRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.get("/healthz") { _, _ in
             json(.ok, #"{"status":"ok"}"#)
         }
@@ -30,8 +30,8 @@ struct HTTPShim: Sendable {
             }
         }
         for endpoint in FormEndpoint.allCases {
-            router.post(RouterPath(endpoint.rawValue)) { request, _ in
-                await respond(to: request, endpoint)
+            router.post(RouterPath(endpoint.rawValue)) { request, context in
+                await respond(to: request, endpoint, context: context.call)
             }
             // The form endpoints take POST only (RFC 6749 §3.2): another method is 405, not 404.
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
@@ -56,7 +56,7 @@ struct HTTPShim: Sendable {
     }
 
     /// Parses a form POST and answers it (the async path, for calls that write or fetch).
-    private func respond(to request: Request, _ endpoint: FormEndpoint) async -> Response {
+    private func respond(to request: Request, _ endpoint: FormEndpoint, context: CallContext) async -> Response {
         let authorization = request.headers[.authorization]
         guard authority.value != nil else { return response(startingReply) }
         do {
@@ -76,7 +76,8 @@ struct HTTPShim: Sendable {
                 return malformed(error)
             }
             let form = try FormBody(String(buffer: buffer))
-            return response(await answer(endpoint, form: form, authorization: authorization).value())
+            return response(
+                await answer(endpoint, form: form, authorization: authorization, context: context).value())
         } catch {
             return response(errorReply(error, authorization: authorization))
         }
@@ -95,24 +96,26 @@ struct HTTPShim: Sendable {
 
     /// Answers a form endpoint, now or after suspending (a durable write, or fetching a client's
     /// JWKS). Errors are replies too.
-    func answer(_ endpoint: FormEndpoint, form: FormBody, authorization: String?) -> Settled<FormReply> {
+    func answer(_ endpoint: FormEndpoint, form: FormBody, authorization: String?, context: CallContext)
+        -> Settled<FormReply>
+    {
         guard let authority = authority.value else { return .now(startingReply) }
         let failure: @Sendable (any Error) -> FormReply = { self.errorReply($0, authorization: authorization) }
         do {
             switch endpoint {
             case .token:
-                return authority.token(try tokenRequest(form, authorization)).settled(
+                return authority.token(try tokenRequest(form, authorization), context: context).settled(
                     { self.tokenReply($0) }, failure: failure)
             case .introspect:
                 // Authority refuses an empty token (invalid_request).
                 return authority.introspect(
-                    token: form["token"] ?? "", credentials: try credentials(form, authorization)
+                    token: form["token"] ?? "", credentials: try credentials(form, authorization), context: context
                 )
                 .settled({ self.introspectionReply($0) }, failure: failure)
             case .revoke:
                 return authority.revoke(
                     token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
-                    credentials: try credentials(form, authorization)
+                    credentials: try credentials(form, authorization), context: context
                 ).settled({ _ in FormReply(status: .ok, body: "{}") }, failure: failure)
             }
         } catch {

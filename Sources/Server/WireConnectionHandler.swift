@@ -1,3 +1,4 @@
+import Authority
 import Logging
 import NIOCore
 import SwiftProtobuf
@@ -19,6 +20,8 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     private let maxInFlight: Int
     private let counter: InFlightCounter
     private let logger: Logger
+    /// The peer's address, read once per connection for every request's `CallContext`.
+    private var peer = ""
     private var inFlight = 0
     private var isReadPending = false
     private var isClosing = false
@@ -39,6 +42,10 @@ final class WireConnectionHandler: ChannelDuplexHandler {
         self.logger = logger
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        peer = context.channel.remoteAddress?.peerText ?? ""
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let request: Authsec_V1_Request
@@ -53,7 +60,7 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             return
         }
         let work: @Sendable () async -> Authsec_V1_Response
-        switch service.answer(request) {
+        switch service.answer(request, context: CallContext(.wire, peer: peer)) {
         case .now(let response):
             write(response, context: context)
             flush.schedule(context)

@@ -19,7 +19,7 @@ public struct WireService: Sendable {
     ///
     /// Token, introspection and revocation calls are decided inline when they need neither a
     /// durable write nor a fetch; management calls read or write the store and always suspend.
-    func answer(_ request: Authsec_V1_Request) -> Settled<Authsec_V1_Response> {
+    func answer(_ request: Authsec_V1_Request, context: CallContext) -> Settled<Authsec_V1_Response> {
         let id = request.id
         func reply<Value>(
             _ answer: Answer<Value>, _ fill: @escaping @Sendable (inout Authsec_V1_Response, Value) -> Void
@@ -37,34 +37,31 @@ public struct WireService: Sendable {
         do {
             switch request.call {
             case .token(let call):
-                let answer = authority.token(Self.tokenRequest(call, try credentials(request, call)))
+                let answer = authority.token(Self.tokenRequest(call, try credentials(request, call)), context: context)
                 return reply(answer) { $0.token = Self.tokenResponse($1) }
             case .introspect(let call):
-                let answer = authority.introspect(token: call.token, credentials: try credentials(request, call))
+                let answer = authority.introspect(
+                    token: call.token, credentials: try credentials(request, call), context: context)
                 return reply(answer) { $0.introspect = Self.introspectResponse($1) }
             case .revoke(let call):
                 let answer = authority.revoke(
-                    token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: try credentials(request, call))
+                    token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: try credentials(request, call),
+                    context: context)
                 return reply(answer) { response, _ in response.revoke = Authsec_V1_RevokeResponse() }
             default:
-                return .later { await self.manage(request) }
+                return .later { await self.manage(request, context: context) }
             }
         } catch {
             return .now(response(for: error, id: id))
         }
     }
 
-    /// The response to one request, suspending if it must.
-    public func handle(_ request: Authsec_V1_Request) async -> Authsec_V1_Response {
-        await answer(request).value()
-    }
-
     /// A management or server-info call.
-    private func manage(_ request: Authsec_V1_Request) async -> Authsec_V1_Response {
+    private func manage(_ request: Authsec_V1_Request, context: CallContext) async -> Authsec_V1_Response {
         var response = Authsec_V1_Response()
         response.id = request.id
         do {
-            try await dispatch(request, into: &response)
+            try await dispatch(request, context: context, into: &response)
         } catch {
             return self.response(for: error, id: request.id)
         }
@@ -149,8 +146,9 @@ public struct WireService: Sendable {
 
     /// The management caller named by the envelope's `Bearer` token (RFC 6750 §2.1 syntax).
     @discardableResult
-    private func admin(_ request: Authsec_V1_Request, _ scope: String) throws -> AdminCaller {
-        try authority.authorizeAdmin(token: Self.bearerToken(request.authorization) ?? "", scope: scope)
+    private func admin(_ request: Authsec_V1_Request, _ scope: String, _ context: CallContext) throws -> AdminCaller {
+        try authority.authorizeAdmin(
+            token: Self.bearerToken(request.authorization) ?? "", scope: scope, context: context)
     }
 
     /// The token of a `Bearer` credential (the scheme is case-insensitive), or nil.
@@ -164,7 +162,9 @@ public struct WireService: Sendable {
         return String(Substring(bytes.dropFirst(7)))
     }
 
-    private func dispatch(_ request: Authsec_V1_Request, into response: inout Authsec_V1_Response) async throws {
+    private func dispatch(
+        _ request: Authsec_V1_Request, context: CallContext, into response: inout Authsec_V1_Response
+    ) async throws {
         switch request.call {
         case .token, .introspect, .revoke:
             // Answered by `answer`, never dispatched here.
@@ -178,58 +178,58 @@ public struct WireService: Sendable {
             info.managementAudience = Scopes.managementAudience
             response.serverInfo = info
         case .createClient(let call):
-            let caller = try admin(request, Scopes.adminClients)
+            let caller = try admin(request, Scopes.adminClients, context)
             let created = try await authority.createClient(try ClientSettings(call.client, mask: nil), by: caller)
             response.client = Self.clientResponse(created)
         case .getClient(let call):
-            try admin(request, Scopes.adminClients)
+            try admin(request, Scopes.adminClients, context)
             var result = Authsec_V1_ClientResponse()
             result.client = Authsec_V1_Client(try authority.client(call.clientID))
             response.client = result
         case .listClients(let call):
-            try admin(request, Scopes.adminClients)
+            try admin(request, Scopes.adminClients, context)
             let page = try authority.listClients(pageSize: Int(call.pageSize), pageToken: call.pageToken)
             var result = Authsec_V1_ListClientsResponse()
             result.clients = page.clients.map(Authsec_V1_Client.init)
             result.nextPageToken = page.nextPageToken ?? ""
             response.clients = result
         case .updateClient(let call):
-            let caller = try admin(request, Scopes.adminClients)
+            let caller = try admin(request, Scopes.adminClients, context)
             // Without a mask every non-empty field of `client` is a change.
             let settings = try ClientSettings(call.client, mask: call.updateMask.isEmpty ? nil : call.updateMask)
             var result = Authsec_V1_ClientResponse()
             result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, settings, by: caller))
             response.client = result
         case .deleteClient(let call):
-            let caller = try admin(request, Scopes.adminClients)
+            let caller = try admin(request, Scopes.adminClients, context)
             try await authority.deleteClient(call.clientID, by: caller)
             response.deleted = Authsec_V1_DeleteResponse()
         case .rotateClientSecret(let call):
-            let caller = try admin(request, Scopes.adminClients)
+            let caller = try admin(request, Scopes.adminClients, context)
             response.client = Self.clientResponse(
                 try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor, by: caller)
             )
         case .createScope(let call):
-            try admin(request, Scopes.adminScopes)
+            try admin(request, Scopes.adminScopes, context)
             var result = Authsec_V1_ScopeResponse()
             result.scope = Self.scope(try await authority.createScope(name: call.name, description: call.description_p))
             response.scope = result
         case .listScopes:
-            try admin(request, Scopes.adminScopes)
+            try admin(request, Scopes.adminScopes, context)
             var result = Authsec_V1_ListScopesResponse()
             result.scopes = try authority.listScopes().map(Self.scope)
             response.scopes = result
         case .deleteScope(let call):
-            try admin(request, Scopes.adminScopes)
+            try admin(request, Scopes.adminScopes, context)
             try await authority.deleteScope(call.name)
             response.deleted = Authsec_V1_DeleteResponse()
         case .listKeys:
-            try admin(request, Scopes.adminKeys)
+            try admin(request, Scopes.adminKeys, context)
             var result = Authsec_V1_ListKeysResponse()
             result.keys = authority.listKeys().map(Self.key)
             response.keys = result
         case .rotateKey(let call):
-            try admin(request, Scopes.adminKeys)
+            try admin(request, Scopes.adminKeys, context)
             var result = Authsec_V1_ListKeysResponse()
             result.keys = try await authority.rotateKey(activateIn: call.activateIn).map(Self.key)
             response.keys = result

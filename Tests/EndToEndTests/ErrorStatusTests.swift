@@ -26,6 +26,7 @@ import Wire
         .alreadyExists: (409, .alreadyExists),
         .failedPrecondition: (409, .failedPrecondition),
         .storageFull: (507, .resourceExhausted),
+        .rateLimited: (429, .resourceExhausted),  // RFC 6585 §4
         .serverError: (500, .internal),
         .temporarilyUnavailable: (503, .unavailable),
     ]
