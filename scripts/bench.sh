@@ -2,12 +2,15 @@
 # `make bench`: the benchmark matrix of BENCHMARKS.md on this machine, with the peers measured in
 # the same run when their scripts are there (PEERS_DIR, default ../shared/peers).
 # Everything runs on loopback and every load is bounded in time.
-#   RUNS=3 DURATION=10s CONNECTIONS=16 PIPELINE=16 PEERS=1 TLS=1 SCALE=1 bash scripts/bench.sh
+#   RUNS=3 DURATION=10s CONNECTIONS=16 PIPELINE=16 PEERS=1 TLS=1 SCALE=1 MEMORY=1 BASE_REF= bash scripts/bench.sh
+# BASE_REF=<commit> adds the before/after rows (scripts/bench-compare.sh) against that build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PEERS="${PEERS:-1}"
 PEERS_DIR="${PEERS_DIR:-../shared/peers}"
 SCALE="${SCALE:-1}"
+MEMORY="${MEMORY:-1}"
+BASE_REF="${BASE_REF:-}"
 TLS="${TLS:-1}"
 source scripts/bench-lib.sh
 : > "$OUT/results.txt"
@@ -62,6 +65,12 @@ fi
 
 # Scale: the same loads with 1,000,000 clients and 1,000,000 revoked token ids stored.
 [ "$SCALE" = 1 ] && bash scripts/bench-scale.sh
+
+# Memory: RssAnon while 1,000,000 distinct clients register and authenticate.
+[ "$MEMORY" = 1 ] && bash scripts/bench-memory.sh
+
+# Before/after: this build against BASE_REF's, in alternating runs.
+[ -n "$BASE_REF" ] && BASE_REF=$BASE_REF bash scripts/bench-compare.sh
 
 echo
 echo "| measurement | median req/s | median p99 ms | runs |"

@@ -28,11 +28,15 @@ public enum AuthsecServer {
     }
 
     /// Opens the store in `directory`, turning a held lock into a clear message.
-    public static func openStore(_ directory: String, mapSize: Int, maxBatch: Int = 1024) throws -> Store {
+    public static func openStore(
+        _ directory: String, mapSize: Int, maxBatch: Int = 1024,
+        commitObserver: (@Sendable (Int, UInt64) -> Void)? = nil
+    ) throws -> Store {
+        var configuration = Store.Configuration(
+            directory: directory, schema: Keyspace.schema, mapSize: mapSize, maxBatch: maxBatch)
+        configuration.commitObserver = commitObserver
         do {
-            return try Store(
-                configuration: .init(
-                    directory: directory, schema: Keyspace.schema, mapSize: mapSize, maxBatch: maxBatch))
+            return try Store(configuration: configuration)
         } catch let error as StoreError where error.code == .locked {
             throw StartError(description: "\(error.message); stop it first or use another --data directory")
         }
@@ -60,14 +64,23 @@ public enum AuthsecServer {
             throw StartError(description: "--tls-cert/--tls-key: \(error)")
         }
         let scheme = tls == nil ? "http" : "https"
+        let metricsAccess: MetricsAccess
+        do {
+            metricsAccess = try MetricsAccess(cidrs: configuration.metricsAllow)
+        } catch {
+            throw StartError(description: "\(error)")
+        }
+        let metrics = ServerMetrics()
         let masterKey = MasterKeyFile(
             explicitPath: configuration.masterKeyFile, dataDirectory: configuration.dataDirectory)
-        let (store, sealingKey) = try await openPrepared(configuration, masterKey: masterKey, say: say)
+        let (store, sealingKey) = try await openPrepared(
+            configuration, masterKey: masterKey, metrics: metrics, say: say)
         defer { store.close() }
         let cell = AuthorityCell()
         let wireAddress = WireAddressCell()
         let shim = HTTPShim(
-            authority: cell, logger: logger, maxBodySize: configuration.maxBodySize, wireAddress: wireAddress)
+            authority: cell, logger: logger, maxBodySize: configuration.maxBodySize, wireAddress: wireAddress,
+            metrics: metrics, metricsAccess: metricsAccess)
         if configuration.allowsInsecureClientMetadata {
             logger.warning(
                 "--allow-insecure-client-metadata: client URLs may be http and reach loopback and private addresses; for development and tests only"
@@ -102,7 +115,8 @@ public enum AuthsecServer {
             logger: logger
         )
         let wire = WireDoor(
-            configuration: configuration, cell: cell, wireAddress: wireAddress, tls: tls, logger: logger, say: say)
+            configuration: configuration, cell: cell, wireAddress: wireAddress, tls: tls, metrics: metrics.wire,
+            logger: logger, say: say)
         var services: [any Service] = [app, wire]
         if let tls {
             say("tls: \(tls.files.certificate): \(tls.summary); SIGHUP reloads it")
@@ -132,11 +146,16 @@ public enum AuthsecServer {
     /// master key read (or made, for a store with nothing sealed yet) and checked to open every
     /// signing key, so a wrong key ends the start before either door opens.
     static func openPrepared(
-        _ configuration: ServerConfiguration, masterKey: MasterKeyFile, say: @escaping @Sendable (String) -> Void
+        _ configuration: ServerConfiguration, masterKey: MasterKeyFile, metrics: ServerMetrics,
+        say: @escaping @Sendable (String) -> Void
     ) async throws -> (Store, SealingKey) {
         let open = {
             try openStore(
-                configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch)
+                configuration.dataDirectory, mapSize: configuration.mapSize, maxBatch: configuration.maxWriteBatch,
+                commitObserver: { mutations, nanoseconds in
+                    metrics.batchSize.record(mutations)
+                    metrics.commitDuration.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+                })
         }
         var store = try open()
         do {
@@ -196,6 +215,7 @@ struct WireDoor: Service {
     let cell: AuthorityCell
     let wireAddress: WireAddressCell
     let tls: ServerTLS?
+    let metrics: ServerMetrics.DoorSeries
     let logger: Logger
     let say: @Sendable (String) -> Void
 
@@ -212,7 +232,7 @@ struct WireDoor: Service {
         do {
             listener = try await WireListener.bind(
                 host: configuration.wireHost, port: configuration.wirePort, threads: configuration.wireThreads,
-                service: service, limits: limits, tls: tls, logger: logger)
+                service: service, limits: limits, tls: tls, metrics: metrics, logger: logger)
         } catch let error as IOError where error.isBindFailure {
             throw AuthsecServer.StartError.cannotListen("wire", configuration.wireHost, configuration.wirePort, error)
         }

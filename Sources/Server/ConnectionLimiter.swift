@@ -16,9 +16,11 @@ final class ConnectionLimiter: Sendable {
 
     let limits: Limits
     private let state = Mutex(State())
+    private let series: ServerMetrics.DoorSeries
 
-    init(_ limits: Limits) {
+    init(_ limits: Limits, series: ServerMetrics.DoorSeries) {
         self.limits = limits
+        self.series = series
     }
 
     /// Counts `channel` in, or returns false when a cap is reached; an admitted channel is
@@ -33,8 +35,13 @@ final class ConnectionLimiter: Sendable {
             state.byAddress[address, default: 0] += 1
             return true
         }
-        guard admitted else { return false }
+        guard admitted else {
+            series.refusedConnections.increment()
+            return false
+        }
+        series.connections.increment()
         channel.closeFuture.whenComplete { [self] _ in
+            series.connections.decrement()
             state.withLock { state in
                 state.total -= 1
                 let left = state.byAddress[address, default: 1] - 1

@@ -59,7 +59,7 @@ extension HTTPServerBuilder {
         shim: HTTPShim, idleTimeout: TimeAmount, requestDeadline: TimeAmount, connections: ConnectionLimiter.Limits,
         tls: ServerTLS?
     ) -> HTTPServerBuilder {
-        let limiter = ConnectionLimiter(connections)
+        let limiter = ConnectionLimiter(connections, series: shim.metrics.http)
         return HTTPServerBuilder { responder in
             HTTPDoorChannel(
                 responder: responder, shim: shim, idleTimeout: idleTimeout, requestDeadline: requestDeadline,

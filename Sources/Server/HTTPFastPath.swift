@@ -87,10 +87,13 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 deadline.cancel()
                 return context.fireChannelRead(wrapInboundOut(bytes))
             case .request(let request):
+                let started = DispatchTime.now().uptimeNanoseconds
                 let reply = routerAnswers.owed == 0 ? answer(request, in: bytes) : nil
                 // The scanner counted these bytes, so the slice exists.
                 let requestBytes = bytes.readSlice(length: request.length)!
-                if let reply {
+                if let reply, let endpoint = request.endpoint {
+                    shim.metrics.http.record(
+                        ServerMetrics.Call(path: endpoint.rawValue), since: started, error: reply.error)
                     context.write(wrapOutboundOut(serialize(reply, allocator: context.channel.allocator)), promise: nil)
                 } else {
                     routerAnswers.owed += 1

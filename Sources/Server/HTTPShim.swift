@@ -12,12 +12,29 @@ struct HTTPShim: Sendable {
     let maxBodySize: Int
     /// The wire door's address, advertised in the metadata once it is bound.
     var wireAddress = WireAddressCell()
+    var metrics = ServerMetrics()
+    /// Who may read `/metrics`.
+    var metricsAccess = MetricsAccess.loopback
 
     func router() -> Router<DoorRequestContext> {
         // HEAD works wherever GET does (RFC 9110 §9.3.2).
         let router = Router(context: DoorRequestContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: RequestMetricsMiddleware(series: metrics.http))
         router.get("/healthz") { _, _ in
             json(.ok, #"{"status":"ok"}"#)
+        }
+        router.get("/metrics") { _, context in
+            guard metricsAccess.allows(context.peer) else {
+                return json(
+                    .forbidden,
+                    #"{"error":"access_denied","error_description":"/metrics is served to loopback and --metrics-allow ranges only"}"#
+                )
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            return Response(
+                status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
         router.get("/.well-known/oauth-authorization-server") { _, _ in
             try ready { json(.ok, metadata($0), cacheable: true) }
@@ -57,8 +74,15 @@ struct HTTPShim: Sendable {
 
     /// Parses a form POST and answers it (the async path, for calls that write or fetch).
     private func respond(to request: Request, _ endpoint: FormEndpoint, context: CallContext) async -> Response {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let reply = await formReply(to: request, endpoint, context: context)
+        metrics.http.record(ServerMetrics.Call(path: endpoint.rawValue), since: started, error: reply.error)
+        return response(reply)
+    }
+
+    private func formReply(to request: Request, _ endpoint: FormEndpoint, context: CallContext) async -> FormReply {
         let authorization = request.headers[.authorization]
-        guard authority.value != nil else { return response(startingReply) }
+        guard authority.value != nil else { return startingReply }
         do {
             guard let contentType = request.headers[.contentType], Self.isForm(contentType.utf8) else {
                 throw AuthorityError(.invalidRequest, "the request body must be application/x-www-form-urlencoded")
@@ -76,10 +100,9 @@ struct HTTPShim: Sendable {
                 return malformed(error)
             }
             let form = try FormBody(String(buffer: buffer))
-            return response(
-                await answer(endpoint, form: form, authorization: authorization, context: context).value())
+            return await answer(endpoint, form: form, authorization: authorization, context: context).value()
         } catch {
-            return response(errorReply(error, authorization: authorization))
+            return errorReply(error, authorization: authorization)
         }
     }
 
@@ -150,22 +173,18 @@ struct HTTPShim: Sendable {
     }
 
     /// 400 for bytes NIO's HTTP parser refused; the connection closes, as its framing is lost.
-    private func malformed(_ error: any Error) -> Response {
+    private func malformed(_ error: any Error) -> FormReply {
         logger.debug("malformed http request", metadata: ["error": "\(error)"])
-        var response = json(
-            .badRequest, #"{"error":"invalid_request","error_description":"the request could not be parsed"}"#)
-        response.headers[.connection] = "close"
-        response.headers[.cacheControl] = "no-store"
-        return response
+        var reply = Self.reply(for: AuthorityError(.invalidRequest, "the request could not be parsed"))
+        reply.closesConnection = true
+        return reply
     }
 
-    private func tooLarge() -> Response {
-        var response = json(
-            .contentTooLarge,
-            #"{"error":"invalid_request","error_description":"request body exceeds \#(maxBodySize) bytes"}"#)
-        response.headers[.connection] = "close"
-        response.headers[.cacheControl] = "no-store"
-        return response
+    private func tooLarge() -> FormReply {
+        var reply = Self.reply(for: AuthorityError(.invalidRequest, "request body exceeds \(maxBodySize) bytes"))
+        reply.status = .contentTooLarge
+        reply.closesConnection = true
+        return reply
     }
 
     /// RFC 6749 §5.2 for a thrown error; anything but an AuthorityError is logged and hidden.
@@ -198,7 +217,8 @@ struct HTTPShim: Sendable {
         // RFC 6749 §5.2: a 401 names the scheme the client tried in its Authorization header.
         return FormReply(
             status: failure.code.httpStatus, body: body + "}",
-            basicChallenge: failure.code == .invalidClient && basic, retryAfter: failure.retryAfter)
+            basicChallenge: failure.code == .invalidClient && basic, retryAfter: failure.retryAfter,
+            error: failure.code.rawValue)
     }
 
     private func response(_ reply: FormReply) -> Response {
@@ -287,6 +307,10 @@ struct FormReply: Sendable {
     var basicChallenge = false
     /// Seconds for a `Retry-After` header (RFC 9110 §10.2.3).
     var retryAfter: Int64?
+    /// The OAuth error code of an error answer, for the metrics.
+    var error: String?
+    /// The request's framing cannot be trusted (an unparsable or oversized body): `Connection: close`.
+    var closesConnection = false
 
     /// The headers every form reply carries, whichever path sends it.
     var headerFields: HTTPFields {
@@ -296,12 +320,13 @@ struct FormReply: Sendable {
         fields[.cacheControl] = "no-store"
         if basicChallenge { fields[.wwwAuthenticate] = Self.challenge }
         if let retryAfter { fields[.retryAfter] = String(retryAfter) }
+        if closesConnection { fields[.connection] = "close" }
         return fields
     }
 
     /// `headerFields` as HTTP/1.1 header lines, each ending in CRLF, for a path that writes bytes.
     var headerLines: String {
-        if retryAfter != nil { return Self.lines(headerFields) }
+        if retryAfter != nil || closesConnection { return Self.lines(headerFields) }
         return basicChallenge ? Self.challengeLines : Self.plainLines
     }
 

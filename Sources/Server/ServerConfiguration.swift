@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     /// Lets URLs fetched on a client's behalf (`jwks_uri`) be http and reach loopback and
     /// private addresses: for development and tests only (`--allow-insecure-client-metadata`).
     public var allowsInsecureClientMetadata = false
+    /// Address ranges (CIDR) that may read `/metrics`; empty means loopback only.
+    public var metricsAllow: [String] = []
 
     public init() {}
 

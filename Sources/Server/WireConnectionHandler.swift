@@ -1,4 +1,5 @@
 import Authority
+import Dispatch
 import Logging
 import NIOCore
 import SwiftProtobuf
@@ -34,8 +35,14 @@ final class WireConnectionHandler: ChannelDuplexHandler {
     /// Request tasks run on this connection's event loop, not on the global pool.
     private let executor: EventLoopTaskExecutor
 
-    init(service: WireService, maxInFlight: Int, counter: InFlightCounter, eventLoop: any EventLoop, logger: Logger) {
+    private let metrics: ServerMetrics.DoorSeries
+
+    init(
+        service: WireService, maxInFlight: Int, counter: InFlightCounter, eventLoop: any EventLoop,
+        metrics: ServerMetrics.DoorSeries, logger: Logger
+    ) {
         self.service = service
+        self.metrics = metrics
         self.executor = .pinned(to: eventLoop)
         self.maxInFlight = maxInFlight
         self.counter = counter
@@ -48,6 +55,7 @@ final class WireConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        let started = DispatchTime.now().uptimeNanoseconds
         let request: Authsec_V1_Request
         do {
             request = try Authsec_V1_Request(serializedBytes: Array(frame.readableBytesView))
@@ -55,13 +63,16 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             var response = Authsec_V1_Response()
             response.status = WireService.status(
                 .invalidArgument, error: "invalid_request", message: "frame is not a valid Request message")
+            metrics.record(.other, since: started, error: response.status.error)
             write(response, context: context)
             flush.schedule(context)
             return
         }
         let work: @Sendable () async -> Authsec_V1_Response
+        let call = ServerMetrics.Call(request.call)
         switch service.answer(request, context: CallContext(.wire, peer: peer)) {
         case .now(let response):
+            metrics.record(call, since: started, error: response.status.error)
             write(response, context: context)
             flush.schedule(context)
             return
@@ -75,6 +86,7 @@ final class WireConnectionHandler: ChannelDuplexHandler {
             let response = await work()
             // The pinned executor resumes this task on the connection's event loop.
             let (handler, context) = bound.value
+            handler.metrics.record(call, since: started, error: response.status.error)
             handler.finish(response, context: context)
         }
     }

@@ -44,10 +44,11 @@ final class WireListener: Sendable {
     /// Binds `host:port`; with `tls`, every connection must complete a TLS handshake within the
     /// request deadline before anything else is read.
     static func bind(
-        host: String, port: Int, threads: Int, service: WireService, limits: Limits, tls: ServerTLS?, logger: Logger
+        host: String, port: Int, threads: Int, service: WireService, limits: Limits, tls: ServerTLS?,
+        metrics: ServerMetrics.DoorSeries, logger: Logger
     ) async throws -> WireListener {
         let counter = InFlightCounter()
-        let limiter = ConnectionLimiter(limits.connections)
+        let limiter = ConnectionLimiter(limits.connections, series: metrics)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let bound = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
@@ -70,7 +71,7 @@ final class WireListener: Sendable {
                         ByteToMessageHandler(FrameDecoder(maxFrameSize: limits.maxFrameSize)),
                         WireConnectionHandler(
                             service: service, maxInFlight: limits.maxInFlightPerConnection, counter: counter,
-                            eventLoop: channel.eventLoop, logger: logger),
+                            eventLoop: channel.eventLoop, metrics: metrics, logger: logger),
                     ])
                 }
             }

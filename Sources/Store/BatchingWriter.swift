@@ -31,10 +31,12 @@ final class BatchingWriter: Sendable {
     private let maxBatch: Int
     private let queue = DispatchQueue(label: "authsec.store.writer")
     private let state = Mutex(State())
+    private let observer: (@Sendable (Int, UInt64) -> Void)?
 
-    init(environment: Environment, maxBatch: Int) {
+    init(environment: Environment, maxBatch: Int, observer: (@Sendable (Int, UInt64) -> Void)?) {
         self.environment = environment
         self.maxBatch = maxBatch
+        self.observer = observer
     }
 
     func enqueue(_ job: WriteJob) {
@@ -73,7 +75,9 @@ final class BatchingWriter: Sendable {
                 return batch
             }
             if batch.isEmpty { return }
+            let started = DispatchTime.now().uptimeNanoseconds
             commit(batch)
+            observer?(batch.count, DispatchTime.now().uptimeNanoseconds - started)
         }
     }
 

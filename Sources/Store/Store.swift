@@ -17,6 +17,9 @@ public final class Store: Sendable {
         public var maxBatch: Int = 1024
         /// The named databases, opened (and created if missing) at start.
         public var schema: Schema
+        /// Told of every commit: how many mutations it held and how long it took (ns), fsync
+        /// included. Runs on the writer's thread, so it must be quick.
+        public var commitObserver: (@Sendable (_ mutations: Int, _ nanoseconds: UInt64) -> Void)?
 
         public init(directory: String, schema: Schema, mapSize: Int = 16 << 30, maxBatch: Int = 1024) {
             self.directory = directory
@@ -44,7 +47,8 @@ public final class Store: Sendable {
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         environment = try Environment(configuration: configuration)
-        writer = BatchingWriter(environment: environment, maxBatch: max(1, configuration.maxBatch))
+        writer = BatchingWriter(
+            environment: environment, maxBatch: max(1, configuration.maxBatch), observer: configuration.commitObserver)
         readPool = Mutex([])
     }
 

@@ -16,12 +16,13 @@ struct Bench: AsyncParsableCommand {
             """)
 
     enum Operation: String, ExpressibleByArgument, CaseIterable {
-        case token, introspect, introspectDistinct = "introspect-distinct", revoke, createClient = "create-client",
-            mixed
+        case token, tokenDistinct = "token-distinct", introspect, introspectDistinct = "introspect-distinct", revoke,
+            createClient = "create-client", mixed
     }
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "token | introspect | introspect-distinct | revoke | create-client | mixed") var op: Operation =
+    @Option(help: "token | token-distinct | introspect | introspect-distinct | revoke | create-client | mixed")
+    var op: Operation =
         .token
     @Option(help: "TCP connections.") var connections = 16
     @Option(help: "Requests in flight per connection (closed loop).") var pipeline = 16
@@ -31,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     var rate: Int?
     @Option(help: "Unmeasured warm-up before the run, e.g. 2s.") var warmup = DurationArgument(argument: "2s")!
     @Option(help: "Distinct tokens to prepare for introspect-distinct, revoke and mixed.") var tokens = 100_000
+    @Option(help: "Distinct clients to register for token-distinct (each request authenticates the next).")
+    var clients = 100_000
     @Flag(help: "Keep the clients create-client made (to seed a store for scale runs).")
     var keep = false
 
@@ -40,7 +43,7 @@ struct Bench: AsyncParsableCommand {
         }
         if let requests, requests <= 0 { throw ValidationError("--requests must be positive") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
-        guard tokens > 0 else { throw ValidationError("--tokens must be positive") }
+        guard tokens > 0, clients > 0 else { throw ValidationError("--tokens and --clients must be positive") }
     }
 
     func run() async throws {
@@ -51,7 +54,9 @@ struct Bench: AsyncParsableCommand {
         var failure: Error?
         do {
             let workload = try await setup.workload(
-                for: op, tokens: op == .revoke ? max(tokens, requests ?? 0) : tokens, pipeline: pipeline)
+                for: op, tokens: op == .revoke ? max(tokens, requests ?? 0) : tokens, distinctClients: clients,
+                pipeline: pipeline
+            )
             let plan = LoadPlan(
                 connections: connections, pipeline: pipeline,
                 duration: Double(duration?.seconds ?? (requests == nil ? 10 : 3600)),

@@ -59,7 +59,9 @@ final class BenchSetup: Sendable {
         return response
     }
 
-    func workload(for op: Bench.Operation, tokens: Int, pipeline: Int) async throws -> Workload {
+    func workload(for op: Bench.Operation, tokens: Int, distinctClients: Int, pipeline: Int) async throws
+        -> Workload
+    {
         let basic = benchBasic
         let tokenCall = Authsec_V1_Request.clientCredentials(authorization: basic)
         func introspect(_ token: String) -> Authsec_V1_Request {
@@ -97,37 +99,69 @@ final class BenchSetup: Sendable {
                 default: introspections[index % introspections.count]
                 }
             }
+        case .tokenDistinct:
+            // Every request authenticates a different client, cycling through `distinctClients` of them.
+            let pool = try await registerClients(distinctClients, pipeline: pipeline).map {
+                Authsec_V1_Request.clientCredentials(authorization: $0)
+            }
+            return Workload(limit: nil) { pool[$0 % pool.count] }
         case .createClient:
-            let bearer = adminBearer
-            let run = String(UUID().uuidString.prefix(8))
             return Workload(
-                limit: nil,
-                request: { index in
-                    var call = Authsec_V1_CreateClientRequest()
-                    call.client.name = "authsec-bench-\(run)-\(index)"
-                    call.client.appType = "ai_agent"
-                    return Authsec_V1_Request(authorization: bearer, call: .createClient(call))
-                }, observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
+                limit: nil, request: creationRequests(),
+                observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
         }
     }
 
     /// Issues `count` tokens to the bench client, spread over every connection.
     func issue(_ count: Int, pipeline: Int) async throws -> [String] {
         let request = Authsec_V1_Request.clientCredentials(authorization: benchBasic)
+        return try await collect(count, pipeline: pipeline, "preparing tokens", request: { _ in request }) {
+            $0.token.accessToken
+        }
+    }
+
+    /// Registers `count` ai_agent clients, each with its secret; returns their Basic credentials.
+    func registerClients(_ count: Int, pipeline: Int) async throws -> [String] {
+        try await collect(count, pipeline: pipeline, "registering clients", request: creationRequests()) {
+            [weak self] response in
+            let created = response.client
+            self?.noteCreated(created.client.clientID)
+            return "Basic " + Data("\(created.client.clientID):\(created.clientSecret)".utf8).base64EncodedString()
+        }
+    }
+
+    /// The request that registers the run's `index`th ai_agent client.
+    private func creationRequests() -> @Sendable (Int) -> Authsec_V1_Request {
+        let bearer = adminBearer
+        let run = String(UUID().uuidString.prefix(8))
+        return { index in
+            var call = Authsec_V1_CreateClientRequest()
+            call.client.name = "authsec-bench-\(run)-\(index)"
+            call.client.appType = "ai_agent"
+            return Authsec_V1_Request(authorization: bearer, call: .createClient(call))
+        }
+    }
+
+    /// `count` calls spread over every connection, `pipeline` (at most 32) in flight on each; the
+    /// value of each answer, in no particular order.
+    private func collect<Value: Sendable>(
+        _ count: Int, pipeline: Int, _ what: String, request: @escaping @Sendable (Int) -> Authsec_V1_Request,
+        value: @escaping @Sendable (Authsec_V1_Response) -> Value
+    ) async throws -> [Value] {
         let next = SharedCounter()
         let callers = clients.count * max(1, min(pipeline, 32))
         let timeout = self.timeout
-        return try await withThrowingTaskGroup(of: [String].self) { group in
+        return try await withThrowingTaskGroup(of: [Value].self) { group in
             for caller in 0..<callers {
                 let client = clients[caller % clients.count]
                 group.addTask {
-                    var tokens: [String] = []
-                    while next.take() < count {
-                        let response = try Self.expectOK(
-                            try await client.call(request, timeout: timeout), "preparing tokens")
-                        tokens.append(response.token.accessToken)
+                    var values: [Value] = []
+                    while true {
+                        let index = next.take()
+                        guard index < count else { return values }
+                        let response = try Self.expectOK(try await client.call(request(index), timeout: timeout), what)
+                        values.append(value(response))
                     }
-                    return tokens
                 }
             }
             return try await group.reduce(into: []) { $0 += $1 }

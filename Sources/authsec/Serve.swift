@@ -132,6 +132,13 @@ struct Serve: AsyncParsableCommand {
     )
     var allowInsecureClientMetadata = false
 
+    @Option(
+        name: .customLong("metrics-allow"),
+        help: ArgumentHelp(
+            "An address or CIDR range (10.0.0.0/8, fd00::/8) that may read /metrics; repeatable. Default: loopback only.",
+            valueName: "CIDR"))
+    var metricsAllow: [String] = []
+
     func validate() throws {
         if let issuer {
             guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme),
@@ -175,6 +182,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.allowsInsecureClientMetadata = allowInsecureClientMetadata
+        configuration.metricsAllow = metricsAllow
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

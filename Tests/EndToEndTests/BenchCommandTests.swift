@@ -10,14 +10,16 @@ import Testing
         ]
     }
 
-    @Test(arguments: ["token", "introspect", "introspect-distinct", "revoke", "create-client", "mixed"])
+    @Test(arguments: [
+        "token", "token-distinct", "introspect", "introspect-distinct", "revoke", "create-client", "mixed",
+    ])
     func everyOperationRunsCleanAndCleansUp(op: String) throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
         let (status, output, error) = try runCLI(
             [
                 "bench", "--op", op, "--connections", "2", "--pipeline", "4", "--requests", "200", "--tokens", "300",
-                "--warmup", "0s", "--json",
+                "--clients", "50", "--warmup", "0s", "--json",
             ],
             environment: environment(server))
         #expect(status == 0, "\(error)")
