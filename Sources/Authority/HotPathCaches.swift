@@ -24,7 +24,8 @@ final class HotPathCaches: Sendable {
     }
 
     static let secretBudget = 16 << 20
-    static let tokenBudget = 16 << 20
+    /// Large enough for about 100,000 distinct tokens in use (an entry costs ~600 bytes).
+    static let tokenBudget = 64 << 20
 
     private let secrets = Mutex(ByteBoundedCache<[UInt8], SecretEntry>(budget: secretBudget))
     private let tokens = Mutex(ByteBoundedCache<TokenDigest, AccessTokenClaims>(budget: tokenBudget))

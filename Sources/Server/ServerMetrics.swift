@@ -11,10 +11,14 @@ import Wire
 /// label ever holds a token, a client id or an address, so the series cannot grow with traffic.
 final class ServerMetrics: Sendable {
     /// What a request asked for, as the `call` label spells it.
-    enum Call: String, CaseIterable, Sendable {
-        case token, introspect, revoke, management
-        case serverInfo = "server_info"
-        case metadata, jwks, health, metrics, other
+    enum Call: Int, CaseIterable, Sendable {
+        case token, introspect, revoke, management, serverInfo, metadata, jwks, health, metrics, other
+
+        var label: String { Self.labels[rawValue] }
+        private static let labels = [
+            "token", "introspect", "revoke", "management", "server_info", "metadata", "jwks", "health", "metrics",
+            "other",
+        ]
     }
 
     /// One door's series.
@@ -28,11 +32,12 @@ final class ServerMetrics: Sendable {
         init(door: CallContext.Door, factory: PrometheusMetricsFactory) {
             let name = [("door", door.rawValue)]
             requests = Call.allCases.map {
-                Metrics.Counter(label: "authsec_requests_total", dimensions: name + [("call", $0.rawValue)], factory: factory)
+                Metrics.Counter(
+                    label: "authsec_requests_total", dimensions: name + [("call", $0.label)], factory: factory)
             }
             durations = Call.allCases.map {
                 Metrics.Timer(
-                    label: "authsec_request_duration_seconds", dimensions: name + [("call", $0.rawValue)],
+                    label: "authsec_request_duration_seconds", dimensions: name + [("call", $0.label)],
                     factory: factory)
             }
             var errors: [String: Metrics.Counter] = [:]
@@ -49,10 +54,9 @@ final class ServerMetrics: Sendable {
         /// Counts one answered request of `call` begun at `started` (`DispatchTime` ns), and its
         /// error code if any.
         func record(_ call: Call, since started: UInt64, error: String?) {
-            let index = Call.allCases.firstIndex(of: call)!
-            requests[index].increment()
+            requests[call.rawValue].increment()
             let elapsed = DispatchTime.now().uptimeNanoseconds &- started
-            durations[index].recordNanoseconds(Int64(truncatingIfNeeded: elapsed))
+            durations[call.rawValue].recordNanoseconds(Int64(truncatingIfNeeded: elapsed))
             if let error, !error.isEmpty { (errors[error] ?? errors[ServerMetrics.otherError])?.increment() }
         }
     }

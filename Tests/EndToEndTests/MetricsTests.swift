@@ -12,17 +12,6 @@ import Wire
         return (Int(response.status.code), response.headers.first(name: "Content-Type"), String(buffer: bytes))
     }
 
-    func postToken(_ server: ServerProcess, _ authorization: String) async throws -> Int {
-        var request = HTTPClientRequest(url: server.httpURL + "/oauth/token")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "Authorization", value: authorization)
-        request.body = .bytes(ByteBuffer(string: "grant_type=client_credentials"))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1 << 16)
-        return Int(response.status.code)
-    }
-
     /// The value of the sample whose name and labels are exactly `series`, e.g.
     /// `authsec_requests_total{door="wire",call="token"}` (labels in any order).
     func sample(_ text: String, _ name: String, _ labels: [String: String]) -> Double? {
@@ -52,8 +41,8 @@ import Wire
         }
         let wrong = "Basic " + Data("\(server.adminID):wrong".utf8).base64EncodedString()
         #expect(try await wire.call(.clientCredentials(authorization: wrong)).status.error == "invalid_client")
-        for _ in 0..<2 { #expect(try await postToken(server, server.basicAdmin) == 200) }
-        #expect(try await postToken(server, wrong) == 401)
+        for _ in 0..<2 { #expect(try await server.httpToken(server.basicAdmin).status == 200) }
+        #expect(try await server.httpToken(wrong).status == 401)
         // A durable write, for the store's series.
         var scope = Authsec_V1_CreateScopeRequest()
         scope.name = "metrics:test"

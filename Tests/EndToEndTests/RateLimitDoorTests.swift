@@ -24,20 +24,6 @@ import Wire
         return "Basic " + Data(credential.utf8).base64EncodedString()
     }
 
-    func httpToken(_ server: ServerProcess, _ authorization: String) async throws -> (
-        status: Int, retryAfter: String?, body: [String: Any]
-    ) {
-        var request = HTTPClientRequest(url: server.httpURL + "/oauth/token")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "Authorization", value: authorization)
-        request.body = .bytes(ByteBuffer(string: "grant_type=client_credentials"))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let bytes = try await response.body.collect(upTo: 1 << 16)
-        let body = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        return (Int(response.status.code), response.headers.first(name: "Retry-After"), body)
-    }
-
     @Test func theSixthRequestOfAMinuteIsRefusedThroughEitherDoor() async throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
@@ -45,11 +31,11 @@ import Wire
         defer { Task { await wire.close() } }
         let client = try await limitedClient(server, wire, perMinute: 5)
         // Five requests, shared between the doors, pass.
-        for _ in 0..<3 { #expect(try await httpToken(server, client).status == 200) }
+        for _ in 0..<3 { #expect(try await server.httpToken(client).status == 200) }
         for _ in 0..<2 {
             #expect(try await wire.call(.clientCredentials(authorization: client)).status.code == .ok)
         }
-        let http = try await httpToken(server, client)
+        let http = try await server.httpToken(client)
         #expect(http.status == 429)
         #expect(http.body["error"] as? String == "rate_limited")
         let retryAfter = try #require(http.retryAfter.flatMap(Int.init))
@@ -59,6 +45,6 @@ import Wire
         #expect(refused.status.error == "rate_limited")
         #expect((1...12).contains(refused.status.retryAfter))
         // Other clients are not affected.
-        #expect(try await httpToken(server, server.basicAdmin).status == 200)
+        #expect(try await server.httpToken(server.basicAdmin).status == 200)
     }
 }

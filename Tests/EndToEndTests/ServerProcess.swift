@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Testing
 import Wire
 
@@ -196,5 +198,22 @@ final class PipeDrain: @unchecked Sendable {
     func text() -> String {
         guard done.wait(timeout: .now() + 10) == .success else { return "" }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension ServerProcess {
+    /// A client_credentials request to the HTTP door's token endpoint, as any HTTP client sends it.
+    func httpToken(_ authorization: String) async throws -> (
+        status: Int, retryAfter: String?, body: [String: Any]
+    ) {
+        var request = HTTPClientRequest(url: httpURL + "/oauth/token")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Authorization", value: authorization)
+        request.body = .bytes(ByteBuffer(string: "grant_type=client_credentials"))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 16)
+        let body = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        return (Int(response.status.code), response.headers.first(name: "Retry-After"), body)
     }
 }
