@@ -126,6 +126,10 @@ extension Authority {
             throw AuthorityError(
                 .failedPrecondition, "client \(clientID) is the caller; a client cannot delete itself")
         }
+        // Counted before the commit, so no verification after it can skip the lookup.
+        var isDeleted = false
+        deletedClientRecords.add(1, ordering: .sequentiallyConsistent)
+        defer { if !isDeleted { deletedClientRecords.subtract(1, ordering: .sequentiallyConsistent) } }
         try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
@@ -139,6 +143,7 @@ extension Authority {
             deleted.expiresAt = now + Client.maxAccessTokenLifetime
             try txn.put(Keyspace.deletedClients, clientID, deleted)
         }
+        isDeleted = true
     }
 
     /// Issues a new secret. With `keepPreviousFor` > 0 the current secret keeps working that many

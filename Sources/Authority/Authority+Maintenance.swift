@@ -25,13 +25,16 @@ extension Authority {
             $0 = PurgeCursors(revoked: revoked.next, assertions: assertions.next, deletedClients: deleted.next)
         }
         guard !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty else { return 0 }
-        return try await write { txn in
+        let (removed, removedDeleted) = try await write { txn in
             var removed = 0
+            var removedDeleted = 0
             for key in revoked.keys where try txn.delete(Keyspace.revokedTokens, key) { removed += 1 }
             for key in assertions.keys where try txn.delete(Keyspace.usedAssertions, key) { removed += 1 }
-            for key in deleted.keys where try txn.delete(Keyspace.deletedClients, key) { removed += 1 }
-            return removed
+            for key in deleted.keys where try txn.delete(Keyspace.deletedClients, key) { removedDeleted += 1 }
+            return (removed + removedDeleted, removedDeleted)
         }
+        deletedClientRecords.subtract(removedDeleted, ordering: .sequentiallyConsistent)
+        return removed
     }
 }
 

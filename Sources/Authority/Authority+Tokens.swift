@@ -326,7 +326,8 @@ extension Authority {
         // A deleted client's tokens end with it (its record stays until they would have expired).
         let isRefused = try read { txn in
             try txn.get(Keyspace.revokedTokens, claims.jti) != nil
-                || txn.get(Keyspace.deletedClients, claims.clientID) != nil
+                || (deletedClientRecords.load(ordering: .acquiring) > 0
+                    && txn.get(Keyspace.deletedClients, claims.clientID) != nil)
         }
         return isRefused ? nil : claims
     }

@@ -25,6 +25,9 @@ public final class Authority: Sendable {
     let sealingKey: SealingKey
     let caches = HotPathCaches()
     let rateLimiter = RateLimiter()
+    /// An upper bound on the rows of `deleted_clients`: while it is 0, token verification skips
+    /// that lookup. Raised before a deletion commits, lowered after a purge commits.
+    let deletedClientRecords = Atomic<Int>(0)
     let purgeCursors = Mutex(PurgeCursors())
 
     /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).
@@ -55,6 +58,7 @@ public final class Authority: Sendable {
             return try txn.scan(Keyspace.signingKeys, limit: .max).map(\.value)
         }
         keyRing = Mutex(try KeyRing(records: records, sealingKey: sealingKey))
+        deletedClientRecords.store(try store.read { try $0.count(Keyspace.deletedClients) }, ordering: .releasing)
     }
 
     /// Credentials of the admin client made by `initialize`; shown once, never stored raw.
