@@ -30,8 +30,13 @@ let package = Package(
             dependencies: ["CLmdb"]
         ),
         .target(
+            name: "ClientModel",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
             name: "Wire",
             dependencies: [
+                "ClientModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -43,7 +48,7 @@ let package = Package(
         .target(
             name: "Authority",
             dependencies: [
-                "Store",
+                "ClientModel", "Store",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -53,7 +58,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Authority", "Store", "Wire",
+                "Authority", "ClientModel", "Store", "Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -71,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "authsec",
             dependencies: [
-                "Server", "Wire", "Authority",
+                "Server", "Wire", "Authority", "ClientModel",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -82,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "WireTests",
             dependencies: [
-                "Wire", .product(name: "NIOCore", package: "swift-nio"),
+                "Wire", "ClientModel", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
@@ -90,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "AuthorityTests",
             dependencies: [
-                "Authority", "Store", .product(name: "Crypto", package: "swift-crypto"),
+                "Authority", "ClientModel", "Store", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             exclude: ["Fixtures"]
@@ -98,7 +103,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Server", "Wire", "Authority",
+                "Server", "Wire", "Authority", "ClientModel",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

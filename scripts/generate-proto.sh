@@ -3,6 +3,10 @@
 # protoc-gen-swift, built once from the swift-protobuf checkout (about 1.5 minutes):
 #   swift package resolve
 #   (cd .build/checkouts/swift-protobuf && swift build -c release --product protoc-gen-swift --scratch-path ../../../.build-protoc)
+#
+# authsec/v1/client.proto (the client's fields, declared once) goes to its own module, ClientModel,
+# which the wire messages (Wire) and the stored records (Authority) both import: the module
+# mappings file tells protoc-gen-swift so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 plugin="${PROTOC_GEN_SWIFT:-.build-protoc/release/protoc-gen-swift}"
@@ -10,10 +14,13 @@ if [ ! -x "$plugin" ]; then
   echo "protoc-gen-swift not found at $plugin; build it as this script's header says, or set PROTOC_GEN_SWIFT" >&2
   exit 1
 fi
-protoc --plugin=protoc-gen-swift="$plugin" --swift_out=Sources/Wire/Generated \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
-  -I proto proto/authsec/v1/authsec.proto
-protoc --plugin=protoc-gen-swift="$plugin" --swift_out=Sources/Authority/Storage/Generated \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
-  -I proto proto/authsec/store/v1/records.proto
-echo "generated Sources/Wire/Generated and Sources/Authority/Storage/Generated"
+generate() { # OUTPUT_DIR PROTO_FILE
+  protoc --plugin=protoc-gen-swift="$plugin" --swift_out="$1" \
+    --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+    --swift_opt=ProtoPathModuleMappings=proto/module-mappings.asciipb \
+    -I proto "$2"
+}
+generate Sources/ClientModel/Generated proto/authsec/v1/client.proto
+generate Sources/Wire/Generated proto/authsec/v1/authsec.proto
+generate Sources/Authority/Storage/Generated proto/authsec/store/v1/records.proto
+echo "generated Sources/ClientModel/Generated, Sources/Wire/Generated and Sources/Authority/Storage/Generated"

@@ -46,7 +46,7 @@ extension Authority {
         guard tokenScopes.contains(scope) else {
             throw AuthorityError(.insufficientScope, "the access token lacks scope \(scope)")
         }
-        guard let record = try read({ try $0.get(Keyspace.clients, claims.clientID) }) else {
+        guard let record = try read({ try $0.get(Keyspace.clients, claims.clientID)?.client }) else {
             throw AuthorityError(.invalidToken, "the access token's client no longer exists")
         }
         guard !record.disabled else {

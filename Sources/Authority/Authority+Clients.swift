@@ -1,3 +1,4 @@
+import ClientModel
 import Foundation
 import Store
 
@@ -20,18 +21,18 @@ public struct ClientPage: Sendable {
 extension Authority {
     /// Registers a client; on any refused field nothing is stored. `caller` may give the client
     /// only reserved scopes it holds itself.
-    public func createClient(_ settings: ClientSettings, by caller: AdminCaller) async throws -> ClientWithSecret {
+    public func createClient(_ change: ClientChange, by caller: AdminCaller) async throws -> ClientWithSecret {
         let now = clock.now()
-        let typeName = settings.appType ?? AppType.aiAgent.rawValue
+        let typeName = change.given.contains("app_type") ? change.fields.appType : AppType.aiAgent.rawValue
         guard let appType = AppType(spelling: typeName) else {
             throw AuthorityError(
                 .invalidClientMetadata, "app_type: '\(typeName)' is not one of ai_agent, mcp_server, web, mobile")
         }
-        let base = Client(clientID: Secrets.clientID(), name: "", appType: appType, now: now)
+        let base = Client(fields: Client.defaults(clientID: Secrets.clientID(), appType: appType, now: now))
         // Validate against a snapshot first for a precise error without queuing a write; scopes are
         // checked again inside the write so a concurrent scope deletion cannot slip through.
         let client = try read { txn in
-            try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
+            try ClientValidator.apply(change, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
         }
         try caller.requireHolds(client.allowedScopes, of: client.clientID, "create")
         let secret = client.authMethod.usesSecret ? Secrets.clientSecret() : nil
@@ -75,22 +76,23 @@ extension Authority {
     ///
     /// `caller` may change only a client whose reserved scopes it holds, give only reserved scopes
     /// it holds, and may not take from itself its last way to get a management token.
-    public func updateClient(_ clientID: String, _ settings: ClientSettings, by caller: AdminCaller) async throws
+    public func updateClient(_ clientID: String, _ change: ClientChange, by caller: AdminCaller) async throws
         -> Client
     {
         let now = clock.now()
-        if let type = settings.appType, AppType(spelling: type) == nil {
+        if change.given.contains("app_type"), AppType(spelling: change.fields.appType) == nil {
             throw AuthorityError(
-                .invalidClientMetadata, "app_type: '\(type)' is not one of ai_agent, mcp_server, web, mobile")
+                .invalidClientMetadata,
+                "app_type: '\(change.fields.appType)' is not one of ai_agent, mcp_server, web, mobile")
         }
         return try await writeClients { txn in
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
-            try caller.requireHolds(record.allowedScopes, of: clientID, "change")
-            var base = Client(record: record)
-            if let type = settings.appType.flatMap(AppType.init(spelling:)) { base.appType = type }
-            var client = try ClientValidator.apply(settings, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
+            try caller.requireHolds(record.client.allowedScopes, of: clientID, "change")
+            var client = try ClientValidator.apply(change, to: Client(record: record)) {
+                try txn.get(Keyspace.scopes, $0) != nil
+            }
             try caller.requireHolds(client.allowedScopes, of: clientID, "change")
             if clientID == caller.clientID {
                 guard client.grantTypes.contains(.clientCredentials), client.isConfidential, !client.isDisabled else {
@@ -100,7 +102,7 @@ extension Authority {
                     )
                 }
             }
-            client.updatedAt = now
+            client.stamp(updatedAt: now)
             var hashes = record.secretHashes.map { Array($0) }
             if !client.authMethod.usesSecret {
                 // A client that no longer uses a secret must not keep a working one.
@@ -134,7 +136,7 @@ extension Authority {
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
-            try caller.requireHolds(record.allowedScopes, of: clientID, "delete")
+            try caller.requireHolds(record.client.allowedScopes, of: clientID, "delete")
             for hash in record.secretHashes { try txn.delete(Keyspace.clientSecrets, rawKey: Array(hash)) }
             try txn.delete(Keyspace.clients, clientID)
             // Its tokens may live until the longest lifetime from now (a lifetime may have been lowered).
@@ -161,7 +163,7 @@ extension Authority {
             guard let record = try txn.get(Keyspace.clients, clientID) else {
                 throw AuthorityError(.notFound, "client \(clientID) does not exist")
             }
-            try caller.requireHolds(record.allowedScopes, of: clientID, "rotate the secret of")
+            try caller.requireHolds(record.client.allowedScopes, of: clientID, "rotate the secret of")
             var client = Client(record: record)
             guard client.authMethod.usesSecret else {
                 throw AuthorityError(
@@ -181,7 +183,7 @@ extension Authority {
                 }
             }
             try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(clientID, now: now, expiresAt: 0))
-            client.updatedAt = now
+            client.stamp(updatedAt: now)
             try txn.put(Keyspace.clients, clientID, client.record(secretHashes: [hash] + kept))
             return ClientWithSecret(
                 client: client, secret: secret, previousSecretExpiresAt: kept.isEmpty ? nil : now + keepPreviousFor)

@@ -1,3 +1,4 @@
+import ClientModel
 import Store
 
 extension Authority {
@@ -53,12 +54,12 @@ extension Authority {
             // The built-in scope authsec:introspect, held (with every management scope) by the
             // client `init` made. Version 1 did not record its id: it is the `admin-` client.
             try putBuiltInScopes(txn, now: now)
-            for (clientID, var record) in try txn.reader.scan(Keyspace.clients, after: "admin-", limit: 1000)
+            for (clientID, var record) in try txn.reader.scan(clientRecords, after: "admin-", limit: 1000)
             where clientID.hasPrefix("admin-") && clientID.utf8.count == 18 {
                 guard Set(Scopes.management).isSubset(of: record.allowedScopes) else { continue }
                 if !record.allowedScopes.contains(Scopes.introspectAny) {
                     record.allowedScopes.append(Scopes.introspectAny)
-                    try txn.put(Keyspace.clients, clientID, record)
+                    try txn.put(clientRecords, clientID, record)
                 }
                 if try txn.get(Keyspace.meta, "admin_client_id") == nil {
                     try txn.put(Keyspace.meta, "admin_client_id", Array(clientID.utf8))
@@ -76,7 +77,71 @@ extension Authority {
                 try txn.put(Keyspace.signingKeys, kid, record)
             }
         },
+        3: { txn, _ in
+            // One declaration of a client's fields: each ClientRecord becomes a StoredClient
+            // holding the authsec.v1.Client message. Every client fits in one write: a store holds
+            // thousands, not millions, and the step must be all or nothing.
+            for (clientID, record) in try txn.reader.scan(clientRecords, limit: .max) {
+                try txn.put(Keyspace.clients, clientID, storedClient(record))
+            }
+        },
     ]
+
+    /// The `clients` table as versions 1 to 3 wrote it.
+    static let clientRecords = Keyspace.schema.table("clients", of: Authsec_Store_V1_ClientRecord.self)
+
+    /// A version-3 client record as a version-4 one; `is_admin` was never read and is dropped.
+    static func storedClient(_ r: Authsec_Store_V1_ClientRecord) -> Authsec_Store_V1_StoredClient {
+        var c = Authsec_V1_Client()
+        c.clientID = r.clientID
+        c.name = r.name
+        c.description_p = r.description_p
+        c.appType = r.appType
+        c.logo = r.logo
+        c.website = r.website
+        c.grantTypes = r.grantTypes
+        c.tokenEndpointAuthMethod = r.tokenEndpointAuthMethod
+        c.callbacks = r.callbacks
+        c.webOrigins = r.webOrigins
+        c.logoutUrls = r.logoutUrls
+        c.allowedScopes = r.allowedScopes
+        c.allowedAudiences = r.allowedAudiences
+        c.resources = r.resources
+        c.disabled = r.disabled
+        c.accessTokenLifetime = r.accessTokenLifetime
+        c.refreshTokenLifetime = r.refreshTokenLifetime
+        c.idTokenLifetime = r.idTokenLifetime
+        c.rotateRefreshToken = r.rotateRefreshToken
+        c.requireProofKeyForCodeExchange = r.requirePkce
+        c.jwks = r.jwks
+        c.jwksUri = r.jwksUri
+        c.requirePushedAuthorizationRequests = r.requirePar
+        if r.agentConfig.isSet {
+            let a = r.agentConfig
+            c.agentConfig.agentType = a.agentType
+            c.agentConfig.capabilities = a.capabilities
+            c.agentConfig.contextRetention = a.contextRetention
+            c.agentConfig.maxContextSize = a.maxContextSize
+            if a.hasRateLimits {
+                c.agentConfig.rateLimits.requestsPerMinute = a.rateLimits.requestsPerMinute
+                c.agentConfig.rateLimits.tokensPerDay = a.rateLimits.tokensPerDay
+            }
+        }
+        if r.mcpConfig.isSet {
+            let m = r.mcpConfig
+            c.mcpConfig.protocolVersion = m.protocolVersion
+            c.mcpConfig.supportedFeatures = m.supportedFeatures
+            c.mcpConfig.endpoints = m.endpoints
+            c.mcpConfig.security.requireAuth = m.requireAuth
+            c.mcpConfig.security.allowedOrigins = m.allowedOrigins
+        }
+        c.createdAt = r.createdAt
+        c.updatedAt = r.updatedAt
+        var stored = Authsec_Store_V1_StoredClient()
+        stored.client = c
+        stored.secretHashes = r.secretHashes
+        return stored
+    }
 
     /// Registers every built-in scope that is missing.
     static func putBuiltInScopes(_ txn: WriteTransaction, now: Int64) throws {

@@ -52,7 +52,7 @@ extension Authority {
             var after: String?
             while users.count <= 3 {  // a fourth says there are others
                 let page = try txn.reader.scan(Keyspace.clients, after: after, limit: 1000)
-                users += page.filter { $0.value.allowedScopes.contains(name) }.map(\.key)
+                users += page.filter { $0.value.client.allowedScopes.contains(name) }.map(\.key)
                 guard page.count == 1000 else { break }
                 after = page.last?.key
             }

@@ -58,7 +58,8 @@ extension Authority {
 
     /// `client`, if its request rate allows one more request now.
     private func admitted(_ client: Client) throws -> Client {
-        guard let perMinute = client.agent?.rateLimits?.requestsPerMinute, perMinute > 0 else { return client }
+        let perMinute = client.agentConfig.rateLimits.requestsPerMinute
+        guard perMinute > 0 else { return client }
         guard let wait = rateLimiter.admit(client.clientID, perMinute: perMinute, now: clock.nanoseconds()) else {
             return client
         }
@@ -134,7 +135,7 @@ extension Authority {
         func fetchedKeys(refresh: Bool) async throws -> String {
             guard let keyResolver else { throw failure }
             do {
-                return try await keyResolver.jwks(at: client.jwksURI, refresh: refresh)
+                return try await keyResolver.jwks(at: client.jwksUri, refresh: refresh)
             } catch {
                 // The same answer as a bad signature: a client must not learn through its
                 // jwks_uri what the server can or cannot reach. The reason is for the log.

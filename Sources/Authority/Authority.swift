@@ -100,10 +100,11 @@ public final class Authority: Sendable {
         let key = try KeyRing.makeRecord(now: now, activatesAt: now, sealingKey: sealingKey)
         let secret = Secrets.clientSecret()
         let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
-        var admin = Client(clientID: clientID, name: "Authsec admin", appType: .aiAgent, now: now)
-        admin.description = "Created by authsec init; manages clients, scopes and keys, and may introspect any token."
+        var admin = Client.defaults(clientID: clientID, appType: .aiAgent, now: now)
+        admin.name = "Authsec admin"
+        admin.description_p = "Created by authsec init; manages clients, scopes and keys, and may introspect any token."
         admin.allowedScopes = Scopes.management + [Scopes.introspectAny]
-        let adminRecord = admin.record(secretHashes: [Secrets.hash(secret)])
+        let adminRecord = Client(fields: admin).record(secretHashes: [Secrets.hash(secret)])
         try await store.write { txn in
             guard try txn.get(Keyspace.meta, "schema_version") == nil else {
                 throw AuthorityError(.failedPrecondition, "the data directory is already initialized")

@@ -1,3 +1,5 @@
+import ClientModel
+
 /// What kind of application a client is; chooses its default grants and authentication.
 public enum AppType: String, CaseIterable, Sendable {
     case aiAgent = "ai_agent"
@@ -35,114 +37,62 @@ public enum ClientAuthMethod: String, CaseIterable, Sendable {
     public var usesSecret: Bool { self == .clientSecretBasic || self == .clientSecretPost }
 }
 
-public struct RateLimits: Sendable, Equatable {
-    public var requestsPerMinute: Int64
-    public var tokensPerDay: Int64
-
-    public init(requestsPerMinute: Int64 = 0, tokensPerDay: Int64 = 0) {
-        self.requestsPerMinute = requestsPerMinute
-        self.tokensPerDay = tokensPerDay
-    }
-}
-
-/// The seed's AI agent configuration. Stored and returned; enforcement of rate limits comes later.
-public struct AgentConfiguration: Sendable, Equatable {
-    public var agentType: String
-    public var capabilities: [String]
-    public var contextRetention: String
-    public var maxContextSize: Int64
-    public var rateLimits: RateLimits?
-
-    public init(
-        agentType: String = "", capabilities: [String] = [], contextRetention: String = "", maxContextSize: Int64 = 0,
-        rateLimits: RateLimits? = nil
-    ) {
-        self.agentType = agentType
-        self.capabilities = capabilities
-        self.contextRetention = contextRetention
-        self.maxContextSize = maxContextSize
-        self.rateLimits = rateLimits
-    }
-}
-
-/// The seed's MCP server configuration.
-public struct MCPConfiguration: Sendable, Equatable {
-    public var protocolVersion: String
-    public var supportedFeatures: [String]
-    public var endpoints: [String: String]
-    public var requireAuth: Bool
-    public var allowedOrigins: [String]
-
-    public init(
-        protocolVersion: String = "", supportedFeatures: [String] = [], endpoints: [String: String] = [:],
-        requireAuth: Bool = true, allowedOrigins: [String] = []
-    ) {
-        self.protocolVersion = protocolVersion
-        self.supportedFeatures = supportedFeatures
-        self.endpoints = endpoints
-        self.requireAuth = requireAuth
-        self.allowedOrigins = allowedOrigins
-    }
-}
-
-/// A registered client with every setting resolved.
+/// A registered client: its validated fields, and the few values the token path reads parsed
+/// once, when the client is made (by `ClientValidator`, or from the store).
+///
+/// Every field of `proto/authsec/v1/client.proto` reads as a property (`client.allowedScopes`);
+/// the parsed ones (`appType`, `grantTypes`, `authMethod`) shadow their text.
+@dynamicMemberLookup
 public struct Client: Sendable, Equatable {
-    public var clientID: String
-    public var name: String
-    public var description: String
-    public var appType: AppType
-    public var logo: String
-    public var website: String
-    public var grantTypes: [GrantType]
-    public var authMethod: ClientAuthMethod
-    public var callbacks: [String]
-    public var webOrigins: [String]
-    public var logoutURLs: [String]
-    public var allowedScopes: [String]
-    public var allowedAudiences: [String]
-    /// URIs this client serves as a resource server (RFC 8707); see `resourceIdentifiers`.
-    public var resources: [String]
+    /// The fields as validated and stored; `is_confidential` is unset (see `isConfidential`).
+    public private(set) var fields: Authsec_V1_Client
+    public let appType: AppType
+    public let grantTypes: [GrantType]
+    public let authMethod: ClientAuthMethod
+
+    /// A client from fields that were validated when stored; an unknown spelling (never written)
+    /// reads as the safest choice rather than failing every request of the client.
+    init(fields: Authsec_V1_Client) {
+        self.fields = fields
+        appType = AppType(rawValue: fields.appType) ?? .aiAgent
+        grantTypes = fields.grantTypes.compactMap(GrantType.init(rawValue:))
+        authMethod = ClientAuthMethod(rawValue: fields.tokenEndpointAuthMethod) ?? .clientSecretBasic
+    }
+
+    /// A field by its generated name (`client.allowedScopes`, `client.jwksUri`).
+    public subscript<Value>(dynamicMember field: KeyPath<Authsec_V1_Client, Value>) -> Value {
+        fields[keyPath: field]
+    }
+
+    /// Confidential clients can keep a credential (RFC 6749 §2.1); public ones use `none`.
+    public var isConfidential: Bool { authMethod != .none }
+
     /// A disabled client cannot authenticate, and its management tokens are refused.
-    public var isDisabled: Bool
-    public var accessTokenLifetime: Int64
-    public var refreshTokenLifetime: Int64
-    public var idTokenLifetime: Int64
-    public var rotateRefreshToken: Bool
-    public var requirePKCE: Bool
-    public var jwks: String
-    public var jwksURI: String
-    public var requirePAR: Bool
-    public var agent: AgentConfiguration?
-    public var mcp: MCPConfiguration?
-    public var createdAt: Int64
-    public var updatedAt: Int64
+    public var isDisabled: Bool { fields.disabled }
+
+    /// The fields as answered: with the derived `is_confidential`.
+    public var answered: Authsec_V1_Client {
+        var answered = fields
+        answered.isConfidential = isConfidential
+        return answered
+    }
 
     /// Whether `audiences` (a token's `aud`) names this client as a resource server: one of its
     /// `resources`, or an `mcp_server`'s endpoint URL. Such a client may introspect the token.
     public func isResourceServer(for audiences: [String]) -> Bool {
         audiences.contains { audience in
-            resources.contains(audience) || (mcp?.endpoints.values.contains(audience) ?? false)
+            fields.resources.contains(audience) || fields.mcpConfig.endpoints.values.contains(audience)
         }
     }
 
     /// Roughly the heap bytes this client holds, for caches bounded in bytes.
     var approximateByteCount: Int {
-        func size(_ text: String) -> Int { text.utf8.count > 15 ? text.utf8.count + 32 : 0 }
-        func size(_ list: [String]) -> Int { list.isEmpty ? 0 : 32 + list.reduce(0) { $0 + 16 + size($1) } }
-        var total = 512
-        total += size(clientID) + size(name) + size(description) + size(logo) + size(website) + size(jwks)
-        total += size(jwksURI) + size(callbacks) + size(webOrigins) + size(logoutURLs) + size(allowedScopes)
-        total += size(allowedAudiences) + size(resources)
-        if let agent { total += 128 + size(agent.capabilities) + size(agent.contextRetention) }
-        if let mcp {
-            total += 128 + size(mcp.supportedFeatures) + size(mcp.allowedOrigins) + size(mcp.protocolVersion)
-            total += mcp.endpoints.reduce(0) { $0 + 48 + size($1.key) + size($1.value) }
-        }
-        return total
+        // Twice the encoded size covers the strings' headers and the arrays' capacity.
+        512 + 2 * ((try? fields.serializedBytes() as [UInt8])?.count ?? 4096)
     }
 
-    /// Confidential clients can keep a credential (RFC 6749 §2.1); public ones use `none`.
-    public var isConfidential: Bool { authMethod != .none }
+    /// Records a change at `now`; the one field set after validation, and none the parsed values come from.
+    mutating func stamp(updatedAt now: Int64) { fields.updatedAt = now }
 
     /// Defaults the seed page gives each type.
     public static let defaultAccessTokenLifetime: Int64 = 3600
@@ -151,45 +101,32 @@ public struct Client: Sendable, Equatable {
     /// The longest an access token may live; a retired signing key stays published this long.
     public static let maxAccessTokenLifetime: Int64 = 86_400
 
-    /// A new client of `type` with that type's defaults (DESIGN.md "Clients").
-    public init(clientID: String, name: String, appType: AppType, now: Int64) {
-        self.clientID = clientID
-        self.name = name
-        self.description = ""
-        self.appType = appType
-        self.logo = ""
-        self.website = ""
+    /// The fields of a new client of `type` with that type's defaults (DESIGN.md "Clients"); every
+    /// optional field is set, so a change that does not give one keeps the default.
+    static func defaults(clientID: String, appType: AppType, now: Int64) -> Authsec_V1_Client {
+        var fields = Authsec_V1_Client()
+        fields.clientID = clientID
+        fields.appType = appType.rawValue
         switch appType {
         case .aiAgent, .mcpServer:
-            grantTypes = [.clientCredentials]
-            authMethod = .clientSecretBasic
-            requirePKCE = true
+            fields.grantTypes = [GrantType.clientCredentials.rawValue]
+            fields.tokenEndpointAuthMethod = ClientAuthMethod.clientSecretBasic.rawValue
         case .web:
-            grantTypes = [.authorizationCode, .refreshToken]
-            authMethod = .clientSecretBasic
-            requirePKCE = true
+            fields.grantTypes = [GrantType.authorizationCode.rawValue, GrantType.refreshToken.rawValue]
+            fields.tokenEndpointAuthMethod = ClientAuthMethod.clientSecretBasic.rawValue
         case .mobile:
-            grantTypes = [.authorizationCode, .refreshToken]
-            authMethod = .none
-            requirePKCE = true
+            fields.grantTypes = [GrantType.authorizationCode.rawValue, GrantType.refreshToken.rawValue]
+            fields.tokenEndpointAuthMethod = ClientAuthMethod.none.rawValue
         }
-        callbacks = []
-        webOrigins = []
-        logoutURLs = []
-        allowedScopes = []
-        allowedAudiences = []
-        resources = []
-        isDisabled = false
-        accessTokenLifetime = Self.defaultAccessTokenLifetime
-        refreshTokenLifetime = Self.defaultRefreshTokenLifetime
-        idTokenLifetime = Self.defaultIDTokenLifetime
-        rotateRefreshToken = true
-        jwks = ""
-        jwksURI = ""
-        requirePAR = false
-        agent = nil
-        mcp = nil
-        createdAt = now
-        updatedAt = now
+        fields.requireProofKeyForCodeExchange = true
+        fields.accessTokenLifetime = defaultAccessTokenLifetime
+        fields.refreshTokenLifetime = defaultRefreshTokenLifetime
+        fields.idTokenLifetime = defaultIDTokenLifetime
+        fields.rotateRefreshToken = true
+        fields.requirePushedAuthorizationRequests = false
+        fields.disabled = false
+        fields.createdAt = now
+        fields.updatedAt = now
+        return fields
     }
 }

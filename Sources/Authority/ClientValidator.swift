@@ -1,11 +1,15 @@
+import ClientModel
 import Foundation
 import JWTKit
 
-/// Applies `ClientSettings` to a client and checks the result, naming the first field it refuses.
+/// Applies a `ClientChange` to a client and checks the result once, naming the first field it
+/// refuses; the one rule every way of writing a client goes through.
 ///
 /// Rules (DESIGN.md "Clients", RFC 6749 §3.1.2, RFC 8252 §7, OAuth 2.1 §2.3.1):
 /// callbacks are absolute URLs without a fragment: https, http only on a loopback host, or a
-/// private-use scheme for mobile apps; web origins are `scheme://host[:port]` only.
+/// private-use scheme for mobile apps; web origins are `scheme://host[:port]` only. Grant types,
+/// the auth method and the lifetimes given empty (or 0) keep the base's value. Spellings are stored
+/// canonical (`ai_agent`, the device-code URN), lists without repeats, the name trimmed.
 enum ClientValidator {
     static let oidcScopes: Set<String> = ["openid", "profile", "email", "address", "phone", "offline_access"]
     static let agentTypes: Set<String> = ["conversational", "task", "analytical"]
@@ -13,87 +17,80 @@ enum ClientValidator {
         "tools", "resources", "prompts", "sampling", "logging", "roots", "completions",
     ]
 
-    /// `base` with `settings` applied; throws `invalid_client_metadata` or `invalid_redirect_uri`.
-    static func apply(_ settings: ClientSettings, to base: Client, scopeExists: (String) throws -> Bool) throws
+    /// `base` with `change` applied; throws `invalid_client_metadata` or `invalid_redirect_uri`.
+    static func apply(_ change: ClientChange, to base: Client, scopeExists: (String) throws -> Bool) throws
         -> Client
     {
-        var client = base
-        if let name = settings.name { client.name = trimmed(name) }
+        var client = try change.applied(to: base.fields)
+        guard let appType = AppType(spelling: client.appType) else {
+            throw metadata("app_type", "'\(client.appType)' is not one of ai_agent, mcp_server, web, mobile")
+        }
+        client.appType = appType.rawValue
+        client.name = trimmed(client.name)
         try require(!client.name.isEmpty, "name", "is required")
         try require(client.name.count <= 200, "name", "is longer than 200 characters")
-        if let description = settings.description {
-            try require(description.count <= 2000, "description", "is longer than 2000 characters")
-            client.description = description
-        }
-        if let logo = settings.logo {
-            try require(logo.isEmpty || isWebURL(logo), "logo", "must be an absolute http(s) URL")
-            client.logo = logo
-        }
-        if let website = settings.website {
-            try require(website.isEmpty || isWebURL(website), "website", "must be an absolute http(s) URL")
-            client.website = website
-        }
-        if let grants = settings.grantTypes, !grants.isEmpty {
-            client.grantTypes = try grants.map { spelling in
-                guard let grant = GrantType(spelling: spelling) else {
-                    let why =
-                        ["implicit", "password"].contains(spelling)
-                        ? "is not supported by OAuth 2.1" : "is not a known grant type"
-                    throw metadata("grant_types", "'\(spelling)' \(why)")
-                }
-                return grant
-            }.uniqued()
-        }
-        if let method = settings.authMethod, !method.isEmpty {
-            guard let parsed = ClientAuthMethod(rawValue: method) else {
-                throw metadata(
-                    "token_endpoint_auth_method",
-                    "'\(method)' is not one of client_secret_basic, client_secret_post, private_key_jwt, none")
+        try require(client.description_p.count <= 2000, "description", "is longer than 2000 characters")
+        try require(client.logo.isEmpty || isWebURL(client.logo), "logo", "must be an absolute http(s) URL")
+        try require(
+            client.website.isEmpty || isWebURL(client.website), "website", "must be an absolute http(s) URL")
+        if client.grantTypes.isEmpty { client.grantTypes = base.fields.grantTypes }
+        let grantTypes = try client.grantTypes.map { spelling in
+            guard let grant = GrantType(spelling: spelling) else {
+                let why =
+                    ["implicit", "password"].contains(spelling)
+                    ? "is not supported by OAuth 2.1" : "is not a known grant type"
+                throw metadata("grant_types", "'\(spelling)' \(why)")
             }
-            client.authMethod = parsed
+            return grant
+        }.uniqued()
+        client.grantTypes = grantTypes.map(\.rawValue)
+        if client.tokenEndpointAuthMethod.isEmpty {
+            client.tokenEndpointAuthMethod = base.fields.tokenEndpointAuthMethod
         }
-        if client.appType == .mobile {
+        guard let authMethod = ClientAuthMethod(rawValue: client.tokenEndpointAuthMethod) else {
+            throw metadata(
+                "token_endpoint_auth_method",
+                "'\(client.tokenEndpointAuthMethod)' is not one of client_secret_basic, client_secret_post, private_key_jwt, none"
+            )
+        }
+        if appType == .mobile {
             try require(
-                client.authMethod == .none, "token_endpoint_auth_method",
+                authMethod == .none, "token_endpoint_auth_method",
                 "must be none for a mobile app (it cannot keep a secret)")
             try require(
-                !client.grantTypes.contains(.clientCredentials), "grant_types",
+                !grantTypes.contains(.clientCredentials), "grant_types",
                 "client_credentials is not allowed for a mobile app")
         }
-        if client.authMethod == .none {
+        if authMethod == .none {
             try require(
-                !client.grantTypes.contains(.clientCredentials), "grant_types",
+                !grantTypes.contains(.clientCredentials), "grant_types",
                 "client_credentials needs a confidential client (token_endpoint_auth_method other than none)")
         }
-        if let callbacks = settings.callbacks { client.callbacks = callbacks }
         for callback in client.callbacks {
-            if let problem = redirectProblem(callback, allowPrivateScheme: client.appType == .mobile) {
+            if let problem = redirectProblem(callback, allowPrivateScheme: appType == .mobile) {
                 throw AuthorityError(.invalidRedirectURI, "callbacks: '\(callback)' \(problem)")
             }
         }
-        if let origins = settings.webOrigins { client.webOrigins = origins }
         for origin in client.webOrigins {
             try require(isOrigin(origin), "web_origins", "'\(origin)' must be scheme://host[:port] with no path")
         }
-        if let urls = settings.logoutURLs { client.logoutURLs = urls }
-        for url in client.logoutURLs {
-            if let problem = redirectProblem(url, allowPrivateScheme: client.appType == .mobile) {
+        for url in client.logoutUrls {
+            if let problem = redirectProblem(url, allowPrivateScheme: appType == .mobile) {
                 throw metadata("logout_urls", "'\(url)' \(problem)")
             }
         }
-        if let scopes = settings.allowedScopes { client.allowedScopes = scopes.uniqued() }
+        client.allowedScopes = client.allowedScopes.uniqued()
         for scope in client.allowedScopes {
             try require(Scopes.isValidName(scope), "allowed_scopes", "'\(scope)' is not a valid scope name")
             try require(
                 oidcScopes.contains(scope) || scopeExists(scope), "allowed_scopes",
                 "scope '\(scope)' does not exist; create it first")
         }
-        if let audiences = settings.allowedAudiences { client.allowedAudiences = audiences.uniqued() }
+        client.allowedAudiences = client.allowedAudiences.uniqued()
         for audience in client.allowedAudiences {
             try require(isAbsoluteURI(audience), "allowed_audiences", "'\(audience)' must be an absolute URI")
         }
-        if let isDisabled = settings.isDisabled { client.isDisabled = isDisabled }
-        if let resources = settings.resources { client.resources = resources.uniqued() }
+        client.resources = client.resources.uniqued()
         try require(client.resources.count <= 100, "resources", "lists more than 100 URIs")
         for resource in client.resources {
             // RFC 8707 §2: an absolute URI without a fragment.
@@ -104,28 +101,29 @@ enum ClientValidator {
             try require(
                 resource != Scopes.managementAudience, "resources", "'\(resource)' is Authsec's management audience")
         }
-        if let value = settings.accessTokenLifetime, value != 0 { client.accessTokenLifetime = value }
+        if client.accessTokenLifetime == 0 { client.accessTokenLifetime = base.fields.accessTokenLifetime }
         try require(
             (60...Client.maxAccessTokenLifetime).contains(client.accessTokenLifetime), "access_token_lifetime",
             "must be between 60 and \(Client.maxAccessTokenLifetime) seconds")
-        if let value = settings.refreshTokenLifetime, value != 0 { client.refreshTokenLifetime = value }
+        if client.refreshTokenLifetime == 0 { client.refreshTokenLifetime = base.fields.refreshTokenLifetime }
         try require(
             (60...31_536_000).contains(client.refreshTokenLifetime), "refresh_token_lifetime",
             "must be between 60 and 31536000 seconds")
-        if let value = settings.idTokenLifetime, value != 0 { client.idTokenLifetime = value }
+        if client.idTokenLifetime == 0 { client.idTokenLifetime = base.fields.idTokenLifetime }
         try require(
             (60...86_400).contains(client.idTokenLifetime), "id_token_lifetime", "must be between 60 and 86400 seconds")
-        if let value = settings.rotateRefreshToken { client.rotateRefreshToken = value }
-        if let value = settings.requirePKCE { client.requirePKCE = value }
-        if !client.isConfidential {
+        // Presence: a given flag without a value is false; stored and answered always set.
+        client.rotateRefreshToken = client.rotateRefreshToken
+        client.requireProofKeyForCodeExchange = client.requireProofKeyForCodeExchange
+        client.requirePushedAuthorizationRequests = client.requirePushedAuthorizationRequests
+        client.disabled = client.disabled
+        if authMethod == .none {
             try require(
-                client.requirePKCE, "require_proof_key_for_code_exchange", "cannot be false for a public client")
+                client.requireProofKeyForCodeExchange, "require_proof_key_for_code_exchange",
+                "cannot be false for a public client")
         }
-        if let value = settings.requirePAR { client.requirePAR = value }
-        if let jwks = settings.jwks { client.jwks = jwks }
-        if let uri = settings.jwksURI { client.jwksURI = uri }
         if !client.jwks.isEmpty {
-            try require(client.jwksURI.isEmpty, "jwks", "give jwks or jwks_uri, not both")
+            try require(client.jwksUri.isEmpty, "jwks", "give jwks or jwks_uri, not both")
             do {
                 let set = try JSONDecoder().decode(JWKS.self, from: Data(client.jwks.utf8))
                 try require(!set.keys.isEmpty, "jwks", "holds no keys")
@@ -135,23 +133,26 @@ enum ClientValidator {
                 throw metadata("jwks", "is not a JWK Set: \(error)")
             }
         }
-        if !client.jwksURI.isEmpty {
+        if !client.jwksUri.isEmpty {
             try require(
-                isWebURL(client.jwksURI, requireTLSUnlessLoopback: true), "jwks_uri",
+                isWebURL(client.jwksUri, requireTLSUnlessLoopback: true), "jwks_uri",
                 "must be an https URL (http only on loopback)")
         }
-        if client.authMethod == .privateKeyJWT {
+        if authMethod == .privateKeyJWT {
             try require(
-                !client.jwks.isEmpty || !client.jwksURI.isEmpty, "jwks_uri", "private_key_jwt needs jwks or jwks_uri")
+                !client.jwks.isEmpty || !client.jwksUri.isEmpty, "jwks_uri", "private_key_jwt needs jwks or jwks_uri")
         }
-        if let agent = settings.agent { client.agent = agent }
-        if let agent = client.agent { try validate(agent) }
-        if let mcp = settings.mcp { client.mcp = mcp }
-        if let mcp = client.mcp { try validate(mcp) }
-        return client
+        if client.hasAgentConfig { try validate(client.agentConfig) }
+        if client.hasMcpConfig {
+            let security = client.mcpConfig.hasSecurity
+            client.mcpConfig.security.requireAuth = security ? client.mcpConfig.security.requireAuth : true
+            try validate(client.mcpConfig)
+        }
+        client.isConfidential = false  // derived, never stored
+        return Client(fields: client)
     }
 
-    static func validate(_ agent: AgentConfiguration) throws {
+    static func validate(_ agent: Authsec_V1_AgentConfig) throws {
         try require(
             agent.agentType.isEmpty || agentTypes.contains(agent.agentType), "agent_config.agent_type",
             "'\(agent.agentType)' is not one of conversational, task, analytical")
@@ -164,14 +165,14 @@ enum ClientValidator {
             agent.contextRetention.isEmpty || DurationText.seconds(agent.contextRetention) != nil,
             "agent_config.context_retention", "'\(agent.contextRetention)' is not a duration such as 24h, 30m or 3600s")
         try require(agent.maxContextSize >= 0, "agent_config.max_context_size", "must not be negative")
-        if let limits = agent.rateLimits {
-            try require(
-                limits.requestsPerMinute >= 0, "agent_config.rate_limits.requests_per_minute", "must not be negative")
-            try require(limits.tokensPerDay >= 0, "agent_config.rate_limits.tokens_per_day", "must not be negative")
-        }
+        try require(
+            agent.rateLimits.requestsPerMinute >= 0, "agent_config.rate_limits.requests_per_minute",
+            "must not be negative")
+        try require(
+            agent.rateLimits.tokensPerDay >= 0, "agent_config.rate_limits.tokens_per_day", "must not be negative")
     }
 
-    static func validate(_ mcp: MCPConfiguration) throws {
+    static func validate(_ mcp: Authsec_V1_McpConfig) throws {
         try require(
             mcp.protocolVersion.count <= 64 && !mcp.protocolVersion.contains(" "), "mcp_config.protocol_version",
             "is not a version string")
@@ -186,7 +187,7 @@ enum ClientValidator {
                 isWebURL(url, requireTLSUnlessLoopback: true), "mcp_config.endpoints.\(name)",
                 "'\(url)' must be an https URL (http only on loopback)")
         }
-        for origin in mcp.allowedOrigins {
+        for origin in mcp.security.allowedOrigins {
             try require(
                 isOrigin(origin), "mcp_config.security.allowed_origins",
                 "'\(origin)' must be scheme://host[:port] with no path")

@@ -1,4 +1,5 @@
 import Authority
+import ClientModel
 import Logging
 import SwiftProtobuf
 import Wire
@@ -179,7 +180,7 @@ public struct WireService: Sendable {
             response.serverInfo = info
         case .createClient(let call):
             let caller = try admin(request, Scopes.adminClients, context)
-            let created = try await authority.createClient(try ClientSettings(call.client, mask: nil), by: caller)
+            let created = try await authority.createClient(ClientChange(call.client), by: caller)
             response.client = Self.clientResponse(created)
         case .getClient(let call):
             try admin(request, Scopes.adminClients, context)
@@ -196,9 +197,11 @@ public struct WireService: Sendable {
         case .updateClient(let call):
             let caller = try admin(request, Scopes.adminClients, context)
             // Without a mask every non-empty field of `client` is a change.
-            let settings = try ClientSettings(call.client, mask: call.updateMask.isEmpty ? nil : call.updateMask)
+            let change =
+                call.updateMask.isEmpty
+                ? ClientChange(call.client) : try ClientChange(call.client, mask: call.updateMask)
             var result = Authsec_V1_ClientResponse()
-            result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, settings, by: caller))
+            result.client = Authsec_V1_Client(try await authority.updateClient(call.clientID, change, by: caller))
             response.client = result
         case .deleteClient(let call):
             let caller = try admin(request, Scopes.adminClients, context)

@@ -1,11 +1,26 @@
+import ClientModel
 import Foundation
+import SwiftProtobuf
 
-/// The management API's JSON form of a client (the seed page's body), both ways.
+/// The management API's JSON form of a client (the seed page's body), both ways. The fields come
+/// from the `Client` message's declaration through SwiftProtobuf's JSON codec; this file adds only
+/// the seed's spellings, the name of the field a type error is in, and the output's shape.
 ///
-/// Reading accepts the seed's spellings: `type` for `app_type`, the token settings at the top
-/// level or inside `token_config`, the agent object as `agent_config` / `ai_agent_config` /
-/// `aiAgentConfig`, the MCP object as `mcp_config` / `mcpConfig`, and camelCase keys.
-/// Type errors name the field. Keys it does not know are returned so callers can warn.
+/// Reading, in order:
+/// 1. The seed's grouping objects (`token_config`, `security_config`, `advanced_security`) are
+///    flattened into the top level.
+/// 2. Keys become proto names: the `aliases` below at the top level, and camelCase to snake_case in
+///    every message object. Two keys that name one field are an error naming both.
+/// 3. The seed's value forms: `allowed_scopes` as a space-separated string, `context_retention`
+///    as seconds, `jwks` as an object (kept as its text), `security` without `require_auth` (true).
+/// 4. Keys the message does not declare are taken out and returned, so that callers can warn;
+///    nulls are dropped.
+/// 5. SwiftProtobuf decodes the rest (proto or lowerCamelCase names, int64 as number or string).
+///    If it refuses, each key is decoded alone to find the one at fault, nested ones included,
+///    and the error names it with the type it needs.
+///
+/// Writing is SwiftProtobuf's JSON with proto names and int64s as numbers, plus every top-level
+/// field that is empty (proto3 JSON leaves those out) and `jwks` as the object its text holds.
 public enum ClientJSON {
     public struct FieldError: Error, CustomStringConvertible {
         public let field: String
@@ -13,18 +28,35 @@ public enum ClientJSON {
         public var description: String { "\(field): \(problem)" }
     }
 
-    /// The client and the set of top-level field names it gave (for an update mask).
+    /// The client, the top-level field names it gave (for an update mask; server-set ones are
+    /// left out), and the keys it did not know, as the file spelled them.
     public struct Parsed {
         public var client: Authsec_V1_Client
         public var fields: [String]
         public var unknownKeys: [String]
     }
 
-    static let agentKeys = ["agent_config", "ai_agent_config", "aiAgentConfig", "agentConfig", "ai_config"]
-    static let mcpKeys = ["mcp_config", "mcpConfig", "mcp_server_config", "mcpServerConfig"]
-    static let groupKeys = [
-        "token_config", "tokenConfig", "security_config", "securityConfig", "advanced_security", "advancedSecurity",
+    /// Other names of a top-level field, by proto name: RFC 7591's registration names and the
+    /// seed page's. Their camelCase spellings work too, as do every field's.
+    public static let aliases: [String: [String]] = [
+        "app_type": ["type", "application_type"],
+        "name": ["client_name"],
+        "logo": ["logo_uri"],
+        "website": ["client_uri"],
+        "callbacks": ["redirect_uris"],
+        "allowed_scopes": ["scope", "scopes"],
+        "allowed_audiences": ["audiences"],
+        "require_proof_key_for_code_exchange": ["require_pkce"],
+        "require_pushed_authorization_requests": ["require_par"],
+        "agent_config": ["ai_agent_config", "ai_config"],
+        "mcp_config": ["mcp_server_config"],
     ]
+
+    /// The seed page's objects that group top-level fields.
+    static let groups: Set<String> = ["token_config", "security_config", "advanced_security"]
+
+    static let canonicalName: [String: String] = Dictionary(
+        uniqueKeysWithValues: aliases.flatMap { name, others in others.map { ($0, name) } })
 
     public static func parse(_ data: Data) throws -> Parsed {
         let object: Any
@@ -36,10 +68,8 @@ public enum ClientJSON {
         guard var root = object as? [String: Any] else {
             throw FieldError(field: "(document)", problem: "must be a JSON object")
         }
-        // Flatten the seed's grouping objects into the top level.
-        for key in groupKeys {
-            guard let group = root.removeValue(forKey: key) else { continue }
-            guard let fields = group as? [String: Any] else {
+        for key in root.keys.sorted() where groups.contains(snakeCase(key)) {
+            guard let fields = root.removeValue(forKey: key) as? [String: Any] else {
                 throw FieldError(field: key, problem: "must be an object")
             }
             for name in fields.keys.sorted() {
@@ -49,115 +79,141 @@ public enum ClientJSON {
                 root[name] = fields[name]
             }
         }
-        var reader = Reader(object: try normalized(root), path: "")
-        // Unknown keys are reported as the file spelled them, not as normalized.
-        let spelled = Dictionary(root.keys.map { (normalizedName($0), $0) }, uniquingKeysWith: { first, _ in first })
-        var client = Authsec_V1_Client()
-        var fields: [String] = []
-        func take(_ name: String, _ body: () throws -> Void) rethrows {
-            if reader.has(name) {
-                try body()
-                fields.append(name)
-            }
+        var unknownKeys: [String] = []
+        var normalized = try normalize(root, at: [], unknownKeys: &unknownKeys)
+        seedValueForms(&normalized)
+        let client: Authsec_V1_Client
+        do {
+            client = try decode(normalized)
+        } catch {
+            throw fault(in: normalized, at: [])
+                ?? FieldError(field: "(document)", problem: "cannot be read as a client: \(error)")
         }
-        try take("client_id") { client.clientID = try reader.string("client_id") }
-        try take("name") { client.name = try reader.string("name") }
-        try take("description") { client.description_p = try reader.string("description") }
-        try take("app_type") { client.appType = try reader.string("app_type") }
-        try take("logo") { client.logo = try reader.string("logo") }
-        try take("website") { client.website = try reader.string("website") }
-        try take("grant_types") { client.grantTypes = try reader.strings("grant_types") }
-        try take("token_endpoint_auth_method") {
-            client.tokenEndpointAuthMethod = try reader.string("token_endpoint_auth_method")
-        }
-        try take("callbacks") { client.callbacks = try reader.strings("callbacks") }
-        try take("web_origins") { client.webOrigins = try reader.strings("web_origins") }
-        try take("logout_urls") { client.logoutUrls = try reader.strings("logout_urls") }
-        try take("allowed_scopes") { client.allowedScopes = try reader.strings("allowed_scopes") }
-        try take("allowed_audiences") { client.allowedAudiences = try reader.strings("allowed_audiences") }
-        try take("resources") { client.resources = try reader.strings("resources") }
-        try take("disabled") { client.disabled = try reader.bool("disabled") }
-        try take("access_token_lifetime") { client.accessTokenLifetime = try reader.integer("access_token_lifetime") }
-        try take("refresh_token_lifetime") {
-            client.refreshTokenLifetime = try reader.integer("refresh_token_lifetime")
-        }
-        try take("id_token_lifetime") { client.idTokenLifetime = try reader.integer("id_token_lifetime") }
-        try take("rotate_refresh_token") { client.rotateRefreshToken = try reader.bool("rotate_refresh_token") }
-        try take("require_proof_key_for_code_exchange") {
-            client.requireProofKeyForCodeExchange = try reader.bool("require_proof_key_for_code_exchange")
-        }
-        try take("jwks") { client.jwks = try reader.jsonText("jwks") }
-        try take("jwks_uri") { client.jwksUri = try reader.string("jwks_uri") }
-        try take("require_pushed_authorization_requests") {
-            client.requirePushedAuthorizationRequests = try reader.bool("require_pushed_authorization_requests")
-        }
-        try take("agent_config") {
-            var agent = try reader.object("agent_config")
-            client.agentConfig.agentType = try agent.string("agent_type")
-            client.agentConfig.capabilities = try agent.strings("capabilities")
-            client.agentConfig.contextRetention = try agent.durationText("context_retention")
-            client.agentConfig.maxContextSize = try agent.integer("max_context_size")
-            if agent.has("rate_limits") {
-                var limits = try agent.object("rate_limits")
-                client.agentConfig.rateLimits.requestsPerMinute = try limits.integer("requests_per_minute")
-                client.agentConfig.rateLimits.tokensPerDay = try limits.integer("tokens_per_day")
-            }
-        }
-        try take("mcp_config") {
-            var mcp = try reader.object("mcp_config")
-            client.mcpConfig.protocolVersion = try mcp.string("protocol_version")
-            client.mcpConfig.supportedFeatures = try mcp.strings("supported_features")
-            client.mcpConfig.endpoints = try mcp.stringMap("endpoints")
-            var security =
-                try mcp.has("security") ? mcp.object("security") : Reader(object: [:], path: "mcp_config.security.")
-            client.mcpConfig.security.requireAuth =
-                security.has("require_auth") ? try security.bool("require_auth") : true
-            client.mcpConfig.security.allowedOrigins = try security.strings("allowed_origins")
-        }
-        return Parsed(client: client, fields: fields, unknownKeys: reader.unusedKeys.map { spelled[$0] ?? $0 })
+        let fields = normalized.keys.filter { !Authsec_V1_Client.serverSetFields.contains($0) }.sorted()
+        return Parsed(client: client, fields: fields, unknownKeys: unknownKeys)
     }
 
-    /// Maps aliases and camelCase onto the canonical snake_case names.
-    static func normalized(_ root: [String: Any]) throws -> [String: Any] {
-        var result = try renamed(root, path: "", normalizedName)
-        if let text = result["allowed_scopes"] as? String {
-            result["allowed_scopes"] = text.split(separator: " ").map(String.init)
+    /// The seed page's forms of some values, as the message's JSON spells them (step 3 above).
+    static func seedValueForms(_ client: inout [String: Any]) {
+        if let text = client["allowed_scopes"] as? String {
+            client["allowed_scopes"] = text.split(separator: " ").map(String.init)
         }
-        return result
+        if let jwks = client["jwks"], !(jwks is String), JSONSerialization.isValidJSONObject(jwks),
+            let text = try? JSONSerialization.data(withJSONObject: jwks, options: [.sortedKeys])
+        {
+            client["jwks"] = String(decoding: text, as: UTF8.self)
+        }
+        if var agent = client["agent_config"] as? [String: Any],
+            let seconds = agent["context_retention"] as? NSNumber, !isJSONBool(seconds),
+            let whole = Int64(exactly: seconds.doubleValue)
+        {
+            agent["context_retention"] = "\(whole)s"
+            client["agent_config"] = agent
+        }
+        if var mcp = client["mcp_config"] as? [String: Any], var security = mcp["security"] as? [String: Any],
+            security["require_auth"] == nil
+        {
+            security["require_auth"] = true
+            mcp["security"] = security
+            client["mcp_config"] = mcp
+        }
     }
 
-    /// `object` with each key renamed; two keys that name one field (`agentType` and
-    /// `agent_type`) are an error naming both, never a silent choice of one.
-    static func renamed(_ object: [String: Any], path: String, _ rename: (String) -> String) throws -> [String: Any] {
+    /// `object`, a message at `path`, with its keys renamed to proto names (recursively into
+    /// message objects, not into maps), nulls dropped and unknown keys moved to `unknownKeys`.
+    static func normalize(_ object: [String: Any], at path: [String], unknownKeys: inout [String]) throws
+        -> [String: Any]
+    {
+        let prefix = path.map { $0 + "." }.joined()
         var result: [String: Any] = [:]
         var spelledAs: [String: String] = [:]
         for key in object.keys.sorted() {
-            let name = rename(key)
+            var name = snakeCase(key)
+            if path.isEmpty { name = canonicalName[name] ?? name }
             if let earlier = spelledAs[name] {
                 throw FieldError(
-                    field: path + earlier, problem: "and '\(path + key)' are two spellings of one field; give one")
+                    field: prefix + earlier, problem: "and '\(prefix + key)' are two spellings of one field; give one")
             }
             spelledAs[name] = key
-            result[name] = object[key]
+            guard decodes([name: NSNull()], at: path) else {
+                unknownKeys.append(prefix + key)
+                continue
+            }
+            guard let value = object[key], !(value is NSNull) else { continue }
+            if let nested = value as? [String: Any], Kind(path + [name]) == .message {
+                result[name] = try normalize(nested, at: path + [name], unknownKeys: &unknownKeys)
+            } else {
+                result[name] = value
+            }
         }
         return result
     }
 
-    /// The canonical snake_case name for a key, its aliases and camelCase spellings included.
-    static func normalizedName(_ key: String) -> String {
-        var name = snakeCase(key)
-        if name == "type" || name == "application_type" { name = "app_type" }
-        if name == "logo_uri" { name = "logo" }
-        if name == "client_uri" { name = "website" }
-        if name == "redirect_uris" { name = "callbacks" }
-        if name == "client_name" { name = "name" }
-        if name == "require_pkce" { name = "require_proof_key_for_code_exchange" }
-        if name == "require_par" { name = "require_pushed_authorization_requests" }
-        if name == "scopes" || name == "scope" { name = "allowed_scopes" }
-        if name == "audiences" { name = "allowed_audiences" }
-        if agentKeys.map(snakeCase).contains(name) { name = "agent_config" }
-        if mcpKeys.map(snakeCase).contains(name) { name = "mcp_config" }
-        return name
+    /// The first key of `object` (at `path`) that does not decode alone, the deepest one if it is
+    /// an object, named with the type it needs.
+    static func fault(in object: [String: Any], at path: [String]) -> FieldError? {
+        for key in object.keys.sorted() where !decodes([key: object[key] as Any], at: path) {
+            let kind = Kind(path + [key])
+            if let nested = object[key] as? [String: Any], kind == .message || kind == .stringMap,
+                let inner = fault(in: nested, at: path + [key])
+            {
+                return inner
+            }
+            return FieldError(field: (path + [key]).joined(separator: "."), problem: kind?.need ?? "cannot be read")
+        }
+        return nil
+    }
+
+    /// The JSON types a field takes, found by decoding an empty value of each at its path.
+    enum Kind: Equatable {
+        case string, integer, boolean, strings, list, stringMap, message
+
+        init?(_ path: [String]) {
+            let probes: [(Any, Kind)] = [
+                (["": ""], .stringMap), ([String: Any](), .message), ([""], .strings), ([Any](), .list),
+                ("", .string), (false, .boolean), (0, .integer),
+            ]
+            guard let kind = probes.first(where: { decodes($0.0, at: path) })?.1 else { return nil }
+            self = kind
+        }
+
+        var need: String {
+            switch self {
+            case .string: "must be a string"
+            case .integer: "must be a whole number"
+            case .boolean: "must be true or false"
+            case .strings: "must be an array of strings"
+            case .list: "must be an array"
+            case .stringMap: "must be an object of strings"
+            case .message: "must be an object"
+            }
+        }
+
+        /// What an empty field of this kind prints as; nil for objects, left out when unset.
+        var empty: Any? {
+            switch self {
+            case .string: ""
+            case .integer: 0
+            case .boolean: false
+            case .strings, .list: [Any]()
+            case .stringMap, .message: nil
+            }
+        }
+    }
+
+    /// Whether `value` decodes as a client when placed at `path` (the last component is a key of
+    /// `value` when `value` is the object holding it).
+    static func decodes(_ value: Any, at path: [String]) -> Bool {
+        let wrapped = path.reversed().reduce(value) { inner, key in [key: inner] as [String: Any] }
+        guard let object = wrapped as? [String: Any] else { return false }
+        return (try? decode(object)) != nil
+    }
+
+    static func decode(_ object: [String: Any]) throws -> Authsec_V1_Client {
+        guard JSONSerialization.isValidJSONObject(object) else {
+            throw FieldError(field: "(document)", problem: "is not valid JSON")
+        }
+        return try Authsec_V1_Client(jsonUTF8Data: JSONSerialization.data(withJSONObject: object))
     }
 
     static func snakeCase(_ key: String) -> String {
@@ -172,63 +228,22 @@ public enum ClientJSON {
         return out
     }
 
-    /// The JSON object for a client (numbers as numbers, every field present).
+    /// Every top-level field's kind, for printing the empty ones.
+    static let topLevelKinds: [(String, Kind)] = Authsec_V1_Client.changeableFields.union(
+        Authsec_V1_Client.serverSetFields
+    ).sorted().compactMap { name in Kind([name]).map { (name, $0) } }
+
+    /// The JSON object for a client (numbers as numbers, every top-level field present).
     public static func object(_ client: Authsec_V1_Client) -> [String: Any] {
-        var object: [String: Any] = [
-            "client_id": client.clientID,
-            "name": client.name,
-            "description": client.description_p,
-            "app_type": client.appType,
-            "logo": client.logo,
-            "website": client.website,
-            "grant_types": client.grantTypes,
-            "token_endpoint_auth_method": client.tokenEndpointAuthMethod,
-            "callbacks": client.callbacks,
-            "web_origins": client.webOrigins,
-            "logout_urls": client.logoutUrls,
-            "allowed_scopes": client.allowedScopes,
-            "allowed_audiences": client.allowedAudiences,
-            "resources": client.resources,
-            "disabled": client.disabled,
-            "access_token_lifetime": client.accessTokenLifetime,
-            "refresh_token_lifetime": client.refreshTokenLifetime,
-            "id_token_lifetime": client.idTokenLifetime,
-            "rotate_refresh_token": client.rotateRefreshToken,
-            "require_proof_key_for_code_exchange": client.requireProofKeyForCodeExchange,
-            "jwks_uri": client.jwksUri,
-            "require_pushed_authorization_requests": client.requirePushedAuthorizationRequests,
-            "is_confidential": client.isConfidential,
-            "created_at": client.createdAt,
-            "updated_at": client.updatedAt,
-        ]
-        if !client.jwks.isEmpty, let jwks = try? JSONSerialization.jsonObject(with: Data(client.jwks.utf8)) {
-            object["jwks"] = jwks
-        }
-        if client.hasAgentConfig {
-            let agent = client.agentConfig
-            var value: [String: Any] = [
-                "agent_type": agent.agentType, "capabilities": agent.capabilities,
-                "context_retention": agent.contextRetention, "max_context_size": agent.maxContextSize,
-            ]
-            if agent.hasRateLimits {
-                value["rate_limits"] = [
-                    "requests_per_minute": agent.rateLimits.requestsPerMinute,
-                    "tokens_per_day": agent.rateLimits.tokensPerDay,
-                ]
-            }
-            object["agent_config"] = value
-        }
-        if client.hasMcpConfig {
-            let mcp = client.mcpConfig
-            object["mcp_config"] =
-                [
-                    "protocol_version": mcp.protocolVersion, "supported_features": mcp.supportedFeatures,
-                    "endpoints": mcp.endpoints,
-                    "security": [
-                        "require_auth": mcp.security.requireAuth, "allowed_origins": mcp.security.allowedOrigins,
-                    ],
-                ] as [String: Any]
-        }
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        options.alwaysPrintInt64sAsNumbers = true
+        guard let data = try? client.jsonUTF8Data(options: options),
+            var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { return [:] }
+        for (name, kind) in topLevelKinds where object[name] == nil { object[name] = kind.empty }
+        // Stored as JSON text; shown as the JWK Set it holds, or not at all.
+        object["jwks"] = (object["jwks"] as? String).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
         return object
     }
 
@@ -237,98 +252,6 @@ public enum ClientJSON {
         let data =
             (try? JSONSerialization.data(
                 withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-/// Typed access to a JSON object that names the field on every type error.
-struct Reader {
-    let object: [String: Any]
-    let path: String
-    private(set) var used: Set<String> = []
-
-    init(object: [String: Any], path: String) {
-        self.object = object
-        self.path = path
-    }
-
-    var unusedKeys: [String] { object.keys.filter { !used.contains($0) }.sorted().map { path + $0 } }
-
-    func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
-
-    private mutating func value(_ key: String) -> Any? {
-        used.insert(key)
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        return value
-    }
-
-    private func fail(_ key: String, _ problem: String) -> ClientJSON.FieldError {
-        ClientJSON.FieldError(field: path + key, problem: problem)
-    }
-
-    mutating func string(_ key: String) throws -> String {
-        guard let value = value(key) else { return "" }
-        guard let text = value as? String else { throw fail(key, "must be a string") }
-        return text
-    }
-
-    mutating func strings(_ key: String) throws -> [String] {
-        guard let value = value(key) else { return [] }
-        guard let list = value as? [Any] else { throw fail(key, "must be an array of strings") }
-        return try list.map {
-            guard let text = $0 as? String else { throw fail(key, "must be an array of strings") }
-            return text
-        }
-    }
-
-    mutating func integer(_ key: String) throws -> Int64 {
-        guard let value = value(key) else { return 0 }
-        if let number = value as? NSNumber, !isJSONBool(number), let exact = Int64(exactly: number.doubleValue) {
-            return exact
-        }
-        throw fail(key, "must be a whole number")
-    }
-
-    mutating func bool(_ key: String) throws -> Bool {
-        guard let value = value(key) else { return false }
-        guard let number = value as? NSNumber, isJSONBool(number) else { throw fail(key, "must be true or false") }
-        return number.boolValue
-    }
-
-    /// A duration given as text (`24h`) or as a number of seconds.
-    mutating func durationText(_ key: String) throws -> String {
-        guard let value = value(key) else { return "" }
-        if let text = value as? String { return text }
-        if let number = value as? NSNumber, !isJSONBool(number), let seconds = Int64(exactly: number.doubleValue) {
-            return "\(seconds)s"
-        }
-        throw fail(key, "must be a duration such as \"24h\"")
-    }
-
-    mutating func object(_ key: String) throws -> Reader {
-        let value = value(key)
-        guard let object = value as? [String: Any] else { throw fail(key, "must be an object") }
-        return Reader(
-            object: try ClientJSON.renamed(object, path: path + key + ".", ClientJSON.snakeCase), path: path + key + "."
-        )
-    }
-
-    mutating func stringMap(_ key: String) throws -> [String: String] {
-        guard let value = value(key) else { return [:] }
-        guard let map = value as? [String: Any] else { throw fail(key, "must be an object of strings") }
-        return try map.mapValues {
-            guard let text = $0 as? String else { throw fail(key, "must be an object of strings") }
-            return text
-        }
-    }
-
-    /// Inline JSON (an object) kept as its text, or a string holding JSON.
-    mutating func jsonText(_ key: String) throws -> String {
-        guard let value = value(key) else { return "" }
-        if let text = value as? String { return text }
-        guard JSONSerialization.isValidJSONObject(value),
-            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
-        else { throw fail(key, "must be a JWK Set object") }
         return String(decoding: data, as: UTF8.self)
     }
 }

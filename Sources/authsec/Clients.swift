@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientModel
 import Foundation
 import Wire
 
@@ -107,7 +108,7 @@ struct ClientFlags: ParsableArguments {
             client.jwks = text
             given("jwks")
         }
-        return (client, fields.filter { $0 != "client_id" })
+        return (client, fields)
     }
 }
 

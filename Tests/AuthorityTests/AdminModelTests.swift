@@ -1,4 +1,5 @@
 import Foundation
+import ClientModel
 import Store
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
 @Suite struct AdminModelTests {
     /// A client allowed `scopes`, with a management caller built from a real token of its own.
     func admin(_ fixture: Fixture, scopes: [String]) async throws -> (client: ClientWithSecret, caller: AdminCaller) {
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Delegated admin"
         settings.allowedScopes = scopes
         let client = try await fixture.authority.createClient(settings, by: fixture.root)
@@ -20,7 +21,7 @@ import Testing
         let fixture = try await Fixture()
         defer { fixture.close() }
         _ = try await fixture.authority.createScope(name: "ai:access", description: "")
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Admin with an API"
         settings.allowedScopes = ["admin:clients", "ai:access"]
         settings.allowedAudiences = ["https://api.example.com"]
@@ -56,7 +57,7 @@ import Testing
         let token = try await fixture.token(client).accessToken
         _ = try fixture.authority.authorizeAdmin(token: token, scope: Scopes.adminScopes)
         // The scope is taken away: the token no longer carries it, though it is unexpired.
-        var change = ClientSettings()
+        var change = Authsec_V1_Client()
         change.allowedScopes = ["admin:clients"]
         _ = try await fixture.authority.updateClient(client.client.clientID, change, by: fixture.root)
         await expectError(.insufficientScope) {
@@ -82,32 +83,32 @@ import Testing
         let (delegate, caller) = try await admin(fixture, scopes: ["admin:clients"])
         #expect(caller.reservedScopes == [Scopes.adminClients])
         let root = fixture.admin.clientID
-        var keys = ClientSettings()
+        var keys = Authsec_V1_Client()
         keys.name = "Key rotator"
         keys.allowedScopes = ["admin:keys"]
         await expectError(.accessDenied) { _ = try await fixture.authority.createClient(keys, by: caller) }
-        var introspector = ClientSettings()
+        var introspector = Authsec_V1_Client()
         introspector.name = "Gateway"
         introspector.allowedScopes = [Scopes.introspectAny]
         await expectError(.accessDenied) { _ = try await fixture.authority.createClient(introspector, by: caller) }
         // The root admin holds admin:keys, which the delegate lacks: hands off.
-        var rename = ClientSettings()
-        rename.description = "taken over"
+        var rename = Authsec_V1_Client()
+        rename.description_p = "taken over"
         await expectError(.accessDenied) { _ = try await fixture.authority.updateClient(root, rename, by: caller) }
         await expectError(.accessDenied) {
             _ = try await fixture.authority.rotateClientSecret(root, keepPreviousFor: 0, by: caller)
         }
         await expectError(.accessDenied) { try await fixture.authority.deleteClient(root, by: caller) }
         // Nor can it raise itself.
-        var raise = ClientSettings()
+        var raise = Authsec_V1_Client()
         raise.allowedScopes = ["admin:clients", "admin:scopes"]
         await expectError(.accessDenied) {
             _ = try await fixture.authority.updateClient(delegate.client.clientID, raise, by: caller)
         }
         #expect(try fixture.authority.client(delegate.client.clientID).allowedScopes == ["admin:clients"])
-        #expect(try fixture.authority.client(root).description != "taken over")
+        #expect(try fixture.authority.client(root).description_p != "taken over")
         // What it holds it may give, and it may manage clients holding nothing it lacks.
-        var peer = ClientSettings()
+        var peer = Authsec_V1_Client()
         peer.name = "Peer admin"
         peer.allowedScopes = ["admin:clients"]
         let created = try await fixture.authority.createClient(peer, by: caller)
@@ -119,7 +120,7 @@ import Testing
         let fixture = try await Fixture()
         defer { fixture.close() }
         let (delegate, caller) = try await admin(fixture, scopes: ["admin:clients"])
-        var noGrant = ClientSettings()
+        var noGrant = Authsec_V1_Client()
         noGrant.grantTypes = ["authorization_code"]
         noGrant.callbacks = ["https://admin.example.com/cb"]
         await expectError(.failedPrecondition) {
@@ -137,16 +138,16 @@ import Testing
         defer { fixture.close() }
         let (delegate, caller) = try await admin(fixture, scopes: ["admin:clients"])
         let token = try await fixture.token(delegate).accessToken
-        var disable = ClientSettings()
-        disable.isDisabled = true
+        var disable = Authsec_V1_Client()
+        disable.disabled = true
         _ = try await fixture.authority.updateClient(delegate.client.clientID, disable, by: fixture.root)
         await expectError(.invalidClient) { _ = try await fixture.token(delegate) }
         await expectError(.invalidToken) {
             _ = try fixture.authority.authorizeAdmin(token: token, scope: Scopes.adminClients)
         }
         #expect(try fixture.authority.client(delegate.client.clientID).isDisabled)
-        var enable = ClientSettings()
-        enable.isDisabled = false
+        var enable = Authsec_V1_Client()
+        enable.disabled = false
         _ = try await fixture.authority.updateClient(delegate.client.clientID, enable, by: fixture.root)
         _ = try await fixture.token(delegate)
         _ = try fixture.authority.authorizeAdmin(token: token, scope: Scopes.adminClients)
@@ -179,22 +180,22 @@ import Testing
         let stranger = try await fixture.agent()
         #expect(try await sees(forAPI, as: credentials(stranger)) == false)
         // The resource server named in aud does, and only for its own tokens.
-        var resource = ClientSettings()
+        var resource = Authsec_V1_Client()
         resource.name = "API"
         resource.resources = [api]
         let apiServer = try await fixture.authority.createClient(resource, by: fixture.root)
         #expect(try await sees(forAPI, as: credentials(apiServer)))
         #expect(try await sees(forMCP, as: credentials(apiServer)) == false)
         // An MCP server's endpoint URLs are its resources.
-        var mcp = ClientSettings()
+        var mcp = Authsec_V1_Client()
         mcp.name = "MCP server"
         mcp.appType = "mcp_server"
-        mcp.mcp = MCPConfiguration(endpoints: ["mcp": mcpEndpoint])
+        mcp.mcpConfig.endpoints = ["mcp": mcpEndpoint]
         let mcpServer = try await fixture.authority.createClient(mcp, by: fixture.root)
         #expect(try await sees(forMCP, as: credentials(mcpServer)))
         #expect(try await sees(forAPI, as: credentials(mcpServer)) == false)
         // A gateway holding authsec:introspect sees everything.
-        var gatewaySettings = ClientSettings()
+        var gatewaySettings = Authsec_V1_Client()
         gatewaySettings.name = "Gateway"
         gatewaySettings.allowedScopes = [Scopes.introspectAny]
         let gateway = try await fixture.authority.createClient(gatewaySettings, by: fixture.root)
@@ -206,14 +207,14 @@ import Testing
         let fixture = try await Fixture()
         defer { fixture.close() }
         for bad in ["not a uri", "ftp://files.example.com", "http://api.example.com", "https://api.example.com/#x"] {
-            var settings = ClientSettings()
+            var settings = Authsec_V1_Client()
             settings.name = "API"
             settings.resources = [bad]
             await expectError(.invalidClientMetadata) {
                 _ = try await fixture.authority.createClient(settings, by: fixture.root)
             }
         }
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "API"
         settings.resources = ["https://api.example.com", "http://127.0.0.1:9000/api"]
         let created = try await fixture.authority.createClient(settings, by: fixture.root)
@@ -243,7 +244,7 @@ import Testing
         await expectError(.failedPrecondition) {
             _ = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         }
-        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3])
+        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3, 4])
         #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [])
         let authority = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         let adminID = "admin-qivxtNONFNdO"
@@ -259,5 +260,14 @@ import Testing
         _ = try authority.authorizeAdmin(token: grant.accessToken, scope: Scopes.adminClients)
         let agents = try authority.listClients(pageSize: 10, pageToken: nil).clients.filter { $0.name == "v1 agent" }
         #expect(agents.map(\.allowedScopes) == [["ai:access"]])
+        // Through every step to version 4, its other fields too: the type's defaults it was made with.
+        let agent = try #require(agents.first)
+        #expect(agent.appType == .aiAgent && agent.grantTypes == [.clientCredentials])
+        #expect(agent.authMethod == .clientSecretBasic && agent.isConfidential && !agent.isDisabled)
+        #expect(agent.accessTokenLifetime == 3600 && agent.refreshTokenLifetime == 2_592_000)
+        #expect(agent.hasRotateRefreshToken && agent.rotateRefreshToken)
+        #expect(agent.hasRequireProofKeyForCodeExchange && agent.requireProofKeyForCodeExchange)
+        #expect(agent.createdAt > 1_700_000_000 && agent.updatedAt == agent.createdAt)
+        #expect(!agent.hasAgentConfig && !agent.hasMcpConfig)
     }
 }

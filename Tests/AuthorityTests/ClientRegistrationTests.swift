@@ -1,11 +1,12 @@
+import ClientModel
 import Store
 import Testing
 
 @testable import Authority
 
-/// Settings named "Bad" of type ai_agent, with one change.
-func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
-    var settings = ClientSettings()
+/// Fields named "Bad" of type ai_agent, with one change.
+func bad(_ change: (inout Authsec_V1_Client) -> Void) -> Authsec_V1_Client {
+    var settings = Authsec_V1_Client()
     settings.name = "Bad"
     settings.appType = "ai_agent"
     change(&settings)
@@ -31,7 +32,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
     func typeDefaults(type: String, grants: [GrantType], method: ClientAuthMethod) async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Client"
         settings.appType = type
         let created = try await fixture.authority.createClient(settings, by: fixture.root)
@@ -40,7 +41,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         #expect((created.secret != nil) == method.usesSecret)
         #expect(created.client.accessTokenLifetime == 3600)
         #expect(created.client.refreshTokenLifetime == 2_592_000)
-        if type == "web" || type == "mobile" { #expect(created.client.requirePKCE) }
+        if type == "web" || type == "mobile" { #expect(created.client.requireProofKeyForCodeExchange) }
         #expect(try fixture.authority.client(created.client.clientID) == created.client)
     }
 
@@ -74,33 +75,34 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
             ("app_type", bad { s in s.appType = "robot" }, .invalidClientMetadata),
             ("allowed_scopes", bad { s in s.allowedScopes = ["ai:missing"] }, .invalidClientMetadata),
             ("web_origins", bad { s in s.webOrigins = ["https://app.example.com/path"] }, .invalidClientMetadata),
-            ("token_endpoint_auth_method", bad { s in s.authMethod = "magic" }, .invalidClientMetadata),
+            ("token_endpoint_auth_method", bad { s in s.tokenEndpointAuthMethod = "magic" }, .invalidClientMetadata),
             ("access_token_lifetime", bad { s in s.accessTokenLifetime = -5 }, .invalidClientMetadata),
-            ("jwks_uri", bad { s in s.authMethod = "private_key_jwt" }, .invalidClientMetadata),
+            ("jwks_uri", bad { s in s.tokenEndpointAuthMethod = "private_key_jwt" }, .invalidClientMetadata),
             (
-                "agent_config.agent_type", bad { s in s.agent = AgentConfiguration(agentType: "psychic") },
+                "agent_config.agent_type", bad { s in s.agentConfig.agentType = "psychic" },
                 .invalidClientMetadata
             ),
             (
                 "agent_config.context_retention",
-                bad { s in s.agent = AgentConfiguration(contextRetention: "forever") }, .invalidClientMetadata
+                bad { s in s.agentConfig.contextRetention = "forever" }, .invalidClientMetadata
             ),
             (
                 "agent_config.rate_limits.requests_per_minute",
-                bad { s in s.agent = AgentConfiguration(rateLimits: RateLimits(requestsPerMinute: -1)) },
+                bad { s in s.agentConfig.rateLimits.requestsPerMinute = -1 },
                 .invalidClientMetadata
             ),
             (
                 "mcp_config.supported_features",
-                bad { s in s.mcp = MCPConfiguration(supportedFeatures: ["telepathy"]) }, .invalidClientMetadata
+                bad { s in s.mcpConfig.supportedFeatures = ["telepathy"] }, .invalidClientMetadata
             ),
             (
                 "mcp_config.endpoints.tools",
-                bad { s in s.mcp = MCPConfiguration(endpoints: ["tools": "http://mcp.example.com/tools"]) },
+                bad { s in s.mcpConfig.endpoints = ["tools": "http://mcp.example.com/tools"] },
                 .invalidClientMetadata
             ),
-        ] as [(String, ClientSettings, AuthorityError.Code)])
-    func invalidConfigurationIsRefused(field: String, settings: ClientSettings, code: AuthorityError.Code) async throws
+        ] as [(String, Authsec_V1_Client, AuthorityError.Code)])
+    func invalidConfigurationIsRefused(field: String, settings: Authsec_V1_Client, code: AuthorityError.Code)
+        async throws
     {
         let fixture = try await Fixture()
         defer { fixture.close() }
@@ -118,7 +120,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
     @Test func plainHTTPCallbacksAreAllowedOnLoopbackAddresses() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Local"
         settings.appType = "web"
         settings.callbacks = [
@@ -131,14 +133,14 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
     @Test func mobileAppsAreRefusedClientCredentials() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Phone"
         settings.appType = "mobile"
         settings.grantTypes = ["client_credentials"]
         await expectError(.invalidClientMetadata) {
             _ = try await fixture.authority.createClient(settings, by: fixture.root)
         }
-        settings.grantTypes = nil
+        settings.grantTypes = []
         settings.callbacks = ["com.example.app:/oauth/callback", "http://127.0.0.1:9000/cb"]
         let created = try await fixture.authority.createClient(settings, by: fixture.root)
         #expect(created.secret == nil)
@@ -149,21 +151,62 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         let fixture = try await Fixture()
         defer { fixture.close() }
         let created = try await fixture.agent()
-        var change = ClientSettings()
-        change.description = "updated"
-        change.agent = AgentConfiguration(
-            agentType: "task", rateLimits: RateLimits(requestsPerMinute: 60, tokensPerDay: 1000))
+        var change = Authsec_V1_Client()
+        change.description_p = "updated"
+        change.agentConfig.agentType = "task"
+        change.agentConfig.rateLimits = .with {
+            $0.requestsPerMinute = 60
+            $0.tokensPerDay = 1000
+        }
         let updated = try await fixture.authority.updateClient(created.client.clientID, change, by: fixture.root)
-        #expect(updated.description == "updated")
+        #expect(updated.description_p == "updated")
         #expect(updated.name == "Agent")
-        #expect(updated.agent?.rateLimits?.requestsPerMinute == 60)
-        var bad = ClientSettings()
+        #expect(updated.agentConfig.rateLimits.requestsPerMinute == 60)
+        var bad = Authsec_V1_Client()
         bad.name = "Renamed"
         bad.callbacks = ["ftp://nope"]
         await expectError(.invalidRedirectURI) {
             _ = try await fixture.authority.updateClient(created.client.clientID, bad, by: fixture.root)
         }
         #expect(try fixture.authority.client(created.client.clientID).name == "Agent")
+    }
+
+    /// With a mask, exactly the named fields change: a named field without a value is cleared,
+    /// except grant types, the auth method and lifetimes, which keep theirs.
+    @Test func anUpdateMaskNamesExactlyTheFieldsChanged() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let created = try await fixture.agent(scopes: ["ai:access"])
+        let id = created.client.clientID
+        var fields = Authsec_V1_Client()
+        fields.description_p = "with an agent"
+        fields.agentConfig.agentType = "task"
+        _ = try await fixture.authority.updateClient(id, fields, by: fixture.root)
+        fields = Authsec_V1_Client()
+        fields.name = "ignored: not in the mask"
+        let change = try ClientChange(
+            fields, mask: ["agent_config", "allowed_scopes", "grant_types", "access_token_lifetime", "disabled"])
+        let updated = try await fixture.authority.updateClient(id, change, by: fixture.root)
+        #expect(updated.name == "Agent" && updated.description_p == "with an agent")
+        #expect(!updated.hasAgentConfig && updated.allowedScopes.isEmpty)
+        #expect(updated.grantTypes == [.clientCredentials] && updated.accessTokenLifetime == 3600)
+        #expect(updated.hasDisabled && !updated.disabled)
+        #expect(try fixture.authority.client(id) == updated)
+        for field in ["surprise", "created_at", "client_id", "is_confidential", "agent_config.agent_type"] {
+            #expect {
+                _ = try ClientChange(fields, mask: [field])
+            } throws: { error in
+                (error as? AuthorityError).map {
+                    $0.code == .invalidRequest
+                        && $0.description == "update_mask: '\(field)' is not a client field that can be changed"
+                } ?? false
+            }
+        }
+        // Without a mask, what has a value is given; server-set fields never are.
+        fields.clientID = "chosen"
+        fields.createdAt = 5
+        fields.rotateRefreshToken = false
+        #expect(ClientChange(fields).given == ["name", "rotate_refresh_token"])
     }
 
     @Test func listPagesThroughEveryClient() async throws {
@@ -213,7 +256,7 @@ func bad(_ change: (inout ClientSettings) -> Void) -> ClientSettings {
         await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("admin:clients") }
         #expect(try fixture.authority.listScopes().map(\.name).contains("mcp:context:read"))
         // A scope a client is allowed stays until no client names it.
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Reader"
         settings.allowedScopes = ["mcp:context:read"]
         let reader = try await fixture.authority.createClient(settings, by: fixture.root)

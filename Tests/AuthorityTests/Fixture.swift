@@ -1,4 +1,5 @@
 import Foundation
+import ClientModel
 import Store
 
 @testable import Authority
@@ -39,12 +40,12 @@ struct Fixture {
         for name in scopes where try authority.listScopes().contains(where: { $0.name == name }) == false {
             _ = try await authority.createScope(name: name, description: "test scope")
         }
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Agent"
         settings.appType = "ai_agent"
         settings.allowedScopes = scopes
         settings.allowedAudiences = audiences
-        settings.authMethod = method
+        settings.tokenEndpointAuthMethod = method ?? ""
         return try await authority.createClient(settings, by: root)
     }
 
@@ -58,6 +59,18 @@ struct Fixture {
 
     func clientCount() throws -> Int {
         try store.read { try $0.count(Keyspace.clients) }
+    }
+}
+
+extension Authority {
+    /// A create that gives the fields `fields` sets.
+    func createClient(_ fields: Authsec_V1_Client, by caller: AdminCaller) async throws -> ClientWithSecret {
+        try await createClient(ClientChange(fields), by: caller)
+    }
+
+    /// An update, without a mask, of the fields `fields` sets.
+    func updateClient(_ clientID: String, _ fields: Authsec_V1_Client, by caller: AdminCaller) async throws -> Client {
+        try await updateClient(clientID, ClientChange(fields), by: caller)
     }
 }
 

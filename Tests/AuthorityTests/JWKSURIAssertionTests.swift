@@ -1,3 +1,4 @@
+import ClientModel
 import Foundation
 import JWTKit
 import Testing
@@ -28,10 +29,10 @@ import Testing
         let authority = try Authority(
             store: fixture.store, issuer: Fixture.issuer, sealingKey: fixture.sealingKey, clock: fixture.clock,
             keyResolver: resolver)
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Agent with a jwks_uri"
-        settings.authMethod = "private_key_jwt"
-        settings.jwksURI = "https://keys.example.com/jwks.json"
+        settings.tokenEndpointAuthMethod = "private_key_jwt"
+        settings.jwksUri = "https://keys.example.com/jwks.json"
         let id = try await authority.createClient(settings, by: fixture.root).client.clientID
         let signer = JWTKeyCollection()
         await signer.add(ecdsa: key, kid: "k1")

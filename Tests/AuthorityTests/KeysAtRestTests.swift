@@ -159,7 +159,7 @@ import Testing
             #expect(before.allSatisfy { $0.privateKey.count == 32 && $0.sealedPrivateKey.isEmpty })
             // A store before version 3 holds nothing sealed: it may be given a new master key.
             #expect(try Authority.holdsSealedSecrets(store) == false)
-            #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3])
+            #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3, 4])
             #expect(try Authority.holdsSealedSecrets(store))
             let after = try signingKeyRecords(store)
             #expect(after.map(\.kid) == before.map(\.kid))

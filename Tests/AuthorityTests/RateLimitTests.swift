@@ -1,3 +1,4 @@
+import ClientModel
 import Testing
 
 @testable import Authority
@@ -5,10 +6,11 @@ import Testing
 /// `rate_limits.requests_per_minute`, decided by Authority with an injected clock.
 @Suite struct RateLimitTests {
     func limitedAgent(_ fixture: Fixture, perMinute: Int64) async throws -> ClientWithSecret {
-        var settings = ClientSettings()
-        settings.name = "Limited"
-        settings.agent = AgentConfiguration(agentType: "task", rateLimits: RateLimits(requestsPerMinute: perMinute))
-        return try await fixture.authority.createClient(settings, by: fixture.root)
+        var fields = Authsec_V1_Client()
+        fields.name = "Limited"
+        fields.agentConfig.agentType = "task"
+        fields.agentConfig.rateLimits.requestsPerMinute = perMinute
+        return try await fixture.authority.createClient(fields, by: fixture.root)
     }
 
     func rateLimitError(_ body: () async throws -> Void) async -> AuthorityError? {

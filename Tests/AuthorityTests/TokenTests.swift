@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import ClientModel
 import Store
 import Testing
 
@@ -80,7 +81,7 @@ struct RFC9068Payload: JWTPayload {
     @Test func grantChecks() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Web"
         settings.appType = "web"
         settings.callbacks = ["https://app.example.com/cb"]
@@ -288,9 +289,9 @@ struct RFC9068Payload: JWTPayload {
         let jwks =
             #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(parameters.x)","y":"\#(parameters.y)","kid":"k1","alg":"ES256","use":"sig"}]}"#
         _ = try await fixture.authority.createScope(name: "ai:access", description: "")
-        var settings = ClientSettings()
+        var settings = Authsec_V1_Client()
         settings.name = "Signed agent"
-        settings.authMethod = "private_key_jwt"
+        settings.tokenEndpointAuthMethod = "private_key_jwt"
         settings.jwks = jwks
         settings.allowedScopes = ["ai:access"]
         let created = try await fixture.authority.createClient(settings, by: fixture.root)
@@ -412,7 +413,7 @@ struct RFC9068Payload: JWTPayload {
         await expectError(.invalidClient) { _ = try await fixture.token(client) }
         let other = try await fixture.agent()
         _ = try await fixture.token(other)
-        var noCredentials = ClientSettings()
+        var noCredentials = Authsec_V1_Client()
         noCredentials.grantTypes = ["authorization_code"]
         noCredentials.callbacks = ["https://app.example.com/cb"]
         _ = try await fixture.authority.updateClient(other.client.clientID, noCredentials, by: fixture.root)
@@ -499,7 +500,7 @@ struct RFC9068Payload: JWTPayload {
         #expect(try await fixture.token(client).scope == "ai:access ai:generate")
         await expectError(.failedPrecondition) { try await fixture.authority.deleteScope("ai:generate") }
         #expect(try await fixture.token(client).scope == "ai:access ai:generate")
-        var change = ClientSettings()
+        var change = Authsec_V1_Client()
         change.allowedScopes = ["ai:access"]
         _ = try await fixture.authority.updateClient(client.client.clientID, change, by: fixture.root)
         try await fixture.authority.deleteScope("ai:generate")

@@ -253,6 +253,78 @@ import Wire
                 == 64)
     }
 
+    /// What `clients get --json` prints, given back as `--file`, registers an equal client, and
+    /// without a warning: the printed form is the file form.
+    @Test func getJSONFedBackAsAFileCreatesAnEqualClient() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let env = environment(server)
+        #expect(try runCLI(["scopes", "create", "ai:access"], environment: env).0 == 0)
+        let file = server.directory + "-client.json"
+        let again = server.directory + "-again.json"
+        defer {
+            try? FileManager.default.removeItem(atPath: file)
+            try? FileManager.default.removeItem(atPath: again)
+        }
+        try #"""
+        {"client_name": "Round trip", "type": "web", "scope": "openid ai:access",
+         "redirect_uris": ["https://app.example.com/cb"], "webOrigins": ["https://app.example.com"],
+         "allowed_audiences": ["https://api.example.com"], "resources": ["https://app.example.com/api"],
+         "token_config": {"access_token_lifetime": 600, "rotate_refresh_token": false}, "require_par": true,
+         "agentConfig": {"agentType": "task", "capabilities": ["search"], "context_retention": 3600,
+                         "rateLimits": {"requestsPerMinute": 60, "tokensPerDay": 1000}},
+         "mcp_config": {"protocol_version": "2025-06-18", "endpoints": {"tools": "https://mcp.example.com/tools"},
+                        "security": {"require_auth": false, "allowed_origins": ["https://app.example.com"]}}}
+        """#.write(toFile: file, atomically: true, encoding: .utf8)
+        let (created, createdOutput, createError) = try runCLI(
+            ["clients", "create", "--file", file, "--json"], environment: env)
+        #expect(created == 0 && createError.isEmpty, "\(createError)")
+        let id = try #require(try json(createdOutput)["client_id"] as? String)
+        let (_, shown, _) = try runCLI(["clients", "get", id, "--json"], environment: env)
+        try shown.write(toFile: again, atomically: true, encoding: .utf8)
+        let (recreated, recreatedOutput, recreateError) = try runCLI(
+            ["clients", "create", "--file", again, "--json"], environment: env)
+        #expect(recreated == 0 && recreateError.isEmpty, "\(recreateError)")
+        let copyID = try #require(try json(recreatedOutput)["client_id"] as? String)
+        #expect(copyID != id)
+        let (_, shownCopy, _) = try runCLI(["clients", "get", copyID, "--json"], environment: env)
+        var original = try json(shown)
+        var copy = try json(shownCopy)
+        for key in ["client_id", "created_at", "updated_at"] {
+            #expect(original.removeValue(forKey: key) != nil && copy.removeValue(forKey: key) != nil, "\(key)")
+        }
+        #expect(NSDictionary(dictionary: original) == NSDictionary(dictionary: copy), "\(shown)\n\(shownCopy)")
+        #expect(original["rotate_refresh_token"] as? Bool == false && original["access_token_lifetime"] as? Int == 600)
+        #expect(original["callbacks"] as? [String] == ["https://app.example.com/cb"])
+        #expect((original["mcp_config"] as? [String: Any]).map { "\($0)" }?.contains("require_auth") == true)
+    }
+
+    /// A client file's type error, two spellings of one key and unknown keys, named as the file wrote them.
+    @Test func clientFileErrorsNameTheField() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let file = server.directory + "-client.json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let cases: [(String, Int32, String)] = [
+            (
+                #"{"name": "Bad", "aiAgentConfig": {"maxContextSize": "big"}}"#, 1,
+                "error: FILE: agent_config.max_context_size: must be a whole number"
+            ),
+            (
+                #"{"name": "Bad", "redirect_uris": [], "callbacks": []}"#, 1,
+                "error: FILE: callbacks: and 'redirect_uris' are two spellings of one field; give one"
+            ),
+            (#"{"name": "Fine", "agent_config": {"mood": "calm"}}"#, 0, "ignoring unknown field 'agent_config.mood'"),
+            (#"{"name": "Fine", "surprise": 1}"#, 0, "warning: FILE: ignoring unknown field 'surprise'"),
+        ]
+        for (text, status, message) in cases {
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let (exit, _, errors) = try runCLI(["clients", "create", "--file", file], environment: environment(server))
+            #expect(exit == status, "\(text): \(errors)")
+            #expect(errors.contains(message.replacingOccurrences(of: "FILE", with: file)), "\(errors)")
+        }
+    }
+
     @Test func badClientInputFailsWithTheFieldNamed() throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }

@@ -168,6 +168,7 @@ import Wire
         #expect(printed.contains("created master key \(directory)/master.key"))
         #expect(printed.contains("migrated \(directory) to schema version 2"))
         #expect(printed.contains("migrated \(directory) to schema version 3"))
+        #expect(printed.contains("migrated \(directory) to schema version 4"))
         #expect(
             printed.contains(
                 "signing keys are now sealed with master key \(directory)/master.key and \(directory)/data.mdb is compacted"

@@ -1,6 +1,6 @@
 """The binary protocol from outside: frames over a raw TCP socket.
 
-The Python protobuf module is generated at run time from proto/authsec/v1/authsec.proto with
+The Python protobuf modules are generated at run time from proto/authsec/v1/{authsec,client}.proto with
 Debian's `protoc --python_out` into a temporary directory (nothing generated is committed).
 """
 
@@ -37,11 +37,15 @@ def pb():
         if not (Path(out) / "authsec" / "v1" / "authsec_pb2.py").exists():
             subprocess.run(
                 ["protoc", f"--proto_path={REPO_ROOT / 'proto'}", f"--python_out={out}",
-                 "authsec/v1/authsec.proto"],
+                 "authsec/v1/authsec.proto", "authsec/v1/client.proto"],
                 check=True,
             )
         sys.path.insert(0, out)
         _module = importlib.import_module("authsec.v1.authsec_pb2")
+        # The client's messages live in client.proto, which authsec.proto imports: reachable here too.
+        client = importlib.import_module("authsec.v1.client_pb2")
+        for name in client.DESCRIPTOR.message_types_by_name:
+            setattr(_module, name, getattr(client, name))
     return _module
 
 

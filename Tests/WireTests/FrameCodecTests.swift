@@ -1,3 +1,4 @@
+import ClientModel
 import Foundation
 import NIOCore
 import NIOEmbedded
@@ -106,6 +107,12 @@ import Testing
         (#"{"access_token_lifetime": true}"#, "access_token_lifetime"),
         (#"{"rotate_refresh_token": 1}"#, "rotate_refresh_token"),
         (#"{"agent_config": {"max_context_size": "big"}}"#, "agent_config.max_context_size"),
+        (#"{"aiAgentConfig": {"rateLimits": {"tokensPerDay": 1.5}}}"#, "agent_config.rate_limits.tokens_per_day"),
+        (#"{"mcp_config": {"endpoints": {"tools": 5}}}"#, "mcp_config.endpoints.tools"),
+        (#"{"mcpConfig": {"security": {"allowedOrigins": [1]}}}"#, "mcp_config.security.allowed_origins"),
+        (#"{"agent_config": "task"}"#, "agent_config"),
+        (#"{"token_config": {"id_token_lifetime": [60]}}"#, "id_token_lifetime"),
+        (#"{"token_config": 5}"#, "token_config"),
         (#"[1, 2]"#, "(document)"),
         (#"{not json"#, "(document)"),
     ])
@@ -115,5 +122,116 @@ import Testing
         } throws: { error in
             (error as? ClientJSON.FieldError)?.field == field
         }
+    }
+
+    @Test(arguments: [
+        (#"{"name": 5}"#, "name: must be a string"),
+        (#"{"grant_types": [1]}"#, "grant_types: must be an array of strings"),
+        (#"{"access_token_lifetime": "soon"}"#, "access_token_lifetime: must be a whole number"),
+        (#"{"disabled": "yes"}"#, "disabled: must be true or false"),
+        (#"{"agent_config": {"rate_limits": []}}"#, "agent_config.rate_limits: must be an object"),
+        (#"{"mcp_config": {"endpoints": [1]}}"#, "mcp_config.endpoints: must be an object of strings"),
+    ])
+    func typeErrorsSayWhatTheFieldNeeds(text: String, message: String) {
+        #expect {
+            _ = try ClientJSON.parse(Data(text.utf8))
+        } throws: { error in
+            (error as? ClientJSON.FieldError)?.description == message
+        }
+    }
+
+    /// Two keys that name one field, at the top level (an alias, camelCase) or inside a message.
+    @Test(arguments: [
+        (
+            #"{"callbacks": ["https://a.example/cb"], "redirect_uris": ["https://b.example/cb"]}"#, "callbacks",
+            "redirect_uris"
+        ),
+        (#"{"allowedScopes": ["a"], "scope": "b"}"#, "allowedScopes", "scope"),
+        (#"{"agentConfig": {}, "ai_agent_config": {}}"#, "agentConfig", "ai_agent_config"),
+        (
+            #"{"agent_config": {"agentType": "task", "agent_type": "task"}}"#, "agent_config.agentType",
+            "agent_config.agent_type"
+        ),
+    ])
+    func twoSpellingsOfOneKeyNameBoth(text: String, first: String, second: String) {
+        #expect {
+            _ = try ClientJSON.parse(Data(text.utf8))
+        } throws: { error in
+            (error as? ClientJSON.FieldError)?.description
+                == "\(first): and '\(second)' are two spellings of one field; give one"
+        }
+    }
+
+    @Test func unknownKeysAreReportedAndLeftOut() throws {
+        let text = #"""
+            {"name": "Agent", "surprise": 1, "client_secret": "x", "agent_config": {"mood": "calm", "agentType": "task"},
+             "mcp_config": {"security": {"allowedOrigins": ["https://a.example"], "fence": true}}}
+            """#
+        let parsed = try ClientJSON.parse(Data(text.utf8))
+        #expect(
+            parsed.unknownKeys.sorted() == [
+                "agent_config.mood", "client_secret", "mcp_config.security.fence", "surprise",
+            ])
+        #expect(parsed.client.agentConfig.agentType == "task")
+        #expect(parsed.fields == ["agent_config", "mcp_config", "name"])
+        // A file's security without require_auth asks for it, as the seed page's default.
+        #expect(parsed.client.mcpConfig.security.hasRequireAuth && parsed.client.mcpConfig.security.requireAuth)
+    }
+
+    @Test func seedValueFormsAndServerSetFields() throws {
+        let text = #"""
+            {"client_id": "ignored", "created_at": 1, "is_confidential": true, "scope": "openid  ai:access",
+             "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]},
+             "agent_config": {"context_retention": 3600}, "require_pkce": false, "accessTokenLifetime": "600"}
+            """#
+        let parsed = try ClientJSON.parse(Data(text.utf8))
+        #expect(parsed.client.allowedScopes == ["openid", "ai:access"])
+        #expect(parsed.client.jwks == #"{"keys":[{"crv":"P-256","kty":"EC","x":"a","y":"b"}]}"#)
+        #expect(parsed.client.agentConfig.contextRetention == "3600s")
+        #expect(parsed.client.hasRequireProofKeyForCodeExchange && !parsed.client.requireProofKeyForCodeExchange)
+        #expect(parsed.client.accessTokenLifetime == 600)
+        #expect(
+            parsed.fields == [
+                "access_token_lifetime", "agent_config", "allowed_scopes", "jwks",
+                "require_proof_key_for_code_exchange",
+            ])
+        #expect(parsed.unknownKeys.isEmpty)
+    }
+
+    /// Every top-level field prints, empty ones too; jwks prints as the object it holds; what is
+    /// printed reads back as the same client.
+    @Test func theOutputReadsBackAsTheSameClient() throws {
+        var client = Authsec_V1_Client()
+        client.clientID = "c1"
+        client.name = "Agent"
+        client.appType = "ai_agent"
+        client.grantTypes = ["client_credentials"]
+        client.tokenEndpointAuthMethod = "private_key_jwt"
+        client.jwks = #"{"keys":[{"crv":"P-256","kty":"EC","x":"a","y":"b"}]}"#
+        client.accessTokenLifetime = 3600
+        client.rotateRefreshToken = true
+        client.requireProofKeyForCodeExchange = false
+        // The server sets every optional flag; an unset one would print as false and read back set.
+        client.requirePushedAuthorizationRequests = false
+        client.disabled = false
+        client.isConfidential = true
+        client.createdAt = 1_764_000_000
+        client.agentConfig.maxContextSize = 9_007_199_254_740_993
+        client.mcpConfig.endpoints = ["tools": "https://mcp.example.com/tools"]
+        client.mcpConfig.security.requireAuth = false
+        let object = ClientJSON.object(client)
+        #expect(object["description"] as? String == "")
+        #expect(object["callbacks"] as? [Any] != nil && object["updated_at"] as? Int == 0)
+        #expect(object["require_proof_key_for_code_exchange"] as? Bool == false)
+        #expect(object["is_confidential"] as? Bool == true)
+        #expect((object["jwks"] as? [String: Any])?["keys"] != nil)
+        let text = ClientJSON.text(object)
+        #expect(text.contains(#""max_context_size" : 9007199254740993"#))
+        let parsed = try ClientJSON.parse(Data(text.utf8))
+        #expect(parsed.client == client)
+        #expect(parsed.unknownKeys.isEmpty)
+        #expect(!parsed.fields.contains("client_id") && !parsed.fields.contains("created_at"))
+        // Nothing set, nothing printed but the empty top-level fields.
+        #expect(ClientJSON.object(Authsec_V1_Client())["jwks"] == nil)
     }
 }

@@ -15,7 +15,9 @@ public enum Keyspace {
     /// - 2: `deleted_clients`; the built-in scope `authsec:introspect`, held by the init admin.
     /// - 3: keys at rest: `signing_keys` records hold their private key sealed with the master key
     ///   (`sealed_private_key`, `sealed_by`), kept outside the store; `private_key` is never written.
-    public static let schemaVersion: UInt32 = 3
+    /// - 4: `clients` records are `StoredClient`: the `authsec.v1.Client` message itself (the one
+    ///   declaration of a client's fields) and the secret hashes, instead of `ClientRecord`.
+    public static let schemaVersion: UInt32 = 4
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
     /// opens only with the master key that sealed it.
@@ -30,8 +32,8 @@ public enum Keyspace {
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
     /// `admin_client_id`, the client made at initialization.
     public static let meta = schema.rawTable("meta")
-    /// `clients`: client_id → ClientRecord.
-    public static let clients = schema.table("clients", of: Authsec_Store_V1_ClientRecord.self)
+    /// `clients`: client_id → StoredClient (from version 4; ClientRecord before).
+    public static let clients = schema.table("clients", of: Authsec_Store_V1_StoredClient.self)
     /// `client_secrets`: SHA-256(secret), 32 bytes → ClientSecretRecord. Secrets are never stored raw.
     public static let clientSecrets = schema.table("client_secrets", of: Authsec_Store_V1_ClientSecretRecord.self)
     /// `scopes`: scope name → ScopeRecord.
@@ -62,6 +64,7 @@ extension StoreRecord where Self: SwiftProtobuf.Message {
     public func storeBytes() throws -> [UInt8] { try serializedBytes() }
 }
 
+extension Authsec_Store_V1_StoredClient: StoreRecord {}
 extension Authsec_Store_V1_ClientRecord: StoreRecord {}
 extension Authsec_Store_V1_ClientSecretRecord: StoreRecord {}
 extension Authsec_Store_V1_ScopeRecord: StoreRecord {}
