@@ -144,8 +144,12 @@ extension Authority {
             deleted.deletedAt = now
             deleted.expiresAt = now + Client.maxAccessTokenLifetime
             try txn.put(Keyspace.deletedClients, clientID, deleted)
+            _ = try txn.delete(Keyspace.quotaSpend, clientID)
+            _ = try txn.delete(Keyspace.rateLimits, clientID)
         }
         isDeleted = true
+        rateLimiter.forget(clientID)
+        quotaLedger.forget(clientID)
     }
 
     /// Issues a new secret. With `keepPreviousFor` > 0 the current secret keeps working that many

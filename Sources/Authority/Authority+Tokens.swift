@@ -57,8 +57,9 @@ extension Authority {
     }
 
     /// `client`, if its request rate allows one more request now.
-    private func admitted(_ client: Client) throws -> Client {
-        let perMinute = client.agentConfig.rateLimits.requestsPerMinute
+    func admitted(_ client: Client) throws -> Client {
+        let limits = client.agentConfig.rateLimits
+        let perMinute = limits.hasRequestsPerMinute ? limits.requestsPerMinute : 0
         guard perMinute > 0 else { return client }
         guard let wait = rateLimiter.admit(client.clientID, perMinute: perMinute, now: clock.nanoseconds()) else {
             return client
@@ -347,11 +348,16 @@ extension Authority {
         guard caller.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients may not introspect tokens")
         }
-        guard let claims = try verifyAccessToken(token),
-            claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.introspectAny)
-                || caller.isResourceServer(for: claims.aud)
-        else { return Introspection(claims: nil) }
+        guard let claims = try verifyAccessToken(token), mayIntrospect(claims, by: caller) else {
+            return Introspection(claims: nil)
+        }
         return Introspection(claims: claims)
+    }
+
+    /// RFC 7662 §4: whether `caller` may learn of the token `claims` describe (and charge it).
+    func mayIntrospect(_ claims: AccessTokenClaims, by caller: Client) -> Bool {
+        claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.introspectAny)
+            || caller.isResourceServer(for: claims.aud)
     }
 
     /// RFC 7009: a client may revoke its own tokens; a client allowed `admin:clients` any.
@@ -381,7 +387,7 @@ extension Authority {
     }
 
     /// RFC 7662 §2.1 and RFC 7009 §2.1: the `token` parameter is required, through either door.
-    private func requireToken(_ token: String) throws {
+    func requireToken(_ token: String) throws {
         guard !token.isEmpty else { throw AuthorityError(.invalidRequest, "token is required") }
     }
 }

@@ -25,6 +25,9 @@ public final class Authority: Sendable {
     let sealingKey: SealingKey
     let caches = HotPathCaches()
     let rateLimiter = RateLimiter()
+    let quotaLedger = QuotaLedger()
+    /// Seconds after midnight UTC at which a quota day starts (`--quota-day-start`).
+    let quotaDayStart: Int64
     /// An upper bound on the rows of `deleted_clients`: while it is 0, token verification skips
     /// that lookup. Raised before a deletion commits, lowered after a purge commits.
     let deletedClientRecords = Atomic<Int>(0)
@@ -38,9 +41,10 @@ public final class Authority: Sendable {
     ///   schema; `SealingError` if `sealingKey` does not open every signing key.
     public init(
         store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
-        keyResolver: (any ClientKeyResolver)? = nil
+        keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0
     ) throws {
         self.store = store
+        self.quotaDayStart = quotaDayStart
         self.sealingKey = sealingKey
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         self.clock = clock
@@ -59,6 +63,11 @@ public final class Authority: Sendable {
         }
         keyRing = Mutex(try KeyRing(records: records, sealingKey: sealingKey))
         deletedClientRecords.store(try store.read { try $0.count(Keyspace.deletedClients) }, ordering: .releasing)
+        // Rate-limit times survive a restart (less what the last flush interval had not written).
+        let now = clock.nanoseconds()
+        for (clientID, record) in try store.read({ try $0.scan(Keyspace.rateLimits, limit: .max) }) {
+            rateLimiter.restore(clientID, arrival: record.arrival, now: now)
+        }
     }
 
     /// Credentials of the admin client made by `initialize`; shown once, never stored raw.

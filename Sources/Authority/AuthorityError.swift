@@ -24,6 +24,8 @@ public struct AuthorityError: Error, CustomStringConvertible, Sendable {
         case storageFull = "storage_full"
         /// Over the client's `rate_limits.requests_per_minute`; `retryAfter` says when to try again.
         case rateLimited = "rate_limited"
+        /// A charge past an agent's daily budget of model tokens, when the caller asked for an error.
+        case quotaExhausted = "quota_exhausted"
         case serverError = "server_error"
         case temporarilyUnavailable = "temporarily_unavailable"
     }

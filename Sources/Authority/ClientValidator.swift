@@ -12,6 +12,8 @@ import JWTKit
 /// canonical (`ai_agent`, the device-code URN), lists without repeats, the name trimmed.
 enum ClientValidator {
     static let oidcScopes: Set<String> = ["openid", "profile", "email", "address", "phone", "offline_access"]
+    static let maxRequestsPerMinute: Int64 = 1_000_000_000
+    static let maxTokensPerDay: Int64 = 1_000_000_000_000
     static let agentTypes: Set<String> = ["conversational", "task", "analytical"]
     static let mcpFeatures: Set<String> = [
         "tools", "resources", "prompts", "sampling", "logging", "roots", "completions",
@@ -165,11 +167,15 @@ enum ClientValidator {
             agent.contextRetention.isEmpty || DurationText.seconds(agent.contextRetention) != nil,
             "agent_config.context_retention", "'\(agent.contextRetention)' is not a duration such as 24h, 30m or 3600s")
         try require(agent.maxContextSize >= 0, "agent_config.max_context_size", "must not be negative")
+        let limits = agent.rateLimits
         try require(
-            agent.rateLimits.requestsPerMinute >= 0, "agent_config.rate_limits.requests_per_minute",
-            "must not be negative")
+            !limits.hasRequestsPerMinute || (1...maxRequestsPerMinute).contains(limits.requestsPerMinute),
+            "agent_config.rate_limits.requests_per_minute",
+            "must be between 1 and \(maxRequestsPerMinute) (leave it out for no limit)")
         try require(
-            agent.rateLimits.tokensPerDay >= 0, "agent_config.rate_limits.tokens_per_day", "must not be negative")
+            !limits.hasTokensPerDay || (0...maxTokensPerDay).contains(limits.tokensPerDay),
+            "agent_config.rate_limits.tokens_per_day",
+            "must be between 0 and \(maxTokensPerDay) (leave it out for no budget)")
     }
 
     static func validate(_ mcp: Authsec_V1_McpConfig) throws {

@@ -102,7 +102,8 @@ public enum AuthsecServer {
                 let issuer = configuration.issuer ?? "\(scheme)://\(hostForURL(configuration.httpHost)):\(port)"
                 do {
                     let authority = try Authority(
-                        store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver)
+                        store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver,
+                        quotaDayStart: configuration.quotaDayStart)
                     cell.set(authority)
                     say(
                         "http listening on \(scheme)://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"
@@ -252,9 +253,26 @@ struct WireDoor: Service {
                 }
             }
         }
+        // Every second, the counters (quota spend, rate-limit times) reach the store: a crash
+        // forgets at most that second.
+        let flusher = Task {
+            while (try? await Task.sleep(for: .seconds(1))) != nil {
+                do {
+                    try await authority.flushCounters()
+                } catch {
+                    logger.warning("flushing counters failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         try? await gracefulShutdown()
         purger.cancel()
+        flusher.cancel()
         await listener.shutdown()
+        do {
+            try await authority.flushCounters()
+        } catch {
+            logger.error("flushing counters at shutdown failed", metadata: ["error": "\(error)"])
+        }
     }
 }
 

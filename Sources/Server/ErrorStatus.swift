@@ -13,7 +13,7 @@ extension AuthorityError.Code {
         case .notFound: .notFound
         case .alreadyExists, .failedPrecondition: .conflict
         case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
-        case .rateLimited: .tooManyRequests
+        case .rateLimited, .quotaExhausted: .tooManyRequests
         case .serverError: .internalServerError
         case .temporarilyUnavailable: .serviceUnavailable
         case .invalidRequest, .invalidGrant, .unauthorizedClient, .unsupportedGrantType, .invalidScope,
@@ -30,7 +30,7 @@ extension AuthorityError.Code {
         case .notFound: .notFound
         case .alreadyExists: .alreadyExists
         case .failedPrecondition: .failedPrecondition
-        case .storageFull, .rateLimited: .resourceExhausted
+        case .storageFull, .rateLimited, .quotaExhausted: .resourceExhausted
         case .serverError: .internal
         case .temporarilyUnavailable: .unavailable
         case .invalidRequest, .invalidGrant, .unsupportedGrantType, .invalidScope, .invalidTarget,

@@ -137,10 +137,10 @@ final class HTTPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The reply to a request this path may answer; nil when Hummingbird must.
     private func answer(_ request: HTTPRequestScanner.Request, in bytes: ByteBuffer) -> FormReply? {
-        // A revocation of a live token waits for its write, so Hummingbird answers it: a call
-        // started here and then handed over would reach Authority twice (and count twice
-        // against the client's rate limit).
-        guard let endpoint = request.endpoint, endpoint != .revoke else { return nil }
+        // The scanner names only endpoints whose answers are ready at once (never a revocation,
+        // which waits for its write): a call started here and handed over would reach Authority
+        // twice, and count twice against the client's rate limit.
+        guard let endpoint = request.endpoint else { return nil }
         let authorization = request.authorization.flatMap {
             bytes.getString(at: bytes.readerIndex + $0.lowerBound, length: $0.count)
         }

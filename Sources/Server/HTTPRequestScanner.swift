@@ -86,7 +86,7 @@ struct HTTPRequestScanner {
     /// The endpoint a request line names, if it is a form endpoint this path may answer.
     private struct Target {
         var endpoint: FormEndpoint?
-        var isAnswerable: Bool { endpoint == .token || endpoint == .introspect }
+        var isAnswerable: Bool { endpoint == .token || endpoint == .introspect || endpoint == .charge }
     }
 
     /// Parses `METHOD SP TARGET SP HTTP/1.1`; nil for anything else.

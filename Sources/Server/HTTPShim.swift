@@ -140,6 +140,12 @@ struct HTTPShim: Sendable {
                     token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
                     credentials: try credentials(form, authorization), context: context
                 ).settled({ _ in FormReply(status: .ok, body: "{}") }, failure: failure)
+            case .charge:
+                let token = form["token"] ?? ""
+                let amount = try Self.amount(form["amount"])
+                return authority.authenticate(try credentials(form, authorization), context: context).map {
+                    try authority.charge(token: token, amount: amount, by: $0)
+                }.settled({ self.chargeReply($0) }, failure: failure)
             }
         } catch {
             return .now(failure(error))
@@ -159,6 +165,22 @@ struct HTTPShim: Sendable {
         body += #"","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
         append(grant.scope, to: &body)
         return FormReply(status: .ok, body: body + "}")
+    }
+
+    /// A charge's `amount`: a whole number (Authority checks its range).
+    static func amount(_ text: String?) throws -> Int64 {
+        guard let text, !text.isEmpty else { throw AuthorityError(.invalidRequest, "amount is required") }
+        guard let amount = Int64(text) else {
+            throw AuthorityError(.invalidRequest, "amount must be a whole number of model tokens")
+        }
+        return amount
+    }
+
+    private func chargeReply(_ charge: QuotaCharge) -> FormReply {
+        let remaining = charge.remaining.map(String.init) ?? "null"
+        return FormReply(
+            status: .ok,
+            body: #"{"allowed":\#(charge.allowed),"remaining":\#(remaining),"resets_at":\#(charge.resetsAt)}"#)
     }
 
     private func introspectionReply(_ answer: Introspection) -> FormReply {
@@ -295,6 +317,8 @@ enum FormEndpoint: String, CaseIterable, Sendable {
     case token = "/oauth/token"
     case introspect = "/oauth/introspect"
     case revoke = "/oauth/revoke"
+    /// Authsec's own: a gateway charges model tokens to an agent's daily budget.
+    case charge = "/quota/charge"
 }
 
 /// A form endpoint's answer: always JSON with `Cache-Control: no-store`.

@@ -33,6 +33,8 @@ public struct ServerConfiguration: Sendable {
     public var allowsInsecureClientMetadata = false
     /// Address ranges (CIDR) that may read `/metrics`; empty means loopback only.
     public var metricsAllow: [String] = []
+    /// Seconds after midnight UTC at which a quota day (`tokens_per_day`) starts.
+    public var quotaDayStart: Int64 = 0
 
     public init() {}
 

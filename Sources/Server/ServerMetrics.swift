@@ -12,11 +12,12 @@ import Wire
 final class ServerMetrics: Sendable {
     /// What a request asked for, as the `call` label spells it.
     enum Call: Int, CaseIterable, Sendable {
-        case token, introspect, revoke, management, serverInfo, metadata, jwks, health, metrics, other
+        case token, introspect, revoke, charge, management, serverInfo, metadata, jwks, health, metrics, other
 
         var label: String { Self.labels[rawValue] }
         private static let labels = [
-            "token", "introspect", "revoke", "management", "server_info", "metadata", "jwks", "health", "metrics",
+            "token", "introspect", "revoke", "charge", "management", "server_info", "metadata", "jwks", "health",
+            "metrics",
             "other",
         ]
     }
@@ -99,6 +100,7 @@ extension ServerMetrics.Call {
         case .introspect: self = .introspect
         case .revoke: self = .revoke
         case .serverInfo: self = .serverInfo
+        case .charge: self = .charge
         case nil: self = .other
         default: self = .management
         }
@@ -110,6 +112,7 @@ extension ServerMetrics.Call {
         case "/oauth/token": self = .token
         case "/oauth/introspect": self = .introspect
         case "/oauth/revoke": self = .revoke
+        case "/quota/charge": self = .charge
         case "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration": self = .metadata
         case "/.well-known/jwks.json": self = .jwks
         case "/healthz": self = .health

@@ -49,6 +49,17 @@ public struct WireService: Sendable {
                     token: call.token, tokenTypeHint: call.tokenTypeHint, credentials: try credentials(request, call),
                     context: context)
                 return reply(answer) { response, _ in response.revoke = Authsec_V1_RevokeResponse() }
+            case .charge(let call):
+                let caller = try authority.authenticateBearer(Self.bearerToken(request.authorization) ?? "")
+                let charge = try authority.charge(token: call.token, amount: call.amount, by: caller)
+                var response = Authsec_V1_Response()
+                response.id = id
+                response.charge = Self.chargeResponse(charge)
+                if !charge.allowed, call.failWhenExhausted {
+                    response.status = Self.status(
+                        AuthorityError(.quotaExhausted, "the agent's daily budget of model tokens is spent"))
+                }
+                return .now(response)
             default:
                 return .later { await self.manage(request, context: context) }
             }
@@ -98,6 +109,14 @@ public struct WireService: Sendable {
         result.tokenType = grant.tokenType
         result.expiresIn = grant.expiresIn
         result.scope = grant.scope
+        return result
+    }
+
+    static func chargeResponse(_ charge: QuotaCharge) -> Authsec_V1_ChargeResponse {
+        var result = Authsec_V1_ChargeResponse()
+        result.allowed = charge.allowed
+        if let remaining = charge.remaining { result.remaining = remaining }
+        result.resetsAt = charge.resetsAt
         return result
     }
 
@@ -167,7 +186,7 @@ public struct WireService: Sendable {
         _ request: Authsec_V1_Request, context: CallContext, into response: inout Authsec_V1_Response
     ) async throws {
         switch request.call {
-        case .token, .introspect, .revoke:
+        case .token, .introspect, .revoke, .charge:
             // Answered by `answer`, never dispatched here.
             return
         case .serverInfo:
@@ -226,6 +245,15 @@ public struct WireService: Sendable {
             try admin(request, Scopes.adminScopes, context)
             try await authority.deleteScope(call.name)
             response.deleted = Authsec_V1_DeleteResponse()
+        case .getQuota(let call):
+            try admin(request, Scopes.adminClients, context)
+            let quota = try authority.quota(call.clientID)
+            var result = Authsec_V1_QuotaResponse()
+            result.clientID = quota.clientID
+            result.spent = quota.spent
+            if let budget = quota.budget { result.budget = budget }
+            result.resetsAt = quota.resetsAt
+            response.quota = result
         case .listKeys:
             try admin(request, Scopes.adminKeys, context)
             var result = Authsec_V1_ListKeysResponse()

@@ -139,7 +139,25 @@ struct Serve: AsyncParsableCommand {
             valueName: "CIDR"))
     var metricsAllow: [String] = []
 
+    @Option(
+        name: .customLong("quota-day-start"),
+        help: ArgumentHelp(
+            "When the quota day (rate_limits.tokens_per_day) starts, as HH:MM in UTC.", valueName: "HH:MM"))
+    var quotaDayStart = "00:00"
+
+    /// `--quota-day-start` in seconds after midnight UTC, or nil if it is not HH:MM.
+    var quotaDayStartSeconds: Int64? {
+        let parts = quotaDayStart.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ $0.count == 2 }), let hours = Int64(parts[0]),
+            let minutes = Int64(parts[1]), (0..<24).contains(hours), (0..<60).contains(minutes)
+        else { return nil }
+        return hours * 3600 + minutes * 60
+    }
+
     func validate() throws {
+        guard quotaDayStartSeconds != nil else {
+            throw ValidationError("--quota-day-start must be HH:MM (UTC), such as 00:00 or 17:30")
+        }
         if let issuer {
             guard let url = URL(string: issuer), let scheme = url.scheme, ["http", "https"].contains(scheme),
                 url.host != nil,
@@ -183,6 +201,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.allowsInsecureClientMetadata = allowInsecureClientMetadata
         configuration.metricsAllow = metricsAllow
+        configuration.quotaDayStart = quotaDayStartSeconds ?? 0
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

@@ -159,7 +159,8 @@ import Testing
             #expect(before.allSatisfy { $0.privateKey.count == 32 && $0.sealedPrivateKey.isEmpty })
             // A store before version 3 holds nothing sealed: it may be given a new master key.
             #expect(try Authority.holdsSealedSecrets(store) == false)
-            #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3, 4])
+            // Through version 3 only: a later step's writes may reuse the pages it freed.
+            #expect(try await Authority.migrate(store, sealingKey: sealingKey, through: 3) == [2, 3])
             #expect(try Authority.holdsSealedSecrets(store))
             let after = try signingKeyRecords(store)
             #expect(after.map(\.kid) == before.map(\.kid))
@@ -178,6 +179,7 @@ import Testing
         let store = try Store(configuration: configuration)
         defer { store.close() }
         expectSealingError(.wrongKey) { try Authority.checkSealingKey(SealingKey.random(), opens: store) }
+        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [4, 5])
         let authority = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         // The sealed keys are the very keys version 1 stored raw.
         #expect(Set(rawSigningKeys(authority)) == Set(before.map(\.privateKey)))

@@ -64,7 +64,7 @@ import Testing
             try txn.put(Keyspace.meta, "schema_version", Authority.encode(3))
             try txn.put(Authority.clientRecords, "old-client", record)
         }
-        #expect(try await Authority.migrate(store, sealingKey: SealingKey.random()) == [4])
+        #expect(try await Authority.migrate(store, sealingKey: SealingKey.random()) == [4, 5])
 
         let stored = try #require(try store.read { try $0.get(Keyspace.clients, "old-client") })
         #expect(stored.secretHashes == old.secretHashes)

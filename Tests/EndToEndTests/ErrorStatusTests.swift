@@ -27,6 +27,7 @@ import Wire
         .failedPrecondition: (409, .failedPrecondition),
         .storageFull: (507, .resourceExhausted),
         .rateLimited: (429, .resourceExhausted),  // RFC 6585 §4
+        .quotaExhausted: (429, .resourceExhausted),
         .serverError: (500, .internal),
         .temporarilyUnavailable: (503, .unavailable),
     ]

@@ -17,7 +17,9 @@ public enum Keyspace {
     ///   (`sealed_private_key`, `sealed_by`), kept outside the store; `private_key` is never written.
     /// - 4: `clients` records are `StoredClient`: the `authsec.v1.Client` message itself (the one
     ///   declaration of a client's fields) and the secret hashes, instead of `ClientRecord`.
-    public static let schemaVersion: UInt32 = 4
+    /// - 5: `quota_spend` and `rate_limits`, the counters flushed from memory; `rate_limits`
+    ///   fields are `optional` (a stored 0 was never written, so it reads as absent: not limited).
+    public static let schemaVersion: UInt32 = 5
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
     /// opens only with the master key that sealed it.
@@ -26,7 +28,7 @@ public enum Keyspace {
     /// Every table, in the order the store opens them. Adding one is a schema version bump.
     public static let schema = Schema(tableNames: [
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
-        "deleted_clients",
+        "deleted_clients", "quota_spend", "rate_limits",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -46,6 +48,10 @@ public enum Keyspace {
     public static let usedAssertions = schema.table("used_assertions", of: Authsec_Store_V1_AssertionRecord.self)
     /// `deleted_clients`: client_id → DeletedClientRecord, until the client's last token has expired.
     public static let deletedClients = schema.table("deleted_clients", of: Authsec_Store_V1_DeletedClientRecord.self)
+    /// `quota_spend`: client_id → QuotaSpendRecord, the day's spend of model tokens (from version 5).
+    public static let quotaSpend = schema.table("quota_spend", of: Authsec_Store_V1_QuotaSpendRecord.self)
+    /// `rate_limits`: client_id → RateLimitRecord, a limited client's GCRA time (from version 5).
+    public static let rateLimits = schema.table("rate_limits", of: Authsec_Store_V1_RateLimitRecord.self)
 }
 
 /// Protobuf records are stored as their serialized bytes.
@@ -72,3 +78,5 @@ extension Authsec_Store_V1_SigningKeyRecord: StoreRecord {}
 extension Authsec_Store_V1_RevokedTokenRecord: StoreRecord {}
 extension Authsec_Store_V1_AssertionRecord: StoreRecord {}
 extension Authsec_Store_V1_DeletedClientRecord: StoreRecord {}
+extension Authsec_Store_V1_QuotaSpendRecord: StoreRecord {}
+extension Authsec_Store_V1_RateLimitRecord: StoreRecord {}

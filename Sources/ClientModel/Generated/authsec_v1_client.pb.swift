@@ -30,18 +30,38 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// Absent means not limited. requests_per_minute is enforced on every call the client makes
+/// (1 to 1,000,000,000); tokens_per_day is its budget of model tokens per quota day, charged by
+/// gateways with the Charge call (0 to 1,000,000,000,000).
 public nonisolated struct Authsec_V1_RateLimits: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var requestsPerMinute: Int64 = 0
+  public var requestsPerMinute: Int64 {
+    get {_requestsPerMinute ?? 0}
+    set {_requestsPerMinute = newValue}
+  }
+  /// Returns true if `requestsPerMinute` has been explicitly set.
+  public var hasRequestsPerMinute: Bool {self._requestsPerMinute != nil}
+  /// Clears the value of `requestsPerMinute`. Subsequent reads from it will return its default value.
+  public mutating func clearRequestsPerMinute() {self._requestsPerMinute = nil}
 
-  public var tokensPerDay: Int64 = 0
+  public var tokensPerDay: Int64 {
+    get {_tokensPerDay ?? 0}
+    set {_tokensPerDay = newValue}
+  }
+  /// Returns true if `tokensPerDay` has been explicitly set.
+  public var hasTokensPerDay: Bool {self._tokensPerDay != nil}
+  /// Clears the value of `tokensPerDay`. Subsequent reads from it will return its default value.
+  public mutating func clearTokensPerDay() {self._tokensPerDay = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _requestsPerMinute: Int64? = nil
+  fileprivate var _tokensPerDay: Int64? = nil
 }
 
 public nonisolated struct Authsec_V1_AgentConfig: Sendable {
@@ -330,26 +350,30 @@ nonisolated extension Authsec_V1_RateLimits: SwiftProtobuf.Message, SwiftProtobu
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt64Field(value: &self.requestsPerMinute) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.tokensPerDay) }()
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self._requestsPerMinute) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self._tokensPerDay) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.requestsPerMinute != 0 {
-      try visitor.visitSingularInt64Field(value: self.requestsPerMinute, fieldNumber: 1)
-    }
-    if self.tokensPerDay != 0 {
-      try visitor.visitSingularInt64Field(value: self.tokensPerDay, fieldNumber: 2)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._requestsPerMinute {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._tokensPerDay {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Authsec_V1_RateLimits, rhs: Authsec_V1_RateLimits) -> Bool {
-    if lhs.requestsPerMinute != rhs.requestsPerMinute {return false}
-    if lhs.tokensPerDay != rhs.tokensPerDay {return false}
+    if lhs._requestsPerMinute != rhs._requestsPerMinute {return false}
+    if lhs._tokensPerDay != rhs._tokensPerDay {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

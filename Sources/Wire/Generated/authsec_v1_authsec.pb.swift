@@ -80,6 +80,14 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     set {call = .serverInfo(newValue)}
   }
 
+  public var charge: Authsec_V1_ChargeRequest {
+    get {
+      if case .charge(let v)? = call {return v}
+      return Authsec_V1_ChargeRequest()
+    }
+    set {call = .charge(newValue)}
+  }
+
   public var createClient: Authsec_V1_CreateClientRequest {
     get {
       if case .createClient(let v)? = call {return v}
@@ -168,6 +176,14 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     set {call = .rotateKey(newValue)}
   }
 
+  public var getQuota: Authsec_V1_GetQuotaRequest {
+    get {
+      if case .getQuota(let v)? = call {return v}
+      return Authsec_V1_GetQuotaRequest()
+    }
+    set {call = .getQuota(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Call: Equatable, Sendable {
@@ -175,6 +191,7 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     case introspect(Authsec_V1_IntrospectRequest)
     case revoke(Authsec_V1_RevokeRequest)
     case serverInfo(Authsec_V1_ServerInfoRequest)
+    case charge(Authsec_V1_ChargeRequest)
     case createClient(Authsec_V1_CreateClientRequest)
     case getClient(Authsec_V1_GetClientRequest)
     case listClients(Authsec_V1_ListClientsRequest)
@@ -186,6 +203,7 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     case deleteScope(Authsec_V1_DeleteScopeRequest)
     case listKeys(Authsec_V1_ListKeysRequest)
     case rotateKey(Authsec_V1_RotateKeyRequest)
+    case getQuota(Authsec_V1_GetQuotaRequest)
 
   }
 
@@ -242,6 +260,14 @@ public nonisolated struct Authsec_V1_Response: Sendable {
     set {result = .serverInfo(newValue)}
   }
 
+  public var charge: Authsec_V1_ChargeResponse {
+    get {
+      if case .charge(let v)? = result {return v}
+      return Authsec_V1_ChargeResponse()
+    }
+    set {result = .charge(newValue)}
+  }
+
   public var client: Authsec_V1_ClientResponse {
     get {
       if case .client(let v)? = result {return v}
@@ -290,6 +316,14 @@ public nonisolated struct Authsec_V1_Response: Sendable {
     set {result = .keys(newValue)}
   }
 
+  public var quota: Authsec_V1_QuotaResponse {
+    get {
+      if case .quota(let v)? = result {return v}
+      return Authsec_V1_QuotaResponse()
+    }
+    set {result = .quota(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -297,12 +331,14 @@ public nonisolated struct Authsec_V1_Response: Sendable {
     case introspect(Authsec_V1_IntrospectResponse)
     case revoke(Authsec_V1_RevokeResponse)
     case serverInfo(Authsec_V1_ServerInfoResponse)
+    case charge(Authsec_V1_ChargeResponse)
     case client(Authsec_V1_ClientResponse)
     case clients(Authsec_V1_ListClientsResponse)
     case deleted(Authsec_V1_DeleteResponse)
     case scope(Authsec_V1_ScopeResponse)
     case scopes(Authsec_V1_ListScopesResponse)
     case keys(Authsec_V1_ListKeysResponse)
+    case quota(Authsec_V1_QuotaResponse)
 
   }
 
@@ -896,13 +932,102 @@ public nonisolated struct Authsec_V1_RotateKeyRequest: Sendable {
   public init() {}
 }
 
+public nonisolated struct Authsec_V1_ChargeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The agent's access token.
+  public var token: String = String()
+
+  /// Model tokens to charge: 1 to 1,000,000,000.
+  public var amount: Int64 = 0
+
+  /// When true, a charge past the budget is also answered RESOURCE_EXHAUSTED with error
+  /// quota_exhausted (the result still says allowed: false). By default it is OK.
+  public var failWhenExhausted: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ChargeResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Whether the amount was charged. A refused charge charges nothing.
+  public var allowed: Bool = false
+
+  /// What is left of today's budget; absent when the agent has no tokens_per_day.
+  public var remaining: Int64 {
+    get {_remaining ?? 0}
+    set {_remaining = newValue}
+  }
+  /// Returns true if `remaining` has been explicitly set.
+  public var hasRemaining: Bool {self._remaining != nil}
+  /// Clears the value of `remaining`. Subsequent reads from it will return its default value.
+  public mutating func clearRemaining() {self._remaining = nil}
+
+  /// When the budget resets (Unix seconds): the next quota-day boundary.
+  public var resetsAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _remaining: Int64? = nil
+}
+
+public nonisolated struct Authsec_V1_GetQuotaRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_QuotaResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  /// Model tokens charged this quota day.
+  public var spent: Int64 = 0
+
+  /// rate_limits.tokens_per_day; absent when the client has none.
+  public var budget: Int64 {
+    get {_budget ?? 0}
+    set {_budget = newValue}
+  }
+  /// Returns true if `budget` has been explicitly set.
+  public var hasBudget: Bool {self._budget != nil}
+  /// Clears the value of `budget`. Subsequent reads from it will return its default value.
+  public mutating func clearBudget() {self._budget = nil}
+
+  public var resetsAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _budget: Int64? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.v1"
 
 nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{4}\u{7}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -962,6 +1087,19 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.call = .serverInfo(v)
+        }
+      }()
+      case 14: try {
+        var v: Authsec_V1_ChargeRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .charge(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .charge(v)
         }
       }()
       case 20: try {
@@ -1107,6 +1245,19 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
           self.call = .rotateKey(v)
         }
       }()
+      case 50: try {
+        var v: Authsec_V1_GetQuotaRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .getQuota(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .getQuota(v)
+        }
+      }()
       default: break
       }
     }
@@ -1139,6 +1290,10 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
     case .serverInfo?: try {
       guard case .serverInfo(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .charge?: try {
+      guard case .charge(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
     }()
     case .createClient?: try {
       guard case .createClient(let v)? = self.call else { preconditionFailure() }
@@ -1184,6 +1339,10 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
       guard case .rotateKey(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
     }()
+    case .getQuota?: try {
+      guard case .getQuota(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1200,7 +1359,7 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{2}\u{7}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1260,6 +1419,19 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.result = .serverInfo(v)
+        }
+      }()
+      case 14: try {
+        var v: Authsec_V1_ChargeResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .charge(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .charge(v)
         }
       }()
       case 20: try {
@@ -1340,6 +1512,19 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
           self.result = .keys(v)
         }
       }()
+      case 50: try {
+        var v: Authsec_V1_QuotaResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .quota(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .quota(v)
+        }
+      }()
       default: break
       }
     }
@@ -1373,6 +1558,10 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
       guard case .serverInfo(let v)? = self.result else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
     }()
+    case .charge?: try {
+      guard case .charge(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
     case .client?: try {
       guard case .client(let v)? = self.result else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -1396,6 +1585,10 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
     case .keys?: try {
       guard case .keys(let v)? = self.result else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+    }()
+    case .quota?: try {
+      guard case .quota(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
     }()
     case nil: break
     }
@@ -2471,6 +2664,169 @@ nonisolated extension Authsec_V1_RotateKeyRequest: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Authsec_V1_RotateKeyRequest, rhs: Authsec_V1_RotateKeyRequest) -> Bool {
     if lhs.activateIn != rhs.activateIn {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ChargeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChargeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{1}amount\0\u{3}fail_when_exhausted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.amount) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.failWhenExhausted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 1)
+    }
+    if self.amount != 0 {
+      try visitor.visitSingularInt64Field(value: self.amount, fieldNumber: 2)
+    }
+    if self.failWhenExhausted != false {
+      try visitor.visitSingularBoolField(value: self.failWhenExhausted, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ChargeRequest, rhs: Authsec_V1_ChargeRequest) -> Bool {
+    if lhs.token != rhs.token {return false}
+    if lhs.amount != rhs.amount {return false}
+    if lhs.failWhenExhausted != rhs.failWhenExhausted {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ChargeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChargeResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}allowed\0\u{1}remaining\0\u{3}resets_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.allowed) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self._remaining) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.resetsAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.allowed != false {
+      try visitor.visitSingularBoolField(value: self.allowed, fieldNumber: 1)
+    }
+    try { if let v = self._remaining {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 2)
+    } }()
+    if self.resetsAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.resetsAt, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ChargeResponse, rhs: Authsec_V1_ChargeResponse) -> Bool {
+    if lhs.allowed != rhs.allowed {return false}
+    if lhs._remaining != rhs._remaining {return false}
+    if lhs.resetsAt != rhs.resetsAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_GetQuotaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetQuotaRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_GetQuotaRequest, rhs: Authsec_V1_GetQuotaRequest) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_QuotaResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QuotaResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}spent\0\u{1}budget\0\u{3}resets_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.spent) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self._budget) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.resetsAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if self.spent != 0 {
+      try visitor.visitSingularInt64Field(value: self.spent, fieldNumber: 2)
+    }
+    try { if let v = self._budget {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 3)
+    } }()
+    if self.resetsAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.resetsAt, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_QuotaResponse, rhs: Authsec_V1_QuotaResponse) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.spent != rhs.spent {return false}
+    if lhs._budget != rhs._budget {return false}
+    if lhs.resetsAt != rhs.resetsAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -404,6 +404,38 @@ public nonisolated struct Authsec_Store_V1_DeletedClientRecord: Sendable {
   public init() {}
 }
 
+/// A client's spend of model tokens on one quota day (rate_limits.tokens_per_day). Written at
+/// most a flush interval (1 s) after the charges it counts. Since schema version 5.
+public nonisolated struct Authsec_Store_V1_QuotaSpendRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// days since the epoch, counted from the quota-day boundary
+  public var day: Int64 = 0
+
+  public var spent: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A rate-limited client's GCRA time (rate_limits.requests_per_minute): when its bucket is full
+/// again, in nanoseconds since the epoch. Written at most a flush interval after it changed.
+/// Since schema version 5.
+public nonisolated struct Authsec_Store_V1_RateLimitRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var arrival: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
@@ -1107,6 +1139,71 @@ nonisolated extension Authsec_Store_V1_DeletedClientRecord: SwiftProtobuf.Messag
   public static func ==(lhs: Authsec_Store_V1_DeletedClientRecord, rhs: Authsec_Store_V1_DeletedClientRecord) -> Bool {
     if lhs.deletedAt != rhs.deletedAt {return false}
     if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_QuotaSpendRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QuotaSpendRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}day\0\u{1}spent\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.day) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.spent) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.day != 0 {
+      try visitor.visitSingularInt64Field(value: self.day, fieldNumber: 1)
+    }
+    if self.spent != 0 {
+      try visitor.visitSingularInt64Field(value: self.spent, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_QuotaSpendRecord, rhs: Authsec_Store_V1_QuotaSpendRecord) -> Bool {
+    if lhs.day != rhs.day {return false}
+    if lhs.spent != rhs.spent {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_RateLimitRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RateLimitRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}arrival\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.arrival) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.arrival != 0 {
+      try visitor.visitSingularInt64Field(value: self.arrival, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_RateLimitRecord, rhs: Authsec_Store_V1_RateLimitRecord) -> Bool {
+    if lhs.arrival != rhs.arrival {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
