@@ -46,10 +46,10 @@ extension Authority {
         guard tokenScopes.contains(scope) else {
             throw AuthorityError(.insufficientScope, "the access token lacks scope \(scope)")
         }
-        guard let record = try read({ try $0.get(Keyspace.clients, claims.clientID)?.client }) else {
+        guard let record = try registeredClient(claims.clientID) else {
             throw AuthorityError(.invalidToken, "the access token's client no longer exists")
         }
-        guard !record.disabled else {
+        guard !record.isDisabled else {
             throw AuthorityError(.invalidToken, "the access token's client is disabled")
         }
         guard record.allowedScopes.contains(scope) else {
@@ -57,5 +57,17 @@ extension Authority {
         }
         let held = Set(tokenScopes).intersection(record.allowedScopes).intersection(Scopes.reserved)
         return AdminCaller(clientID: claims.clientID, reservedScopes: held, context: context)
+    }
+}
+
+extension Authority {
+    /// The registered client `clientID`, through the client cache (a client change empties it).
+    func registeredClient(_ clientID: String) throws -> Client? {
+        if let cached = caches.client(clientID) { return cached }
+        let generation = caches.generation
+        guard let record = try read({ try $0.get(Keyspace.clients, clientID) }) else { return nil }
+        let client = Client(record: record)
+        caches.remember(client, generation: generation)
+        return client
     }
 }

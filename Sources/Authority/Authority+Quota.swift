@@ -40,9 +40,7 @@ extension Authority {
             throw AuthorityError(.accessDenied, "a client cannot charge its own token")
         }
         guard mayIntrospect(claims, by: caller) else { throw inactive }
-        guard let agent = try read({ try $0.get(Keyspace.clients, claims.clientID) }).map(Client.init(record:)) else {
-            throw inactive
-        }
+        guard let agent = try registeredClient(claims.clientID) else { throw inactive }
         let limits = agent.agentConfig.rateLimits
         let now = clock.now()
         let day = quotaDay(at: now)
@@ -64,10 +62,9 @@ extension Authority {
         guard let claims = try verifyAccessToken(token) else {
             throw AuthorityError(.invalidToken, "the access token is invalid, expired or revoked")
         }
-        guard let record = try read({ try $0.get(Keyspace.clients, claims.clientID) }) else {
+        guard let client = try registeredClient(claims.clientID) else {
             throw AuthorityError(.invalidToken, "the access token's client no longer exists")
         }
-        let client = Client(record: record)
         guard !client.isDisabled else { throw AuthorityError(.invalidToken, "the access token's client is disabled") }
         return try admitted(client)
     }

@@ -23,11 +23,20 @@ final class HotPathCaches: Sendable {
         let generation: UInt64
     }
 
+    struct ClientEntry: Sendable {
+        let client: Client
+        let generation: UInt64
+    }
+
     static let secretBudget = 16 << 20
+    static let clientBudget = 16 << 20
     /// Large enough for about 100,000 distinct tokens in use (an entry costs ~600 bytes).
     static let tokenBudget = 64 << 20
 
     private let secrets = Mutex(ByteBoundedCache<[UInt8], SecretEntry>(budget: secretBudget))
+    /// client_id → client, for the calls that name a client by a token rather than a secret
+    /// (management, charges); same generation rule as the secrets.
+    private let clients = Mutex(ByteBoundedCache<String, ClientEntry>(budget: clientBudget))
     private let tokens = Mutex(ByteBoundedCache<TokenDigest, AccessTokenClaims>(budget: tokenBudget))
     private let generationCounter = Atomic<UInt64>(0)
 
@@ -38,6 +47,20 @@ final class HotPathCaches: Sendable {
     func clientsChanged() {
         generationCounter.add(1, ordering: .releasing)
         secrets.withLock { $0.removeAll() }
+        clients.withLock { $0.removeAll() }
+    }
+
+    func client(_ clientID: String) -> Client? {
+        let current = generation
+        guard let entry = clients.withLock({ $0[clientID] }), entry.generation == current else { return nil }
+        return entry.client
+    }
+
+    func remember(_ client: Client, generation: UInt64) {
+        let cost = 16 + client.clientID.utf8.count + client.approximateByteCount
+        clients.withLock {
+            $0.insert(ClientEntry(client: client, generation: generation), for: client.clientID, cost: cost)
+        }
     }
 
     func secret(_ hash: [UInt8]) -> SecretEntry? {
