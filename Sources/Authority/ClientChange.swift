@@ -14,7 +14,7 @@ public struct ClientChange: Sendable {
     /// Every field that has a value is given (a create, or an update without a mask).
     public init(_ fields: Authsec_V1_Client) {
         self.fields = fields
-        given = Authsec_V1_Client.changeableFields.filter { fields.hasValue(at: $0) }
+        given = fields.fieldsWithValues.intersection(Authsec_V1_Client.changeableFields)
     }
 
     /// Exactly the fields `mask` names are given, so a named field without a value is cleared
@@ -30,21 +30,17 @@ public struct ClientChange: Sendable {
 
     /// `base` with the given fields replaced by this change's (none of the rules applied).
     func applied(to base: Authsec_V1_Client) throws -> Authsec_V1_Client {
-        // The base's other fields, then the given ones: a merge alone would keep a message field
-        // the change names but lacks, and append to lists.
-        let all = Authsec_V1_Client.changeableFields.union(Authsec_V1_Client.serverSetFields)
-        var merged = Authsec_V1_Client()
-        try merged.merge(from: base, fieldMask: Google_Protobuf_FieldMask(protoPaths: all.subtracting(given).sorted()))
-        try merged.merge(from: fields, fieldMask: Google_Protobuf_FieldMask(protoPaths: given.sorted()))
+        var merged = base
+        var replacing = Google_Protobuf_FieldMask.MergeOptions()
+        replacing.replaceRepeatedFields = true
+        try merged.merge(
+            from: fields, fieldMask: Google_Protobuf_FieldMask(protoPaths: given.sorted()), mergeOption: replacing)
+        // A merge keeps a message field the change names but lacks: clear it.
+        let unset = given.subtracting(fields.fieldsWithValues)
+        if !unset.isEmpty {
+            let kept = Authsec_V1_Client.allFields.subtracting(unset)
+            merged.trim(keeping: Google_Protobuf_FieldMask(protoPaths: kept.sorted()))
+        }
         return merged
-    }
-}
-
-extension Authsec_V1_Client {
-    /// Whether the top-level field `path` holds a value: not the default, or present if it tracks presence.
-    fileprivate func hasValue(at path: String) -> Bool {
-        var probe = Authsec_V1_Client()
-        try? probe.merge(from: self, fieldMask: Google_Protobuf_FieldMask(protoPaths: path))
-        return probe != Authsec_V1_Client()
     }
 }

@@ -229,9 +229,9 @@ public enum ClientJSON {
     }
 
     /// Every top-level field's kind, for printing the empty ones.
-    static let topLevelKinds: [(String, Kind)] = Authsec_V1_Client.changeableFields.union(
-        Authsec_V1_Client.serverSetFields
-    ).sorted().compactMap { name in Kind([name]).map { (name, $0) } }
+    static let topLevelKinds: [(String, Kind)] = Authsec_V1_Client.allFields.sorted().compactMap { name in
+        Kind([name]).map { (name, $0) }
+    }
 
     /// The JSON object for a client (numbers as numbers, every top-level field present).
     public static func object(_ client: Authsec_V1_Client) -> [String: Any] {
