@@ -14,7 +14,7 @@ from corpus import Input
 from harness import CUSTOM_SCOPE, Server
 from values import Vars, rand_text, rand_word
 
-FORM_PATHS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke"]
+FORM_PATHS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke", "/quota/charge"]
 GET_PATHS = ["/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/healthz",
              "/.well-known/openid-configuration", "/.well-known/", "/.well-known/x", "/", "/oauth", "/oauth/",
              "/authorize", "/userinfo", "/register", "/metrics", "/healthz/", "/HEALTHZ"]
@@ -102,7 +102,10 @@ def base_request(rng: random.Random, v: Vars) -> Req:
                               rng.choice(["https://api.fuzz.example", rand_text(rng)])))
         else:
             pairs.append(("token", rng.choice([ph("ACCESS_TOKEN"), ph("ACCESS_TOKEN")[:-5], rand_text(rng), "a.b.c"])))
-            if rng.random() < 0.3:
+            if path == "/quota/charge":
+                pairs.append(("amount", rng.choice(["1", "100", "0", "-1", "1000000001", "1e3", "",
+                                                    "99999999999999999999", rand_text(rng)])))
+            elif rng.random() < 0.3:
                 pairs.append(("token_type_hint", rng.choice(["access_token", "refresh_token", rand_text(rng)])))
         if rng.random() < 0.1:
             pairs.append((rand_text(rng), rand_text(rng)))

@@ -14,10 +14,10 @@ from corpus import Input
 from harness import CUSTOM_SCOPE, OTHER_SCOPE, Server
 from values import Vars, rand_int64, rand_text, rand_uint32, rand_url, rand_word
 
-CALLS = ["token", "introspect", "revoke", "server_info", "create_client", "get_client", "list_clients",
+CALLS = ["token", "introspect", "revoke", "server_info", "charge", "create_client", "get_client", "list_clients",
          "update_client", "delete_client", "rotate_client_secret", "create_scope", "list_scopes", "delete_scope",
-         "list_keys", "rotate_key"]
-MANAGEMENT = set(CALLS[4:])
+         "list_keys", "rotate_key", "get_quota"]
+MANAGEMENT = set(CALLS[5:])
 APP_TYPES = ["ai_agent", "mcp_server", "web", "mobile", "ai-agent", "mcp-server"]
 GRANTS = ["client_credentials", "authorization_code", "refresh_token", "device_code",
           "urn:ietf:params:oauth:grant-type:device_code", "implicit", "password"]
@@ -115,6 +115,10 @@ def build_request(rng: random.Random, v: Vars, server: Server, call: str, rid: i
         r = rng.random()
         req.authorization = ph("ADMIN_BEARER") if r < 0.85 else rng.choice(
             ["", "Bearer ", "Bearer " + ph("ACCESS_TOKEN"), ph("BASIC"), "Bearer x.y.z", rand_text(rng)])
+    elif call == "charge":
+        # The gateway's own Bearer: the admin's (it may see any token), the client's own, or junk.
+        req.authorization = rng.choice(["Bearer " + ph("ACCESS_TOKEN"), ph("ADMIN_BEARER"), ph("ADMIN_BEARER"),
+                                        "", "Bearer ", ph("BASIC"), rand_text(rng)])
     elif call in ("token", "introspect", "revoke"):
         r = rng.random()
         if r < 0.5:
@@ -149,6 +153,13 @@ def build_request(rng: random.Random, v: Vars, server: Server, call: str, rid: i
             t.client_secret = rng.choice([ph("CLIENT_SECRET"), rand_text(rng)])
     elif call == "server_info":
         req.server_info.SetInParent()
+    elif call == "charge":
+        c = req.charge
+        c.token = rng.choice([ph("ACCESS_TOKEN"), ph("ACCESS_TOKEN"), ph("ACCESS_TOKEN")[:-10], rand_text(rng), ""])
+        c.amount = rng.choice([1, 100, 1_000_000_000, 0, -1, 1_000_000_001, rand_int64(rng)])
+        c.fail_when_exhausted = rng.random() < 0.5
+    elif call == "get_quota":
+        req.get_quota.client_id = rand_text(rng, known_ids + mine)
     elif call == "create_client":
         req.create_client.client.CopyFrom(rand_client(rng, pb))
     elif call == "get_client":
