@@ -79,6 +79,7 @@ public enum ClientJSON {
                 root[name] = fields[name]
             }
         }
+        try gatherAgentFields(&root)
         var unknownKeys: [String] = []
         var normalized = try normalize(root, at: [], unknownKeys: &unknownKeys)
         seedValueForms(&normalized)
@@ -91,6 +92,30 @@ public enum ClientJSON {
         }
         let fields = normalized.keys.filter { !Authsec_V1_Client.serverSetFields.contains($0) }.sorted()
         return Parsed(client: client, fields: fields, unknownKeys: unknownKeys)
+    }
+
+    /// The agent's fields (`agent_type`, `capabilities`, `rate_limits`, …: those of `AgentConfig`)
+    /// given at the top level of a file, as the product page shows them, moved into its agent
+    /// object (`agent_config` or an alias of it, made if absent). A field given in both places
+    /// is an error naming both.
+    static func gatherAgentFields(_ root: inout [String: Any]) throws {
+        let agentFields = Set(Google_Protobuf_FieldMask(allFieldsOf: Authsec_V1_AgentConfig.self).paths)
+        let topLevel = root.keys.sorted().filter { agentFields.contains(snakeCase($0)) }
+        guard !topLevel.isEmpty else { return }
+        let agentKey =
+            root.keys.sorted().first { (canonicalName[snakeCase($0)] ?? snakeCase($0)) == "agent_config" }
+            ?? "agent_config"
+        guard var agent = (root[agentKey] ?? [String: Any]()) as? [String: Any] else {
+            throw FieldError(field: agentKey, problem: "must be an object")
+        }
+        for key in topLevel {
+            if let inside = agent.keys.first(where: { snakeCase($0) == snakeCase(key) }) {
+                throw FieldError(
+                    field: key, problem: "is given both at the top level and as \(agentKey).\(inside); give one")
+            }
+            agent[key] = root.removeValue(forKey: key)
+        }
+        root[agentKey] = agent
     }
 
     /// The seed page's forms of some values, as the message's JSON spells them (step 3 above).

@@ -162,6 +162,30 @@ import Testing
         }
     }
 
+    /// The product page shows the agent's settings at the top level of its object.
+    @Test func agentFieldsAtTheTopLevelJoinTheAgentObject() throws {
+        let text = """
+            {"name": "Assistant", "agent_type": "task", "capabilities": ["api_integration"],
+             "contextRetention": "1h", "max_context_size": 4096,
+             "rate_limits": {"requests_per_minute": 60, "tokens_per_day": 1000}}
+            """
+        let parsed = try ClientJSON.parse(Data(text.utf8))
+        #expect(parsed.client.agentConfig.agentType == "task")
+        #expect(parsed.client.agentConfig.capabilities == ["api_integration"])
+        #expect(parsed.client.agentConfig.contextRetention == "1h")
+        #expect(parsed.client.agentConfig.maxContextSize == 4096)
+        #expect(parsed.client.agentConfig.rateLimits.requestsPerMinute == 60)
+        #expect(parsed.fields.contains("agent_config") && parsed.unknownKeys.isEmpty)
+        // Beside a grouping object, fields join it; one given in both places is refused.
+        let mixed = try ClientJSON.parse(
+            Data(#"{"name": "A", "aiAgentConfig": {"agent_type": "task"}, "capabilities": ["x"]}"#.utf8))
+        #expect(mixed.client.agentConfig.agentType == "task" && mixed.client.agentConfig.capabilities == ["x"])
+        #expect(throws: ClientJSON.FieldError.self) {
+            try ClientJSON.parse(
+                Data(#"{"name": "A", "agent_config": {"agent_type": "task"}, "agentType": "analytical"}"#.utf8))
+        }
+    }
+
     @Test func unknownKeysAreReportedAndLeftOut() throws {
         let text = #"""
             {"name": "Agent", "surprise": 1, "client_secret": "x", "agent_config": {"mood": "calm", "agentType": "task"},
