@@ -131,6 +131,23 @@ import Testing
         #expect(status.resetsAt > fixture.clock.now() && status.resetsAt <= fixture.clock.now() + 86_400)
     }
 
+    /// Memory follows the agents charged recently: an idle, flushed spend is dropped from the
+    /// ledger and read back from the store when it is needed again.
+    @Test func anIdleSpendLeavesMemoryAndIsReadBackFromTheStore() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let parties = try await parties(fixture, budget: 1000)
+        _ = try fixture.authority.charge(token: parties.token, amount: 600, by: parties.gateway)
+        try await fixture.authority.flushCounters()
+        #expect(fixture.authority.quotaLedger.entryCount == 1)
+        fixture.clock.advance(by: QuotaLedger.idleSeconds)
+        try await fixture.authority.flushCounters()
+        #expect(fixture.authority.quotaLedger.entryCount == 0)
+        let token = try await fixture.token(parties.agent, audiences: [Self.gatewayURL]).accessToken
+        #expect(!(try fixture.authority.charge(token: token, amount: 401, by: parties.gateway).allowed))
+        #expect(try fixture.authority.charge(token: token, amount: 400, by: parties.gateway).remaining == 0)
+    }
+
     @Test func anAgentWithoutABudgetIsNotLimited() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }
