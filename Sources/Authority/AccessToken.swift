@@ -11,22 +11,25 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
     public var jti: String
     public var clientID: String
     public var scope: String
+    /// The issuing agent's settings, for clients that set `agent_config.claims_in_token`.
+    public var agent: AgentClaims?
 
     public var scopes: [String] { scope.split(separator: " ").map(String.init) }
 
     /// Roughly the heap bytes these claims hold, for caches bounded in bytes.
     var approximateByteCount: Int {
         128 + [iss, sub, jti, clientID, scope].reduce(0) { $0 + 32 + $1.utf8.count }
-            + aud.reduce(32) { $0 + 48 + $1.utf8.count }
+            + aud.reduce(32) { $0 + 48 + $1.utf8.count } + (agent?.approximateByteCount ?? 0)
     }
 
     enum CodingKeys: String, CodingKey {
-        case iss, sub, aud, exp, iat, jti, scope
+        case iss, sub, aud, exp, iat, jti, scope, agent
         case clientID = "client_id"
     }
 
     public init(
-        iss: String, sub: String, aud: [String], exp: Int64, iat: Int64, jti: String, clientID: String, scope: String
+        iss: String, sub: String, aud: [String], exp: Int64, iat: Int64, jti: String, clientID: String, scope: String,
+        agent: AgentClaims? = nil
     ) {
         self.iss = iss
         self.sub = sub
@@ -36,6 +39,7 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
         self.jti = jti
         self.clientID = clientID
         self.scope = scope
+        self.agent = agent
     }
 
     public init(from decoder: Decoder) throws {
@@ -52,6 +56,7 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
         jti = try container.decode(String.self, forKey: .jti)
         clientID = try container.decode(String.self, forKey: .clientID)
         scope = try container.decodeIfPresent(String.self, forKey: .scope) ?? ""
+        agent = try container.decodeIfPresent(AgentClaims.self, forKey: .agent)
     }
 }
 
@@ -77,6 +82,10 @@ enum AccessTokenCodec {
         field(#","jti":"#, claims.jti)
         field(#","client_id":"#, claims.clientID)
         field(#","scope":"#, claims.scope)
+        if let agent = claims.agent {
+            json.append(contentsOf: #","agent":"#.utf8)
+            agent.append(to: &json)
+        }
         json.append(UInt8(ascii: "}"))
         // The token is built as bytes in one buffer and becomes a String once.
         var token = [UInt8]()

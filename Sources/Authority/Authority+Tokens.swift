@@ -30,6 +30,8 @@ public struct TokenGrant: Sendable {
 /// An RFC 7662 answer: the claims of an active token, or nil for inactive.
 public struct Introspection: Sendable {
     public let claims: AccessTokenClaims?
+    /// The current settings of the agent the token was issued to, when it has any.
+    public var agent: AgentClaims? = nil
     public var isActive: Bool { claims != nil }
 }
 
@@ -290,7 +292,8 @@ extension Authority {
         let claims = AccessTokenClaims(
             iss: issuer, sub: client.clientID, aud: audience,
             exp: now + client.accessTokenLifetime, iat: now, jti: Secrets.tokenID(), clientID: client.clientID,
-            scope: granted.joined(separator: " "))
+            scope: granted.joined(separator: " "),
+            agent: client.agentConfig.claimsInToken ? AgentClaims(client.agentConfig) : nil)
         guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
             throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
         }
@@ -351,7 +354,8 @@ extension Authority {
         guard let claims = try verifyAccessToken(token), mayIntrospect(claims, by: caller) else {
             return Introspection(claims: nil)
         }
-        return Introspection(claims: claims)
+        let agent = try registeredClient(claims.clientID).flatMap { AgentClaims($0.agentConfig) }
+        return Introspection(claims: claims, agent: agent)
     }
 
     /// RFC 7662 §4: whether `caller` may learn of the token `claims` describe (and charge it).

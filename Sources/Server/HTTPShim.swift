@@ -185,7 +185,7 @@ struct HTTPShim: Sendable {
 
     private func introspectionReply(_ answer: Introspection) -> FormReply {
         guard let claims = answer.claims else { return FormReply(status: .ok, body: #"{"active":false}"#) }
-        return FormReply(status: .ok, body: introspectionJSON(claims))
+        return FormReply(status: .ok, body: introspectionJSON(claims, agent: answer.agent))
     }
 
     private func credentials(_ form: FormBody, _ authorization: String?) throws -> ClientCredentials {
@@ -282,7 +282,7 @@ struct HTTPShim: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func introspectionJSON(_ claims: AccessTokenClaims) -> String {
+    private func introspectionJSON(_ claims: AccessTokenClaims, agent: AgentClaims?) -> String {
         var body = #"{"active":true,"scope":"#
         body.reserveCapacity(384)
         append(claims.scope, to: &body)
@@ -296,6 +296,7 @@ struct HTTPShim: Sendable {
         append(claims.iss, to: &body)
         body += #","exp":\#(claims.exp),"iat":\#(claims.iat),"jti":"#
         append(claims.jti, to: &body)
+        if let agent { body += #","agent":"# + agent.json }
         return body + #","token_type":"Bearer"}"#
     }
 }

@@ -133,6 +133,12 @@ public struct WireService: Sendable {
             result.iat = claims.iat
             result.jti = claims.jti
             result.tokenType = "Bearer"
+            if let agent = answer.agent {
+                result.agent.agentType = agent.agentType
+                result.agent.capabilities = agent.capabilities
+                result.agent.contextRetention = agent.contextRetention
+                result.agent.maxContextSize = agent.maxContextSize
+            }
         }
         return result
     }

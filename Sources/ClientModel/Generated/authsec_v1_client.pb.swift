@@ -88,11 +88,23 @@ public nonisolated struct Authsec_V1_AgentConfig: Sendable {
   /// Clears the value of `rateLimits`. Subsequent reads from it will return its default value.
   public mutating func clearRateLimits() {self._rateLimits = nil}
 
+  /// When true, the client's access tokens carry agent_type, capabilities, context_retention and
+  /// max_context_size in an `agent` claim, for resource servers that do not introspect.
+  public var claimsInToken: Bool {
+    get {_claimsInToken ?? false}
+    set {_claimsInToken = newValue}
+  }
+  /// Returns true if `claimsInToken` has been explicitly set.
+  public var hasClaimsInToken: Bool {self._claimsInToken != nil}
+  /// Clears the value of `claimsInToken`. Subsequent reads from it will return its default value.
+  public mutating func clearClaimsInToken() {self._claimsInToken = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _rateLimits: Authsec_V1_RateLimits? = nil
+  fileprivate var _claimsInToken: Bool? = nil
 }
 
 public nonisolated struct Authsec_V1_McpSecurity: Sendable {
@@ -381,7 +393,7 @@ nonisolated extension Authsec_V1_RateLimits: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Authsec_V1_AgentConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AgentConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_type\0\u{1}capabilities\0\u{3}context_retention\0\u{3}max_context_size\0\u{3}rate_limits\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_type\0\u{1}capabilities\0\u{3}context_retention\0\u{3}max_context_size\0\u{3}rate_limits\0\u{3}claims_in_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -394,6 +406,7 @@ nonisolated extension Authsec_V1_AgentConfig: SwiftProtobuf.Message, SwiftProtob
       case 3: try { try decoder.decodeSingularStringField(value: &self.contextRetention) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.maxContextSize) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._rateLimits) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self._claimsInToken) }()
       default: break
       }
     }
@@ -419,6 +432,9 @@ nonisolated extension Authsec_V1_AgentConfig: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._rateLimits {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    try { if let v = self._claimsInToken {
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -428,6 +444,7 @@ nonisolated extension Authsec_V1_AgentConfig: SwiftProtobuf.Message, SwiftProtob
     if lhs.contextRetention != rhs.contextRetention {return false}
     if lhs.maxContextSize != rhs.maxContextSize {return false}
     if lhs._rateLimits != rhs._rateLimits {return false}
+    if lhs._claimsInToken != rhs._claimsInToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

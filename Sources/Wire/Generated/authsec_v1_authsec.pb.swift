@@ -536,34 +536,77 @@ public nonisolated struct Authsec_V1_IntrospectRequest: Sendable {
 }
 
 /// RFC 7662 §2.2. Only `active` is set for an inactive token.
-public nonisolated struct Authsec_V1_IntrospectResponse: Sendable {
+public nonisolated struct Authsec_V1_IntrospectResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var active: Bool = false
+  public var active: Bool {
+    get {_storage._active}
+    set {_uniqueStorage()._active = newValue}
+  }
 
-  public var scope: String = String()
+  public var scope: String {
+    get {_storage._scope}
+    set {_uniqueStorage()._scope = newValue}
+  }
 
-  public var clientID: String = String()
+  public var clientID: String {
+    get {_storage._clientID}
+    set {_uniqueStorage()._clientID = newValue}
+  }
 
-  public var sub: String = String()
+  public var sub: String {
+    get {_storage._sub}
+    set {_uniqueStorage()._sub = newValue}
+  }
 
-  public var aud: [String] = []
+  public var aud: [String] {
+    get {_storage._aud}
+    set {_uniqueStorage()._aud = newValue}
+  }
 
-  public var iss: String = String()
+  public var iss: String {
+    get {_storage._iss}
+    set {_uniqueStorage()._iss = newValue}
+  }
 
-  public var exp: Int64 = 0
+  public var exp: Int64 {
+    get {_storage._exp}
+    set {_uniqueStorage()._exp = newValue}
+  }
 
-  public var iat: Int64 = 0
+  public var iat: Int64 {
+    get {_storage._iat}
+    set {_uniqueStorage()._iat = newValue}
+  }
 
-  public var jti: String = String()
+  public var jti: String {
+    get {_storage._jti}
+    set {_uniqueStorage()._jti = newValue}
+  }
 
-  public var tokenType: String = String()
+  public var tokenType: String {
+    get {_storage._tokenType}
+    set {_uniqueStorage()._tokenType = newValue}
+  }
+
+  /// The settings of the agent the token was issued to, as they are now; absent when the client
+  /// sets none. rate_limits and claims_in_token are never filled.
+  public var agent: ClientModel.Authsec_V1_AgentConfig {
+    get {_storage._agent ?? ClientModel.Authsec_V1_AgentConfig()}
+    set {_uniqueStorage()._agent = newValue}
+  }
+  /// Returns true if `agent` has been explicitly set.
+  public var hasAgent: Bool {_storage._agent != nil}
+  /// Clears the value of `agent`. Subsequent reads from it will return its default value.
+  public mutating func clearAgent() {_uniqueStorage()._agent = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Authsec_V1_RevokeRequest: Sendable {
@@ -1820,74 +1863,139 @@ nonisolated extension Authsec_V1_IntrospectRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Authsec_V1_IntrospectResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IntrospectResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}active\0\u{1}scope\0\u{3}client_id\0\u{1}sub\0\u{1}aud\0\u{1}iss\0\u{1}exp\0\u{1}iat\0\u{1}jti\0\u{3}token_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}active\0\u{1}scope\0\u{3}client_id\0\u{1}sub\0\u{1}aud\0\u{1}iss\0\u{1}exp\0\u{1}iat\0\u{1}jti\0\u{3}token_type\0\u{1}agent\0")
+
+  fileprivate class _StorageClass {
+    var _active: Bool = false
+    var _scope: String = String()
+    var _clientID: String = String()
+    var _sub: String = String()
+    var _aud: [String] = []
+    var _iss: String = String()
+    var _exp: Int64 = 0
+    var _iat: Int64 = 0
+    var _jti: String = String()
+    var _tokenType: String = String()
+    var _agent: ClientModel.Authsec_V1_AgentConfig? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _active = source._active
+      _scope = source._scope
+      _clientID = source._clientID
+      _sub = source._sub
+      _aud = source._aud
+      _iss = source._iss
+      _exp = source._exp
+      _iat = source._iat
+      _jti = source._jti
+      _tokenType = source._tokenType
+      _agent = source._agent
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBoolField(value: &self.active) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.scope) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.sub) }()
-      case 5: try { try decoder.decodeRepeatedStringField(value: &self.aud) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.iss) }()
-      case 7: try { try decoder.decodeSingularInt64Field(value: &self.exp) }()
-      case 8: try { try decoder.decodeSingularInt64Field(value: &self.iat) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.jti) }()
-      case 10: try { try decoder.decodeSingularStringField(value: &self.tokenType) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularBoolField(value: &_storage._active) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._scope) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._clientID) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._sub) }()
+        case 5: try { try decoder.decodeRepeatedStringField(value: &_storage._aud) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._iss) }()
+        case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._exp) }()
+        case 8: try { try decoder.decodeSingularInt64Field(value: &_storage._iat) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._jti) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._tokenType) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._agent) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.active != false {
-      try visitor.visitSingularBoolField(value: self.active, fieldNumber: 1)
-    }
-    if !self.scope.isEmpty {
-      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 2)
-    }
-    if !self.clientID.isEmpty {
-      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 3)
-    }
-    if !self.sub.isEmpty {
-      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 4)
-    }
-    if !self.aud.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.aud, fieldNumber: 5)
-    }
-    if !self.iss.isEmpty {
-      try visitor.visitSingularStringField(value: self.iss, fieldNumber: 6)
-    }
-    if self.exp != 0 {
-      try visitor.visitSingularInt64Field(value: self.exp, fieldNumber: 7)
-    }
-    if self.iat != 0 {
-      try visitor.visitSingularInt64Field(value: self.iat, fieldNumber: 8)
-    }
-    if !self.jti.isEmpty {
-      try visitor.visitSingularStringField(value: self.jti, fieldNumber: 9)
-    }
-    if !self.tokenType.isEmpty {
-      try visitor.visitSingularStringField(value: self.tokenType, fieldNumber: 10)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._active != false {
+        try visitor.visitSingularBoolField(value: _storage._active, fieldNumber: 1)
+      }
+      if !_storage._scope.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._scope, fieldNumber: 2)
+      }
+      if !_storage._clientID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientID, fieldNumber: 3)
+      }
+      if !_storage._sub.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sub, fieldNumber: 4)
+      }
+      if !_storage._aud.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._aud, fieldNumber: 5)
+      }
+      if !_storage._iss.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._iss, fieldNumber: 6)
+      }
+      if _storage._exp != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._exp, fieldNumber: 7)
+      }
+      if _storage._iat != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._iat, fieldNumber: 8)
+      }
+      if !_storage._jti.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._jti, fieldNumber: 9)
+      }
+      if !_storage._tokenType.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._tokenType, fieldNumber: 10)
+      }
+      try { if let v = _storage._agent {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Authsec_V1_IntrospectResponse, rhs: Authsec_V1_IntrospectResponse) -> Bool {
-    if lhs.active != rhs.active {return false}
-    if lhs.scope != rhs.scope {return false}
-    if lhs.clientID != rhs.clientID {return false}
-    if lhs.sub != rhs.sub {return false}
-    if lhs.aud != rhs.aud {return false}
-    if lhs.iss != rhs.iss {return false}
-    if lhs.exp != rhs.exp {return false}
-    if lhs.iat != rhs.iat {return false}
-    if lhs.jti != rhs.jti {return false}
-    if lhs.tokenType != rhs.tokenType {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._active != rhs_storage._active {return false}
+        if _storage._scope != rhs_storage._scope {return false}
+        if _storage._clientID != rhs_storage._clientID {return false}
+        if _storage._sub != rhs_storage._sub {return false}
+        if _storage._aud != rhs_storage._aud {return false}
+        if _storage._iss != rhs_storage._iss {return false}
+        if _storage._exp != rhs_storage._exp {return false}
+        if _storage._iat != rhs_storage._iat {return false}
+        if _storage._jti != rhs_storage._jti {return false}
+        if _storage._tokenType != rhs_storage._tokenType {return false}
+        if _storage._agent != rhs_storage._agent {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

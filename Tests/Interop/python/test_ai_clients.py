@@ -15,7 +15,9 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_interop import HTTP_TIMEOUT, launch
+import jwt
+
+from test_interop import HTTP_TIMEOUT, launch, verify_access_token
 
 # The product page's AI agent configuration, as its JavaScript object is written, limited to
 # five requests a minute.
@@ -106,3 +108,34 @@ def test_metrics_are_valid_prometheus_text_with_bounded_labels(server):
     assert samples[("authsec_requests_total", frozenset({"door": "http", "call": "health"}.items()))] >= 1
     label_names = {key for _, labels in samples for key, _ in labels}
     assert label_names <= {"door", "call", "code", "le"}, label_names
+
+
+def test_agent_settings_reach_resource_servers_in_tokens_and_introspection(server, tmp_path):
+    # The product page's agent, its settings at the top level, asking for them as token claims.
+    path = tmp_path / "claims-agent.json"
+    path.write_text(json.dumps({
+        "name": "Claims agent", "app_type": "ai_agent", "allowed_audiences": ["https://tools.example"],
+        "agent_type": "analytical", "capabilities": ["data_analysis"], "context_retention": "1h",
+        "max_context_size": 4096, "claims_in_token": True,
+    }))
+    agent = server.cli_json("clients", "create", "--file", str(path), "--json")
+    assert agent["agent_config"]["claims_in_token"] is True
+    resp = requests.post(
+        server.url("/oauth/token"),
+        data={"grant_type": "client_credentials", "resource": "https://tools.example"},
+        auth=(agent["client_id"], agent["client_secret"]), timeout=HTTP_TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    token = resp.json()["access_token"]
+    metadata = requests.get(server.url("/.well-known/oauth-authorization-server"), timeout=HTTP_TIMEOUT).json()
+    claims = verify_access_token(
+        token, jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False, timeout=HTTP_TIMEOUT),
+        metadata["issuer"], "https://tools.example")
+    assert claims["agent"] == {
+        "agent_type": "analytical", "capabilities": ["data_analysis"], "context_retention": "1h",
+        "max_context_size": 4096}
+
+    seen = requests.post(
+        server.url("/oauth/introspect"), data={"token": token},
+        auth=(agent["client_id"], agent["client_secret"]), timeout=HTTP_TIMEOUT).json()
+    assert seen["active"] is True
+    assert seen["agent"] == claims["agent"]
