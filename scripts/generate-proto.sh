@@ -4,7 +4,8 @@
 #   swift package resolve
 #   (cd .build/checkouts/swift-protobuf && swift build -c release --product protoc-gen-swift --scratch-path ../../../.build-protoc)
 #
-# authsec/v1/client.proto (the client's fields, declared once) goes to its own module, ClientModel,
+# authsec/v1/client.proto (the client's fields, declared once) and activity.proto (audit events,
+# client versions, usage: answered and stored as they are) go to their own module, ClientModel,
 # which the wire messages (Wire) and the stored records (Authority) both import: the module
 # mappings file tells protoc-gen-swift so.
 set -euo pipefail
@@ -21,6 +22,7 @@ generate() { # OUTPUT_DIR PROTO_FILE
     -I proto "$2"
 }
 generate Sources/ClientModel/Generated proto/authsec/v1/client.proto
+generate Sources/ClientModel/Generated proto/authsec/v1/activity.proto
 generate Sources/Wire/Generated proto/authsec/v1/authsec.proto
 generate Sources/Authority/Storage/Generated proto/authsec/store/v1/records.proto
 echo "generated Sources/ClientModel/Generated, Sources/Wire/Generated and Sources/Authority/Storage/Generated"

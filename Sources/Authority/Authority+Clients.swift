@@ -22,6 +22,10 @@ extension Authority {
     /// Registers a client; on any refused field nothing is stored. `caller` may give the client
     /// only reserved scopes it holds itself.
     public func createClient(_ change: ClientChange, by caller: AdminCaller) async throws -> ClientWithSecret {
+        try await audited(.clientCreate, by: caller) { try await createClientOnce(change, by: caller) }
+    }
+
+    private func createClientOnce(_ change: ClientChange, by caller: AdminCaller) async throws -> ClientWithSecret {
         let now = clock.now()
         let typeName = change.given.contains("app_type") ? change.fields.appType : AppType.aiAgent.rawValue
         guard let appType = AppType(spelling: typeName) else {
@@ -47,7 +51,11 @@ extension Authority {
             guard try txn.get(Keyspace.clients, client.clientID) == nil else {
                 throw AuthorityError(.alreadyExists, "client \(client.clientID) already exists")
             }
-            try txn.put(Keyspace.clients, client.clientID, client.record(secretHashes: hash.map { [$0] } ?? []))
+            try txn.put(
+                Keyspace.clients, client.clientID, client.record(secretHashes: hash.map { [$0] } ?? [], version: 1))
+            try self.putVersion(txn, client, version: 1, change: "create", by: caller)
+            try self.putAudit(
+                txn, .clientCreate, by: caller, clientID: client.clientID, detail: Self.fieldsDetail(change))
             if let hash {
                 try txn.put(
                     Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(client.clientID, now: now, expiresAt: 0))
@@ -77,6 +85,14 @@ extension Authority {
     /// `caller` may change only a client whose reserved scopes it holds, give only reserved scopes
     /// it holds, and may not take from itself its last way to get a management token.
     public func updateClient(_ clientID: String, _ change: ClientChange, by caller: AdminCaller) async throws
+        -> Client
+    {
+        try await audited(.clientUpdate, by: caller, clientID: clientID) {
+            try await updateClientOnce(clientID, change, by: caller)
+        }
+    }
+
+    private func updateClientOnce(_ clientID: String, _ change: ClientChange, by caller: AdminCaller) async throws
         -> Client
     {
         let now = clock.now()
@@ -114,7 +130,16 @@ extension Authority {
                     "token_endpoint_auth_method: the client has no secret; run rotate-secret after switching to a secret method",
                     detail: nil)
             }
-            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: hashes))
+            var version = record.version
+            if version == 0 {
+                // Made before history was kept: its fields until now become version 1.
+                version = 1
+                try self.putVersion(txn, Client(record: record), version: 1, change: "recorded", by: nil)
+            }
+            version += 1
+            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: hashes, version: version))
+            try self.putVersion(txn, client, version: version, change: "update", by: caller)
+            try self.putAudit(txn, .clientUpdate, by: caller, clientID: clientID, detail: Self.fieldsDetail(change))
             return client
         }
     }
@@ -123,6 +148,12 @@ extension Authority {
     /// not delete itself (that could lock the last admin out of a store `init` will not redo),
     /// nor a client holding a reserved scope it lacks.
     public func deleteClient(_ clientID: String, by caller: AdminCaller) async throws {
+        try await audited(.clientDelete, by: caller, clientID: clientID) {
+            try await deleteClientOnce(clientID, by: caller)
+        }
+    }
+
+    private func deleteClientOnce(_ clientID: String, by caller: AdminCaller) async throws {
         let now = clock.now()
         guard clientID != caller.clientID else {
             throw AuthorityError(
@@ -146,6 +177,7 @@ extension Authority {
             try txn.put(Keyspace.deletedClients, clientID, deleted)
             _ = try txn.delete(Keyspace.quotaSpend, clientID)
             _ = try txn.delete(Keyspace.rateLimits, clientID)
+            try self.putAudit(txn, .clientDelete, by: caller, clientID: clientID)
         }
         isDeleted = true
         rateLimiter.forget(clientID)
@@ -156,6 +188,14 @@ extension Authority {
     /// seconds (an overlap for redeploying); otherwise it stops at once. Older secrets always stop.
     public func rotateClientSecret(_ clientID: String, keepPreviousFor: Int64, by caller: AdminCaller) async throws
         -> ClientWithSecret
+    {
+        try await audited(.clientRotateSecret, by: caller, clientID: clientID) {
+            try await rotateClientSecretOnce(clientID, keepPreviousFor: keepPreviousFor, by: caller)
+        }
+    }
+
+    private func rotateClientSecretOnce(_ clientID: String, keepPreviousFor: Int64, by caller: AdminCaller)
+        async throws -> ClientWithSecret
     {
         guard keepPreviousFor >= 0, keepPreviousFor <= 30 * 86_400 else {
             throw AuthorityError(.invalidRequest, "keep_previous_for must be between 0 and 30 days")
@@ -188,7 +228,10 @@ extension Authority {
             }
             try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(clientID, now: now, expiresAt: 0))
             client.stamp(updatedAt: now)
-            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: [hash] + kept))
+            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: [hash] + kept, version: record.version))
+            try self.putAudit(
+                txn, .clientRotateSecret, by: caller, clientID: clientID,
+                detail: kept.isEmpty ? "previous secret stopped" : "previous secret kept \(keepPreviousFor)s")
             return ClientWithSecret(
                 client: client, secret: secret, previousSecretExpiresAt: kept.isEmpty ? nil : now + keepPreviousFor)
         }

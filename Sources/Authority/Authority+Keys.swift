@@ -11,7 +11,11 @@ extension Authority {
     /// Adds a new signing key. It is published in the JWKS at once and signs from `activateIn`
     /// seconds on; the current key then stops signing but stays published until every token it
     /// signed has expired. Keys past that point are deleted.
-    public func rotateKey(activateIn: Int64) async throws -> [SigningKeyInfo] {
+    public func rotateKey(activateIn: Int64, by caller: AdminCaller = .inProcess) async throws -> [SigningKeyInfo] {
+        try await audited(.keyRotate, by: caller) { try await rotateKeyOnce(activateIn: activateIn, by: caller) }
+    }
+
+    private func rotateKeyOnce(activateIn: Int64, by caller: AdminCaller) async throws -> [SigningKeyInfo] {
         guard activateIn >= 0, activateIn <= 30 * 86_400 else {
             throw AuthorityError(.invalidRequest, "activate_in must be between 0 and 30 days")
         }
@@ -35,6 +39,8 @@ extension Authority {
                 kept.append(record)
             }
             try txn.put(Keyspace.signingKeys, fresh.kid, fresh)
+            try self.putAudit(
+                txn, .keyRotate, by: caller, detail: "new key \(fresh.kid) signs from \(fresh.activatesAt)")
             return kept + [fresh]
         }
         let ring = try KeyRing(records: records, sealingKey: sealingKey)

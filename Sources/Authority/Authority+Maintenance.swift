@@ -3,7 +3,9 @@ import Store
 extension Authority {
     /// Deletes records kept only until a token expires — revoked-token ids, used assertion ids,
     /// deleted clients — once it has: past `exp` the token is refused anyway, so the record only
-    /// costs space. Returns how many were removed.
+    /// costs space. Also deletes audit events and client versions older than the audit retention
+    /// (none while the audit log is off), and usage hours older than 7 days. Returns how many
+    /// were removed.
     ///
     /// Each call reads at most `limit` records per table, continuing where the previous call
     /// stopped and wrapping around at the end, so one call never holds the writer long; the
@@ -21,15 +23,33 @@ extension Authority {
         let revoked = try expired(Keyspace.revokedTokens, after: cursors.revoked) { $0.expiresAt }
         let assertions = try expired(Keyspace.usedAssertions, after: cursors.assertions) { $0.expiresAt }
         let deleted = try expired(Keyspace.deletedClients, after: cursors.deletedClients) { $0.expiresAt }
-        purgeCursors.withLock {
-            $0 = PurgeCursors(revoked: revoked.next, assertions: assertions.next, deletedClients: deleted.next)
+        // While the audit log is off nothing is kept, and what was kept before stays.
+        let retention = auditRetention > 0 ? auditRetention : Int64.max / 2
+        let versions = try expired(Keyspace.clientHistory, after: cursors.history) { $0.time / 1000 + retention }
+        let usage = try expired(Keyspace.usage, after: cursors.usage) { $0.hour + 3600 + Self.usageRetention }
+        // Audit keys are in time order: the old ones are the first.
+        let events = try read { try $0.scan(Keyspace.audit, limit: limit) }.prefix {
+            $0.value.time / 1000 + retention <= now
         }
-        guard !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty else { return 0 }
+        .map(\.key)
+        purgeCursors.withLock {
+            $0 = PurgeCursors(
+                revoked: revoked.next, assertions: assertions.next, deletedClients: deleted.next,
+                history: versions.next,
+                usage: usage.next)
+        }
+        let others = versions.keys.count + usage.keys.count + events.count
+        guard !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty || others > 0 else {
+            return 0
+        }
         let (removed, removedDeleted) = try await write { txn in
             var removed = 0
             var removedDeleted = 0
             for key in revoked.keys where try txn.delete(Keyspace.revokedTokens, key) { removed += 1 }
             for key in assertions.keys where try txn.delete(Keyspace.usedAssertions, key) { removed += 1 }
+            for key in versions.keys where try txn.delete(Keyspace.clientHistory, key) { removed += 1 }
+            for key in usage.keys where try txn.delete(Keyspace.usage, key) { removed += 1 }
+            for key in events where try txn.delete(Keyspace.audit, key) { removed += 1 }
             for key in deleted.keys where try txn.delete(Keyspace.deletedClients, key) { removedDeleted += 1 }
             return (removed + removedDeleted, removedDeleted)
         }
@@ -43,4 +63,6 @@ struct PurgeCursors: Sendable {
     var revoked: String?
     var assertions: String?
     var deletedClients: String?
+    var history: String?
+    var usage: String?
 }

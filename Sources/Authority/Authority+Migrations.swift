@@ -91,6 +91,10 @@ extension Authority {
             // The counter tables (quota_spend, rate_limits) are created when the store opens, and
             // a rate limit stored as 0 was never encoded, so it reads as absent (not limited).
         },
+        5: { _, _ in
+            // audit, client_history and usage are created when the store opens. Clients keep
+            // StoredClient.version 0: their first update records the fields they had as version 1.
+        },
     ]
 
     /// The `clients` table as versions 1 to 3 wrote it.

@@ -29,7 +29,9 @@ extension Authority {
     ///
     /// Decided in memory, so concurrent charges never overspend; the spend reaches the store
     /// with the next `flushCounters`.
-    public func charge(token: String, amount: Int64, by caller: Client) throws -> QuotaCharge {
+    public func charge(token: String, amount: Int64, by caller: Client, context: CallContext = .inProcess) throws
+        -> QuotaCharge
+    {
         guard (1...Self.maxChargeAmount).contains(amount) else {
             throw AuthorityError(.invalidRequest, "amount must be between 1 and \(Self.maxChargeAmount)")
         }
@@ -46,18 +48,26 @@ extension Authority {
         let day = quotaDay(at: now)
         let resetsAt = (day + 1) * 86_400 + quotaDayStart
         guard limits.hasTokensPerDay else {
+            activity.addUsage(agent.clientID, now: now) { $0.quotaSpent += UInt64(amount) }
             return QuotaCharge(allowed: true, remaining: nil, resetsAt: resetsAt)
         }
         try loadSpend(agent.clientID, day: day, now: now)
         let budget = limits.tokensPerDay
         let outcome = quotaLedger.charge(agent.clientID, amount: amount, budget: budget, day: day, now: now)
+        if outcome.allowed {
+            activity.addUsage(agent.clientID, now: now) { $0.quotaSpent += UInt64(amount) }
+        } else {
+            auditCount(
+                .quotaExhausted, outcome: AuthorityError.Code.quotaExhausted.rawValue, actor: caller.clientID,
+                clientID: agent.clientID, context: context)
+        }
         return QuotaCharge(allowed: outcome.allowed, remaining: budget - outcome.spent, resetsAt: resetsAt)
     }
 
     /// The client a resource server's own `Bearer` access token names, for the calls it makes
     /// with it (`Charge` on the wire): the token is ours, unexpired and not revoked, and its
     /// client still exists and is enabled. Counted against the client's rate limit.
-    public func authenticateBearer(_ token: String) throws -> Client {
+    public func authenticateBearer(_ token: String, context: CallContext = .inProcess) throws -> Client {
         guard !token.isEmpty else { throw AuthorityError(.invalidToken, "a Bearer access token is required") }
         guard let claims = try verifyAccessToken(token) else {
             throw AuthorityError(.invalidToken, "the access token is invalid, expired or revoked")
@@ -66,7 +76,7 @@ extension Authority {
             throw AuthorityError(.invalidToken, "the access token's client no longer exists")
         }
         guard !client.isDisabled else { throw AuthorityError(.invalidToken, "the access token's client is disabled") }
-        return try admitted(client)
+        return try admitted(client, context: context)
     }
 
     /// Today's spend of `clientID`.
@@ -93,15 +103,20 @@ extension Authority {
         quotaLedger.load(clientID, day: day, spent: stored?.day == day ? stored?.spent ?? 0 : 0, now: now)
     }
 
-    /// Writes the rate-limit and quota counters changed since the last flush; the server calls it
-    /// every second (the bound on what a crash forgets) and once at shutdown.
+    /// Writes the rate-limit and quota counters changed since the last flush, and the audit events
+    /// and usage counts gathered since; the server calls it every second (the bound on what a
+    /// crash forgets) and once at shutdown.
     public func flushCounters() async throws {
         let now = clock.now()
         let spends = quotaLedger.takeChanges(day: quotaDay(at: now), now: now)
         let arrivals = rateLimiter.takeChanges(now: clock.nanoseconds())
-        guard !spends.isEmpty || !arrivals.isEmpty else { return }
+        let activity = activity.take(now: now)
+        guard !spends.isEmpty || !arrivals.isEmpty || !activity.events.isEmpty || !activity.usage.isEmpty else {
+            return
+        }
         do {
             try await write { txn in
+                try self.flushActivity(txn, activity)
                 for spend in spends {
                     var record = Authsec_Store_V1_QuotaSpendRecord()
                     record.day = spend.day

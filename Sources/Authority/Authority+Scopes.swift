@@ -2,7 +2,15 @@ import Store
 
 extension Authority {
     /// Registers a scope clients may then be allowed.
-    public func createScope(name: String, description: String) async throws -> Scope {
+    public func createScope(name: String, description: String, by caller: AdminCaller = .inProcess) async throws
+        -> Scope
+    {
+        try await audited(.scopeCreate, by: caller) {
+            try await createScopeOnce(name: name, description: description, by: caller)
+        }
+    }
+
+    private func createScopeOnce(name: String, description: String, by caller: AdminCaller) async throws -> Scope {
         guard Scopes.isValidName(name) else {
             throw AuthorityError(
                 .invalidRequest,
@@ -26,6 +34,7 @@ extension Authority {
             record.description_p = scope.description
             record.createdAt = scope.createdAt
             try txn.put(Keyspace.scopes, name, record)
+            try self.putAudit(txn, .scopeCreate, by: caller, detail: name)
         }
         return scope
     }
@@ -37,7 +46,11 @@ extension Authority {
     }
 
     /// Removes a scope. Clients that listed it can no longer obtain it (a request for it is `invalid_scope`).
-    public func deleteScope(_ name: String) async throws {
+    public func deleteScope(_ name: String, by caller: AdminCaller = .inProcess) async throws {
+        try await audited(.scopeDelete, by: caller) { try await deleteScopeOnce(name, by: caller) }
+    }
+
+    private func deleteScopeOnce(_ name: String, by caller: AdminCaller) async throws {
         guard Scopes.builtIn[name] == nil else {
             throw AuthorityError(.failedPrecondition, "scope \(name) is built in and cannot be deleted")
         }
@@ -63,6 +76,7 @@ extension Authority {
                         + (users.count > 3 ? " and others" : "") + "; remove it from them first")
             }
             _ = try txn.delete(Keyspace.scopes, name)
+            try self.putAudit(txn, .scopeDelete, by: caller, detail: name)
         }
     }
 }

@@ -52,20 +52,46 @@ extension Authority {
     public func authenticate(_ credentials: ClientCredentials, context: CallContext = .inProcess) -> Answer<Client> {
         if case .assertion(let jwt, let claimedID) = credentials {
             return .pending {
-                try self.admitted(await self.authenticateAssertion(jwt, claimedID: claimedID, now: self.clock.now()))
+                do {
+                    return try self.admitted(
+                        await self.authenticateAssertion(jwt, claimedID: claimedID, now: self.clock.now()),
+                        context: context)
+                } catch {
+                    self.noteAuthenticationFailure(error, credentials, context)
+                    throw error
+                }
             }
         }
-        return .deciding { .ready(.success(try admitted(authenticateWithoutAssertion(credentials)))) }
+        return .deciding {
+            do {
+                return .ready(.success(try admitted(authenticateWithoutAssertion(credentials), context: context)))
+            } catch {
+                noteAuthenticationFailure(error, credentials, context)
+                throw error
+            }
+        }
+    }
+
+    /// Counts a failed client authentication in the audit log, under the client id it claimed.
+    private func noteAuthenticationFailure(_ error: any Error, _ credentials: ClientCredentials, _ context: CallContext)
+    {
+        guard let error = error as? AuthorityError, error.code == .invalidClient else { return }
+        let claimed = credentials.claimedClientID
+        auditCount(
+            .clientAuthenticate, outcome: error.code.rawValue, actor: claimed, clientID: claimed, context: context)
     }
 
     /// `client`, if its request rate allows one more request now.
-    func admitted(_ client: Client) throws -> Client {
+    func admitted(_ client: Client, context: CallContext) throws -> Client {
         let limits = client.agentConfig.rateLimits
         let perMinute = limits.hasRequestsPerMinute ? limits.requestsPerMinute : 0
         guard perMinute > 0 else { return client }
         guard let wait = rateLimiter.admit(client.clientID, perMinute: perMinute, now: clock.nanoseconds()) else {
             return client
         }
+        auditCount(
+            .rateLimitHit, outcome: AuthorityError.Code.rateLimited.rawValue, actor: client.clientID,
+            clientID: client.clientID, context: context, usage: { $0.rateLimited += 1 })
         throw AuthorityError(
             .rateLimited, "the client is over its rate limit of \(perMinute) requests a minute",
             retryAfter: max(1, (wait + 999_999_999) / 1_000_000_000))
@@ -209,7 +235,20 @@ extension Authority {
     public func token(_ request: TokenRequest, context: CallContext = .inProcess) -> Answer<TokenGrant> {
         .deciding {
             try checkGrantParameter(request)
-            return authenticate(request.credentials, context: context).map { try self.grant(request, to: $0) }
+            return authenticate(request.credentials, context: context).map { client in
+                do {
+                    let grant = try self.grant(request, to: client)
+                    self.auditCount(
+                        .tokenIssue, actor: client.clientID, clientID: client.clientID, context: context,
+                        usage: { $0.tokensIssued += 1 })
+                    return grant
+                } catch let error as AuthorityError {
+                    self.auditCount(
+                        .tokenIssue, outcome: error.code.rawValue, actor: client.clientID, clientID: client.clientID,
+                        context: context)
+                    throw error
+                }
+            }
         }
     }
 
@@ -351,6 +390,7 @@ extension Authority {
         guard caller.isConfidential else {
             throw AuthorityError(.unauthorizedClient, "public clients may not introspect tokens")
         }
+        activity.addUsage(caller.clientID, now: clock.now()) { $0.introspections += 1 }
         guard let claims = try verifyAccessToken(token), mayIntrospect(claims, by: caller) else {
             return Introspection(claims: nil)
         }
@@ -386,6 +426,7 @@ extension Authority {
                     record.clientID = claims.clientID
                     try txn.put(Keyspace.revokedTokens, claims.jti, record)
                 }
+                self.auditCount(.tokenRevoke, actor: caller.clientID, clientID: claims.clientID, context: context)
             }
         }
     }

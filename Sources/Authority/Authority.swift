@@ -26,12 +26,24 @@ public final class Authority: Sendable {
     let caches = HotPathCaches()
     let rateLimiter = RateLimiter()
     let quotaLedger = QuotaLedger()
+    /// Audit events and usage counts waiting for the next flush.
+    let activity: ActivityRecorder
+    /// How long audit events and client versions are kept, in seconds; 0 keeps none (audit off).
+    public let auditRetention: Int64
+    /// The sequence part of audit event ids; starts at a time-derived value so that ids stay
+    /// unique across a restart within one millisecond.
+    let auditSequence: Atomic<UInt32>
     /// Seconds after midnight UTC at which a quota day starts (`--quota-day-start`).
     let quotaDayStart: Int64
     /// An upper bound on the rows of `deleted_clients`: while it is 0, token verification skips
     /// that lookup. Raised before a deletion commits, lowered after a purge commits.
     let deletedClientRecords = Atomic<Int>(0)
     let purgeCursors = Mutex(PurgeCursors())
+
+    /// `--audit-retention`'s default: 30 days.
+    public static let defaultAuditRetention: Int64 = 30 * 86_400
+    /// How long hourly usage counters are kept: 7 days.
+    public static let usageRetention: Int64 = 7 * 86_400
 
     /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).
     public var tokenEndpoint: String { issuer + "/oauth/token" }
@@ -41,9 +53,13 @@ public final class Authority: Sendable {
     ///   schema; `SealingError` if `sealingKey` does not open every signing key.
     public init(
         store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
-        keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0
+        keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0,
+        auditRetention: Int64 = Authority.defaultAuditRetention
     ) throws {
         self.store = store
+        self.auditRetention = auditRetention
+        activity = ActivityRecorder(isAuditOn: auditRetention > 0)
+        auditSequence = Atomic(UInt32(truncatingIfNeeded: clock.nanoseconds() / 1000))
         self.quotaDayStart = quotaDayStart
         self.sealingKey = sealingKey
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer

@@ -6,10 +6,12 @@ extension Client {
         self.init(fields: record.client)
     }
 
-    func record(secretHashes: [[UInt8]]) -> Authsec_Store_V1_StoredClient {
+    /// `version` is the client's latest version in `client_history` (0: none recorded).
+    func record(secretHashes: [[UInt8]], version: UInt32 = 0) -> Authsec_Store_V1_StoredClient {
         var record = Authsec_Store_V1_StoredClient()
         record.client = fields
         record.secretHashes = secretHashes.map { Data($0) }
+        record.version = version
         return record
     }
 }

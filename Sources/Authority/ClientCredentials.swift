@@ -14,6 +14,16 @@ public enum ClientCredentials: Sendable, Equatable {
 
     static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+    /// The client id the caller gave, unchecked (empty when none): what the audit log records of
+    /// a failed authentication.
+    var claimedClientID: String {
+        switch self {
+        case .basic(let clientID, _), .post(let clientID, _), .publicClient(let clientID): clientID
+        case .assertion(_, let clientID): clientID ?? ""
+        case .missing: ""
+        }
+    }
+
     /// Parses the credential sources of one request; more than one method is `invalid_request`
     /// (RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request).
     public static func parse(

@@ -103,7 +103,7 @@ public enum AuthsecServer {
                 do {
                     let authority = try Authority(
                         store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver,
-                        quotaDayStart: configuration.quotaDayStart)
+                        quotaDayStart: configuration.quotaDayStart, auditRetention: configuration.auditRetention)
                     cell.set(authority)
                     say(
                         "http listening on \(scheme)://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"

@@ -144,7 +144,7 @@ struct HTTPShim: Sendable {
                 let token = form["token"] ?? ""
                 let amount = try Self.amount(form["amount"])
                 return authority.authenticate(try credentials(form, authorization), context: context).map {
-                    try authority.charge(token: token, amount: amount, by: $0)
+                    try authority.charge(token: token, amount: amount, by: $0, context: context)
                 }.settled({ self.chargeReply($0) }, failure: failure)
             }
         } catch {

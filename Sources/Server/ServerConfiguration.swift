@@ -1,3 +1,4 @@
+import Authority
 import NIOCore
 
 /// Settings of `authsec serve`; every field has a command-line flag.
@@ -35,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var metricsAllow: [String] = []
     /// Seconds after midnight UTC at which a quota day (`tokens_per_day`) starts.
     public var quotaDayStart: Int64 = 0
+    /// Seconds audit events and client versions are kept; 0 keeps none (`--audit-retention`).
+    public var auditRetention: Int64 = Authority.defaultAuditRetention
 
     public init() {}
 

@@ -50,8 +50,9 @@ public struct WireService: Sendable {
                     context: context)
                 return reply(answer) { response, _ in response.revoke = Authsec_V1_RevokeResponse() }
             case .charge(let call):
-                let caller = try authority.authenticateBearer(Self.bearerToken(request.authorization) ?? "")
-                let charge = try authority.charge(token: call.token, amount: call.amount, by: caller)
+                let caller = try authority.authenticateBearer(
+                    Self.bearerToken(request.authorization) ?? "", context: context)
+                let charge = try authority.charge(token: call.token, amount: call.amount, by: caller, context: context)
                 var response = Authsec_V1_Response()
                 response.id = id
                 response.charge = Self.chargeResponse(charge)
@@ -238,9 +239,10 @@ public struct WireService: Sendable {
                 try await authority.rotateClientSecret(call.clientID, keepPreviousFor: call.keepPreviousFor, by: caller)
             )
         case .createScope(let call):
-            try admin(request, Scopes.adminScopes, context)
+            let caller = try admin(request, Scopes.adminScopes, context)
             var result = Authsec_V1_ScopeResponse()
-            result.scope = Self.scope(try await authority.createScope(name: call.name, description: call.description_p))
+            result.scope = Self.scope(
+                try await authority.createScope(name: call.name, description: call.description_p, by: caller))
             response.scope = result
         case .listScopes:
             try admin(request, Scopes.adminScopes, context)
@@ -248,8 +250,8 @@ public struct WireService: Sendable {
             result.scopes = try authority.listScopes().map(Self.scope)
             response.scopes = result
         case .deleteScope(let call):
-            try admin(request, Scopes.adminScopes, context)
-            try await authority.deleteScope(call.name)
+            let caller = try admin(request, Scopes.adminScopes, context)
+            try await authority.deleteScope(call.name, by: caller)
             response.deleted = Authsec_V1_DeleteResponse()
         case .getQuota(let call):
             try admin(request, Scopes.adminClients, context)
@@ -266,10 +268,38 @@ public struct WireService: Sendable {
             result.keys = authority.listKeys().map(Self.key)
             response.keys = result
         case .rotateKey(let call):
-            try admin(request, Scopes.adminKeys, context)
+            let caller = try admin(request, Scopes.adminKeys, context)
             var result = Authsec_V1_ListKeysResponse()
-            result.keys = try await authority.rotateKey(activateIn: call.activateIn).map(Self.key)
+            result.keys = try await authority.rotateKey(activateIn: call.activateIn, by: caller).map(Self.key)
             response.keys = result
+        case .listAudit(let call):
+            try admin(request, Scopes.adminClients, context)
+            let page = try authority.auditEvents(
+                after: call.after, since: call.since, clientID: call.clientID, type: call.type,
+                pageSize: Int(call.pageSize))
+            response.audit = .with {
+                $0.events = page.events
+                $0.nextAfter = page.nextAfter
+                $0.more = page.more
+            }
+        case .clientHistory(let call):
+            try admin(request, Scopes.adminClients, context)
+            let versions = try authority.clientHistory(call.clientID)
+            response.clientHistory = .with { $0.versions = versions }
+        case .getUsage(let call):
+            try admin(request, Scopes.adminClients, context)
+            let page = try authority.usage(
+                clientID: call.clientID, pageSize: Int(call.pageSize), pageToken: call.pageToken)
+            response.usage = .with {
+                $0.clients = page.clients.map { entry in
+                    .with {
+                        $0.clientID = entry.clientID
+                        $0.hours = entry.hours
+                    }
+                }
+                $0.nextPageToken = page.nextPageToken ?? ""
+                $0.now = page.now
+            }
         case nil:
             let fields =
                 request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"

@@ -153,6 +153,25 @@ struct ConnectionOptions: ParsableArguments {
         return try checked(try await send(request, on: client))
     }
 
+    /// Runs `body` with one connection and one management token for many calls (`audit --follow`);
+    /// a token that expires on the way is replaced once.
+    func withAdminSession<T>(
+        _ body: (_ call: (Authsec_V1_Request.OneOf_Call) async throws -> Authsec_V1_Response) async throws -> T
+    ) async throws -> T {
+        let client = try await connect()
+        defer { Task { await client.close() } }
+        let tokenRequest = Authsec_V1_Request.managementToken(authorization: try basicAuthorization())
+        var bearer = "Bearer " + (try checked(try await send(tokenRequest, on: client)).token.accessToken)
+        return try await body { call in
+            var response = try await send(Authsec_V1_Request(authorization: bearer, call: call), on: client)
+            if response.status.error == "invalid_token" {
+                bearer = "Bearer " + (try checked(try await send(tokenRequest, on: client)).token.accessToken)
+                response = try await send(Authsec_V1_Request(authorization: bearer, call: call), on: client)
+            }
+            return try checked(response)
+        }
+    }
+
     private func send(_ request: Authsec_V1_Request, on client: WireClient) async throws -> Authsec_V1_Response {
         do {
             return try await client.call(request, timeout: .seconds(timeout.seconds))
@@ -182,10 +201,11 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// Prints rows as aligned columns.
-func printTable(_ header: [String], _ rows: [[String]]) {
-    let all = [header] + rows
-    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+/// Prints rows as aligned columns; without a header, just the rows (a page after the first).
+func printTable(_ header: [String]?, _ rows: [[String]]) {
+    let all = (header.map { [$0] } ?? []) + rows
+    guard let columns = all.first?.indices else { return }
+    let widths = columns.map { column in all.map { $0[column].count }.max() ?? 0 }
     for row in all {
         say(
             row.enumerated().map { index, cell in

@@ -8,7 +8,7 @@ struct Authsec: AsyncParsableCommand {
         abstract: "OAuth 2.1 / OpenID Connect authorization server for AI clients, with its admin CLI.",
         subcommands: [
             Serve.self, Init.self, Clients.self, Scopes.self, Keys.self, TokenCommand.self, IntrospectCommand.self,
-            RevokeCommand.self, QuotaCommand.self, Bench.self,
+            RevokeCommand.self, QuotaCommand.self, UsageCommand.self, AuditCommand.self, Bench.self,
         ]
     )
 }

@@ -8,6 +8,7 @@ struct Clients: AsyncParsableCommand {
         abstract: "Register and manage clients (needs admin:clients).",
         subcommands: [
             Create.self, List.self, Get.self, Update.self, Delete.self, RotateSecret.self, Disable.self, Enable.self,
+            History.self,
         ])
 }
 

@@ -145,6 +145,13 @@ struct Serve: AsyncParsableCommand {
             "When the quota day (rate_limits.tokens_per_day) starts, as HH:MM in UTC.", valueName: "HH:MM"))
     var quotaDayStart = "00:00"
 
+    @Option(
+        name: .customLong("audit-retention"),
+        help: ArgumentHelp(
+            "How long audit events and client versions are kept (30d, 12h, …); 0 turns the audit log off.",
+            valueName: "DURATION"))
+    var auditRetention = DurationArgument(argument: "30d")!
+
     /// `--quota-day-start` in seconds after midnight UTC, or nil if it is not HH:MM.
     var quotaDayStartSeconds: Int64? {
         let parts = quotaDayStart.split(separator: ":", omittingEmptySubsequences: false)
@@ -169,6 +176,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be at least 1") }
         guard writeBatch > 0 else { throw ValidationError("--write-batch must be at least 1") }
+        guard auditRetention.seconds <= 3650 * 86_400 else {
+            throw ValidationError("--audit-retention must be at most 3650d")
+        }
         guard idleTimeout.seconds > 0 else { throw ValidationError("--idle-timeout must be at least 1s") }
         guard requestDeadline.seconds > 0 else { throw ValidationError("--request-deadline must be at least 1s") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
@@ -202,6 +212,7 @@ struct Serve: AsyncParsableCommand {
         configuration.allowsInsecureClientMetadata = allowInsecureClientMetadata
         configuration.metricsAllow = metricsAllow
         configuration.quotaDayStart = quotaDayStartSeconds ?? 0
+        configuration.auditRetention = auditRetention.seconds
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

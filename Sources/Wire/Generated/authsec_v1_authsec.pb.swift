@@ -184,6 +184,30 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     set {call = .getQuota(newValue)}
   }
 
+  public var listAudit: Authsec_V1_ListAuditRequest {
+    get {
+      if case .listAudit(let v)? = call {return v}
+      return Authsec_V1_ListAuditRequest()
+    }
+    set {call = .listAudit(newValue)}
+  }
+
+  public var clientHistory: Authsec_V1_ClientHistoryRequest {
+    get {
+      if case .clientHistory(let v)? = call {return v}
+      return Authsec_V1_ClientHistoryRequest()
+    }
+    set {call = .clientHistory(newValue)}
+  }
+
+  public var getUsage: Authsec_V1_GetUsageRequest {
+    get {
+      if case .getUsage(let v)? = call {return v}
+      return Authsec_V1_GetUsageRequest()
+    }
+    set {call = .getUsage(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Call: Equatable, Sendable {
@@ -204,6 +228,9 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     case listKeys(Authsec_V1_ListKeysRequest)
     case rotateKey(Authsec_V1_RotateKeyRequest)
     case getQuota(Authsec_V1_GetQuotaRequest)
+    case listAudit(Authsec_V1_ListAuditRequest)
+    case clientHistory(Authsec_V1_ClientHistoryRequest)
+    case getUsage(Authsec_V1_GetUsageRequest)
 
   }
 
@@ -324,6 +351,30 @@ public nonisolated struct Authsec_V1_Response: Sendable {
     set {result = .quota(newValue)}
   }
 
+  public var audit: Authsec_V1_ListAuditResponse {
+    get {
+      if case .audit(let v)? = result {return v}
+      return Authsec_V1_ListAuditResponse()
+    }
+    set {result = .audit(newValue)}
+  }
+
+  public var clientHistory: Authsec_V1_ClientHistoryResponse {
+    get {
+      if case .clientHistory(let v)? = result {return v}
+      return Authsec_V1_ClientHistoryResponse()
+    }
+    set {result = .clientHistory(newValue)}
+  }
+
+  public var usage: Authsec_V1_GetUsageResponse {
+    get {
+      if case .usage(let v)? = result {return v}
+      return Authsec_V1_GetUsageResponse()
+    }
+    set {result = .usage(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -339,6 +390,9 @@ public nonisolated struct Authsec_V1_Response: Sendable {
     case scopes(Authsec_V1_ListScopesResponse)
     case keys(Authsec_V1_ListKeysResponse)
     case quota(Authsec_V1_QuotaResponse)
+    case audit(Authsec_V1_ListAuditResponse)
+    case clientHistory(Authsec_V1_ClientHistoryResponse)
+    case usage(Authsec_V1_GetUsageResponse)
 
   }
 
@@ -1064,13 +1118,132 @@ public nonisolated struct Authsec_V1_QuotaResponse: Sendable {
   fileprivate var _budget: Int64? = nil
 }
 
+public nonisolated struct Authsec_V1_ListAuditRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Events after this id (exclusive); empty starts at `since`.
+  public var after: String = String()
+
+  /// Unix milliseconds: events at or after this time; 0 for the oldest kept.
+  public var since: Int64 = 0
+
+  /// only events about or by this client
+  public var clientID: String = String()
+
+  /// only events of this type (or, ending in ".", of this family: "client.")
+  public var type: String = String()
+
+  /// default 100, at most 1000
+  public var pageSize: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ListAuditResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var events: [ClientModel.Authsec_V1_AuditEvent] = []
+
+  /// Give as `after` for the next page. Set even on the last page (the last event read, or the
+  /// point the search reached), so a follower polls with it for newer events.
+  public var nextAfter: String = String()
+
+  /// true when more events already wait past next_after
+  public var more: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ClientHistoryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ClientHistoryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// oldest first
+  public var versions: [ClientModel.Authsec_V1_ClientVersion] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_GetUsageRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// empty for every client (a page at a time)
+  public var clientID: String = String()
+
+  /// clients per page; default 50, at most 500
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ClientUsage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  /// hours with activity in the last 7 days, oldest first
+  public var hours: [ClientModel.Authsec_V1_UsageHour] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_GetUsageResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clients: [Authsec_V1_ClientUsage] = []
+
+  public var nextPageToken: String = String()
+
+  /// the server's time, Unix seconds: where the 7 days end
+  public var now: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.v1"
 
 nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0\u{4}\u{14}list_audit\0\u{3}client_history\0\u{3}get_usage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1301,6 +1474,45 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
           self.call = .getQuota(v)
         }
       }()
+      case 70: try {
+        var v: Authsec_V1_ListAuditRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listAudit(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listAudit(v)
+        }
+      }()
+      case 71: try {
+        var v: Authsec_V1_ClientHistoryRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .clientHistory(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .clientHistory(v)
+        }
+      }()
+      case 72: try {
+        var v: Authsec_V1_GetUsageRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .getUsage(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .getUsage(v)
+        }
+      }()
       default: break
       }
     }
@@ -1386,6 +1598,18 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
       guard case .getQuota(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
     }()
+    case .listAudit?: try {
+      guard case .listAudit(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 70)
+    }()
+    case .clientHistory?: try {
+      guard case .clientHistory(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 71)
+    }()
+    case .getUsage?: try {
+      guard case .getUsage(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 72)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1402,7 +1626,7 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0\u{2}\u{14}audit\0\u{3}client_history\0\u{1}usage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1568,6 +1792,45 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
           self.result = .quota(v)
         }
       }()
+      case 70: try {
+        var v: Authsec_V1_ListAuditResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .audit(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .audit(v)
+        }
+      }()
+      case 71: try {
+        var v: Authsec_V1_ClientHistoryResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .clientHistory(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .clientHistory(v)
+        }
+      }()
+      case 72: try {
+        var v: Authsec_V1_GetUsageResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .usage(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .usage(v)
+        }
+      }()
       default: break
       }
     }
@@ -1632,6 +1895,18 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
     case .quota?: try {
       guard case .quota(let v)? = self.result else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+    }()
+    case .audit?: try {
+      guard case .audit(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 70)
+    }()
+    case .clientHistory?: try {
+      guard case .clientHistory(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 71)
+    }()
+    case .usage?: try {
+      guard case .usage(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 72)
     }()
     case nil: break
     }
@@ -2935,6 +3210,271 @@ nonisolated extension Authsec_V1_QuotaResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.spent != rhs.spent {return false}
     if lhs._budget != rhs._budget {return false}
     if lhs.resetsAt != rhs.resetsAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ListAuditRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}after\0\u{1}since\0\u{3}client_id\0\u{1}type\0\u{3}page_size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.after) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.since) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.after.isEmpty {
+      try visitor.visitSingularStringField(value: self.after, fieldNumber: 1)
+    }
+    if self.since != 0 {
+      try visitor.visitSingularInt64Field(value: self.since, fieldNumber: 2)
+    }
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 3)
+    }
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 4)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ListAuditRequest, rhs: Authsec_V1_ListAuditRequest) -> Bool {
+    if lhs.after != rhs.after {return false}
+    if lhs.since != rhs.since {return false}
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ListAuditResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{3}next_after\0\u{1}more\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextAfter) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.more) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
+    }
+    if !self.nextAfter.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextAfter, fieldNumber: 2)
+    }
+    if self.more != false {
+      try visitor.visitSingularBoolField(value: self.more, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ListAuditResponse, rhs: Authsec_V1_ListAuditResponse) -> Bool {
+    if lhs.events != rhs.events {return false}
+    if lhs.nextAfter != rhs.nextAfter {return false}
+    if lhs.more != rhs.more {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ClientHistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClientHistoryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ClientHistoryRequest, rhs: Authsec_V1_ClientHistoryRequest) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ClientHistoryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClientHistoryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.versions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.versions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.versions, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ClientHistoryResponse, rhs: Authsec_V1_ClientHistoryResponse) -> Bool {
+    if lhs.versions != rhs.versions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_GetUsageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetUsageRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_GetUsageRequest, rhs: Authsec_V1_GetUsageRequest) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ClientUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClientUsage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}hours\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.hours) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if !self.hours.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hours, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ClientUsage, rhs: Authsec_V1_ClientUsage) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.hours != rhs.hours {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_GetUsageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetUsageResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clients\0\u{3}next_page_token\0\u{1}now\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.clients) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.now) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clients.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.clients, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    if self.now != 0 {
+      try visitor.visitSingularInt64Field(value: self.now, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_GetUsageResponse, rhs: Authsec_V1_GetUsageResponse) -> Bool {
+    if lhs.clients != rhs.clients {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.now != rhs.now {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

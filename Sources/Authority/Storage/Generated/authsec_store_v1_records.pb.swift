@@ -49,6 +49,10 @@ public nonisolated struct Authsec_Store_V1_StoredClient: Sendable {
 
   public var secretHashes: [Data] = []
 
+  /// The client's latest version in client_history (from schema version 6); 0 for a client made
+  /// before history was kept, whose first update records the fields it had as version 1.
+  public var version: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -442,7 +446,7 @@ fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
 
 nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredClient"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{3}secret_hashes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{3}secret_hashes\0\u{1}version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -452,6 +456,7 @@ nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._client) }()
       case 2: try { try decoder.decodeRepeatedBytesField(value: &self.secretHashes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
       default: break
       }
     }
@@ -468,12 +473,16 @@ nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, Swif
     if !self.secretHashes.isEmpty {
       try visitor.visitRepeatedBytesField(value: self.secretHashes, fieldNumber: 2)
     }
+    if self.version != 0 {
+      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Authsec_Store_V1_StoredClient, rhs: Authsec_Store_V1_StoredClient) -> Bool {
     if lhs._client != rhs._client {return false}
     if lhs.secretHashes != rhs.secretHashes {return false}
+    if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,162 @@
+import ClientModel
+import Synchronization
+
+/// Audit events and usage counts gathered in memory between flushes (every second, and at
+/// shutdown; `Authority.flushCounters`), so a token request pays a dictionary increment under one
+/// of 16 locks, never a store write.
+///
+/// Bounded: each shard holds at most `maxEntriesPerShard` pending audit entries and as many usage
+/// entries. Past that, audit events are counted as dropped (one `audit.dropped` event tells how
+/// many) and usage increments are lost, until the next flush empties the shard.
+final class ActivityRecorder: Sendable {
+    /// What makes two hot-path events one aggregated event.
+    struct AggregateKey: Hashable {
+        var second: Int64
+        var type: AuditType
+        var outcome: String
+        var actor: String
+        var clientID: String
+        var door: CallContext.Door
+        var peer: String
+    }
+
+    struct UsageKey: Hashable {
+        var clientID: String
+        /// Unix seconds / 3600.
+        var hour: Int64
+    }
+
+    struct UsageCounts: Equatable {
+        var tokensIssued: UInt64 = 0
+        var introspections: UInt64 = 0
+        var refreshes: UInt64 = 0
+        var quotaSpent: UInt64 = 0
+        var rateLimited: UInt64 = 0
+    }
+
+    struct Pending {
+        var aggregates: [AggregateKey: UInt64] = [:]
+        var singles: [Authsec_V1_AuditEvent] = []
+        var usage: [UsageKey: UsageCounts] = [:]
+        var dropped: UInt64 = 0
+    }
+
+    /// What a flush takes: audit events in no particular order, and usage increments.
+    struct Taken {
+        var events: [Authsec_V1_AuditEvent] = []
+        var usage: [(key: UsageKey, counts: UsageCounts)] = []
+    }
+
+    static let shardCount = 16
+    static let maxEntriesPerShard = 4096
+    /// Ids and peers longer than this are cut in audit events (a claimed client id is caller input).
+    static let maxFieldLength = 128
+
+    final class LockedShard: Sendable {
+        let pending = Mutex(Pending())
+    }
+
+    private let shards = (0..<shardCount).map { _ in LockedShard() }
+    /// Whether audit events are kept (`--audit-retention` 0 turns them off; usage is always counted).
+    let isAuditOn: Bool
+
+    init(isAuditOn: Bool) {
+        self.isAuditOn = isAuditOn
+    }
+
+    private func shard(_ clientID: String) -> LockedShard {
+        shards[Int(UInt(bitPattern: clientID.hashValue) % UInt(Self.shardCount))]
+    }
+
+    /// Counts one hot-path event into its second's aggregate, and `usage` into the client's hour.
+    func count(
+        _ type: AuditType, outcome: String, actor: String, clientID: String, context: CallContext, now: Int64,
+        usage: ((inout UsageCounts) -> Void)? = nil
+    ) {
+        let clientID = Self.cut(clientID)
+        let key = AggregateKey(
+            second: now, type: type, outcome: outcome, actor: Self.cut(actor), clientID: clientID, door: context.door,
+            peer: Self.cut(context.peer))
+        let isAuditOn = isAuditOn
+        shard(clientID).pending.withLock { pending in
+            if isAuditOn {
+                if let count = pending.aggregates[key] {
+                    pending.aggregates[key] = count + 1
+                } else if pending.aggregates.count + pending.singles.count < Self.maxEntriesPerShard {
+                    pending.aggregates[key] = 1
+                } else {
+                    pending.dropped += 1
+                }
+            }
+            if let usage { Self.add(usage, clientID: clientID, now: now, to: &pending) }
+        }
+    }
+
+    /// Adds to a client's counters of the hour, without an audit event.
+    func addUsage(_ clientID: String, now: Int64, _ change: (inout UsageCounts) -> Void) {
+        shard(clientID).pending.withLock { Self.add(change, clientID: clientID, now: now, to: &$0) }
+    }
+
+    private static func add(
+        _ change: (inout UsageCounts) -> Void, clientID: String, now: Int64, to pending: inout Pending
+    ) {
+        let key = UsageKey(clientID: clientID, hour: now.quotientRoundingDown(by: 3600))
+        if pending.usage[key] == nil, pending.usage.count >= maxEntriesPerShard { return }
+        change(&pending.usage[key, default: UsageCounts()])
+    }
+
+    /// Keeps one event (not aggregated) until the next flush.
+    func record(_ event: Authsec_V1_AuditEvent) {
+        guard isAuditOn else { return }
+        shard(event.clientID).pending.withLock { pending in
+            if pending.aggregates.count + pending.singles.count < Self.maxEntriesPerShard {
+                pending.singles.append(event)
+            } else {
+                pending.dropped += 1
+            }
+        }
+    }
+
+    /// Everything gathered since the last call; the buffers start empty again.
+    func take(now: Int64) -> Taken {
+        var taken = Taken()
+        var dropped: UInt64 = 0
+        for shard in shards {
+            let pending = shard.pending.withLock { pending in
+                defer { pending = Pending() }
+                return pending
+            }
+            dropped += pending.dropped
+            taken.events += pending.singles
+            for (key, count) in pending.aggregates {
+                taken.events.append(
+                    .with {
+                        $0.time = key.second * 1000
+                        $0.type = key.type.rawValue
+                        $0.outcome = key.outcome
+                        $0.actor = key.actor
+                        $0.clientID = key.clientID
+                        $0.door = key.door.rawValue
+                        $0.peer = key.peer
+                        $0.count = count
+                    })
+            }
+            taken.usage += pending.usage.map { ($0.key, $0.value) }
+        }
+        if dropped > 0 {
+            taken.events.append(
+                .with {
+                    $0.time = now * 1000
+                    $0.type = AuditType.auditDropped.rawValue
+                    $0.outcome = "ok"
+                    $0.door = CallContext.Door.local.rawValue
+                    $0.count = dropped
+                })
+        }
+        return taken
+    }
+
+    static func cut(_ text: String) -> String {
+        text.utf8.count <= maxFieldLength ? text : String(decoding: text.utf8.prefix(maxFieldLength), as: UTF8.self)
+    }
+}

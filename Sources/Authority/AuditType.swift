@@ -1,0 +1,30 @@
+/// The kinds of audit event (`AuditEvent.type`). Hot-path kinds are aggregated per second.
+public enum AuditType: String, CaseIterable, Sendable {
+    case clientCreate = "client.create"
+    case clientUpdate = "client.update"
+    case clientDelete = "client.delete"
+    case clientRotateSecret = "client.rotate_secret"
+    case scopeCreate = "scope.create"
+    case scopeDelete = "scope.delete"
+    case keyRotate = "key.rotate"
+    /// A management call refused before it reached its operation (a bad, foreign or weak token).
+    case adminAuthorize = "admin.authorize"
+    case tokenIssue = "token.issue"
+    case tokenRevoke = "token.revoke"
+    /// A client that failed to authenticate (its claimed id), on any endpoint.
+    case clientAuthenticate = "client.authenticate"
+    case rateLimitHit = "rate_limit.hit"
+    case quotaExhausted = "quota.exhausted"
+    /// Events the in-memory buffer could not hold between two flushes; its count says how many.
+    case auditDropped = "audit.dropped"
+
+    /// Whether one event stands for every like event of a second (`AuditEvent.count`).
+    var isAggregated: Bool {
+        switch self {
+        case .tokenIssue, .tokenRevoke, .clientAuthenticate, .rateLimitHit, .quotaExhausted, .adminAuthorize,
+            .auditDropped:
+            true
+        default: false
+        }
+    }
+}
