@@ -8,7 +8,8 @@ import SwiftProtobuf
 /// refuses. Server-set fields (`Authsec_V1_Client.serverSetFields`) are never given.
 public struct ClientChange: Sendable {
     public var fields: Authsec_V1_Client
-    /// Proto names of the given top-level fields.
+    /// Proto names of the given fields: top-level ones, and nested paths
+    /// (`agent_config.rate_limits.requests_per_minute`) that change part of a message field.
     public private(set) var given: Set<String>
 
     /// Every field that has a value is given (a create, or an update without a mask).
@@ -18,11 +19,18 @@ public struct ClientChange: Sendable {
     }
 
     /// Exactly the fields `mask` names are given, so a named field without a value is cleared
-    /// (or, for grant types, the auth method and the lifetimes, left as it is).
+    /// (or, for grant types, the auth method and the lifetimes, left as it is). A path into a
+    /// message field (`agent_config.rate_limits`) changes only that part of it.
     /// - Throws: `invalid_request` naming a mask entry that is not a field a change may give.
     public init(_ fields: Authsec_V1_Client, mask: [String]) throws(AuthorityError) {
-        for field in mask where !Authsec_V1_Client.changeableFields.contains(field) {
-            throw AuthorityError(.invalidRequest, "update_mask: '\(field)' is not a client field that can be changed")
+        for field in mask {
+            let top = field.split(separator: ".", maxSplits: 1).first.map(String.init) ?? field
+            guard Authsec_V1_Client.changeableFields.contains(top), field.utf8.count <= 256,
+                Google_Protobuf_FieldMask(protoPaths: [field]).isValid(for: Authsec_V1_Client.self)
+            else {
+                throw AuthorityError(
+                    .invalidRequest, "update_mask: '\(field)' is not a client field that can be changed")
+            }
         }
         self.fields = fields
         given = Set(mask)
@@ -36,7 +44,7 @@ public struct ClientChange: Sendable {
         try merged.merge(
             from: fields, fieldMask: Google_Protobuf_FieldMask(protoPaths: given.sorted()), mergeOption: replacing)
         // A merge keeps a message field the change names but lacks: clear it.
-        let unset = given.subtracting(fields.fieldsWithValues)
+        let unset = given.filter { !$0.contains(".") }.subtracting(fields.fieldsWithValues)
         if !unset.isEmpty {
             let kept = Authsec_V1_Client.allFields.subtracting(unset)
             merged.trim(keeping: Google_Protobuf_FieldMask(protoPaths: kept.sorted()))

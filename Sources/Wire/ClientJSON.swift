@@ -28,8 +28,8 @@ public enum ClientJSON {
         public var description: String { "\(field): \(problem)" }
     }
 
-    /// The client, the top-level field names it gave (for an update mask; server-set ones are
-    /// left out), and the keys it did not know, as the file spelled them.
+    /// The client, the paths of the fields it gave (for an update mask, nested ones included;
+    /// server-set ones are left out), and the keys it did not know, as the file spelled them.
     public struct Parsed {
         public var client: Authsec_V1_Client
         public var fields: [String]
@@ -90,8 +90,21 @@ public enum ClientJSON {
             throw fault(in: normalized, at: [])
                 ?? FieldError(field: "(document)", problem: "cannot be read as a client: \(error)")
         }
-        let fields = normalized.keys.filter { !Authsec_V1_Client.serverSetFields.contains($0) }.sorted()
+        let fields = givenPaths(normalized.filter { !Authsec_V1_Client.serverSetFields.contains($0.key) }, at: [])
         return Parsed(client: client, fields: fields, unknownKeys: unknownKeys)
+    }
+
+    /// The update-mask paths of what `object` gives: an object for a message field names the
+    /// fields it gives (`agent_config.rate_limits.requests_per_minute`), so an update changes just
+    /// those and keeps the agent's other settings; a list, a map or an empty object is one path
+    /// (an empty object clears the message).
+    static func givenPaths(_ object: [String: Any], at path: [String]) -> [String] {
+        object.keys.sorted().flatMap { name -> [String] in
+            if let nested = object[name] as? [String: Any], !nested.isEmpty, Kind(path + [name]) == .message {
+                return givenPaths(nested, at: path + [name])
+            }
+            return [(path + [name]).joined(separator: ".")]
+        }
     }
 
     /// The agent's fields (`agent_type`, `capabilities`, `rate_limits`, …: those of `AgentConfig`)

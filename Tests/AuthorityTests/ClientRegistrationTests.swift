@@ -192,7 +192,10 @@ func bad(_ change: (inout Authsec_V1_Client) -> Void) -> Authsec_V1_Client {
         #expect(updated.grantTypes == [.clientCredentials] && updated.accessTokenLifetime == 3600)
         #expect(updated.hasDisabled && !updated.disabled)
         #expect(try fixture.authority.client(id) == updated)
-        for field in ["surprise", "created_at", "client_id", "is_confidential", "agent_config.agent_type"] {
+        for field in [
+            "surprise", "created_at", "client_id", "is_confidential", "agent_config.mood", "client_id.x",
+            "agent_config.rate_limits.requests_per_minute.x", "mcp_config.endpoints.sse", "",
+        ] {
             #expect {
                 _ = try ClientChange(fields, mask: [field])
             } throws: { error in
@@ -207,6 +210,39 @@ func bad(_ change: (inout Authsec_V1_Client) -> Void) -> Authsec_V1_Client {
         fields.createdAt = 5
         fields.rotateRefreshToken = false
         #expect(ClientChange(fields).given == ["name", "rotate_refresh_token"])
+    }
+
+    @Test func aNestedMaskPathChangesOnlyThatPartOfTheAgent() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        var fields = Authsec_V1_Client()
+        fields.name = "Nested"
+        fields.agentConfig.agentType = "task"
+        fields.agentConfig.capabilities = ["search"]
+        fields.agentConfig.rateLimits.requestsPerMinute = 60
+        fields.agentConfig.rateLimits.tokensPerDay = 1000
+        let id = try await fixture.authority.createClient(fields, by: fixture.root).client.clientID
+        var change = Authsec_V1_Client()
+        change.agentConfig.rateLimits.tokensPerDay = 5000
+        change.agentConfig.agentType = "ignored: not in the mask"
+        let updated = try await fixture.authority.updateClient(
+            id, try ClientChange(change, mask: ["agent_config.rate_limits.tokens_per_day"]), by: fixture.root)
+        #expect(updated.agentConfig.agentType == "task" && updated.agentConfig.capabilities == ["search"])
+        #expect(updated.agentConfig.rateLimits.requestsPerMinute == 60)
+        #expect(updated.agentConfig.rateLimits.tokensPerDay == 5000)
+        // A nested path without a value clears just that setting; the validator still applies.
+        let cleared = try await fixture.authority.updateClient(
+            id, try ClientChange(Authsec_V1_Client(), mask: ["agent_config.rate_limits.requests_per_minute"]),
+            by: fixture.root)
+        #expect(!cleared.agentConfig.rateLimits.hasRequestsPerMinute)
+        #expect(cleared.agentConfig.rateLimits.tokensPerDay == 5000 && cleared.agentConfig.agentType == "task")
+        var bad = Authsec_V1_Client()
+        bad.agentConfig.agentType = "poet"
+        await expectError(.invalidClientMetadata) {
+            _ = try await fixture.authority.updateClient(
+                id, try ClientChange(bad, mask: ["agent_config.agent_type"]), by: fixture.root)
+        }
+        #expect(try fixture.authority.client(id) == cleared)
     }
 
     @Test func listPagesThroughEveryClient() async throws {

@@ -16,7 +16,7 @@ from values import Vars, rand_int64, rand_text, rand_uint32, rand_url, rand_word
 
 CALLS = ["token", "introspect", "revoke", "server_info", "charge", "create_client", "get_client", "list_clients",
          "update_client", "delete_client", "rotate_client_secret", "create_scope", "list_scopes", "delete_scope",
-         "list_keys", "rotate_key", "get_quota"]
+         "list_keys", "rotate_key", "get_quota", "list_audit", "client_history", "get_usage"]
 MANAGEMENT = set(CALLS[5:])
 APP_TYPES = ["ai_agent", "mcp_server", "web", "mobile", "ai-agent", "mcp-server"]
 GRANTS = ["client_credentials", "authorization_code", "refresh_token", "device_code",
@@ -160,6 +160,28 @@ def build_request(rng: random.Random, v: Vars, server: Server, call: str, rid: i
         c.fail_when_exhausted = rng.random() < 0.5
     elif call == "get_quota":
         req.get_quota.client_id = rand_text(rng, known_ids + mine)
+    elif call == "list_audit":
+        a = req.list_audit
+        a.SetInParent()
+        if rng.random() < 0.3:
+            a.after = rng.choice(["", "0" * 20, "f" * 20, "f" * 65, rand_text(rng)])
+        if rng.random() < 0.3:
+            a.since = rng.choice([0, 1, rand_int64(rng), -1])
+        if rng.random() < 0.3:
+            a.client_id = rand_text(rng, known_ids + mine)
+        if rng.random() < 0.3:
+            a.type = rng.choice(["client.", "token.issue", "", "x" * 65, rand_text(rng)])
+        a.page_size = rand_uint32(rng)
+    elif call == "client_history":
+        req.client_history.client_id = rand_text(rng, known_ids + mine)
+    elif call == "get_usage":
+        u = req.get_usage
+        u.SetInParent()
+        if rng.random() < 0.5:
+            u.client_id = rand_text(rng, known_ids + mine)
+        u.page_size = rand_uint32(rng)
+        if rng.random() < 0.3:
+            u.page_token = rand_text(rng, mine)
     elif call == "create_client":
         req.create_client.client.CopyFrom(rand_client(rng, pb))
     elif call == "get_client":

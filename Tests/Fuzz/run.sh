@@ -52,7 +52,7 @@ fi
 # The wire module is generated from proto/ with protoc into a temporary directory.
 proto_out="$(mktemp -d -t authsec-fuzz-proto.XXXXXX)"
 trap 'rm -rf "$proto_out"' EXIT
-protoc --proto_path="$root/proto" --python_out="$proto_out" authsec/v1/authsec.proto authsec/v1/client.proto
+protoc --proto_path="$root/proto" --python_out="$proto_out" authsec/v1/authsec.proto authsec/v1/client.proto authsec/v1/activity.proto
 export FUZZ_PROTO_OUT="$proto_out"
 
 export PYTHONDONTWRITEBYTECODE=1

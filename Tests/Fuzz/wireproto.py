@@ -37,15 +37,17 @@ def pb():
         if not (Path(out) / "authsec" / "v1" / "authsec_pb2.py").exists():
             subprocess.run(
                 ["protoc", f"--proto_path={REPO_ROOT / 'proto'}", f"--python_out={out}",
-                 "authsec/v1/authsec.proto", "authsec/v1/client.proto"],
+                 "authsec/v1/authsec.proto", "authsec/v1/client.proto", "authsec/v1/activity.proto"],
                 check=True,
             )
         sys.path.insert(0, out)
         _module = importlib.import_module("authsec.v1.authsec_pb2")
-        # The client's messages live in client.proto, which authsec.proto imports: reachable here too.
-        client = importlib.import_module("authsec.v1.client_pb2")
-        for name in client.DESCRIPTOR.message_types_by_name:
-            setattr(_module, name, getattr(client, name))
+        # The client's messages live in client.proto, the audit event's and usage's in
+        # activity.proto, which authsec.proto imports: reachable here too.
+        for imported in ("authsec.v1.client_pb2", "authsec.v1.activity_pb2"):
+            module = importlib.import_module(imported)
+            for name in module.DESCRIPTOR.message_types_by_name:
+                setattr(_module, name, getattr(module, name))
     return _module
 
 

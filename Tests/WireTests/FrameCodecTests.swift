@@ -96,7 +96,8 @@ import Testing
         #expect(parsed.unknownKeys.sorted() == ["somethingUnknown", "surprise"])
         #expect(
             Set(parsed.fields).isSuperset(of: [
-                "name", "app_type", "access_token_lifetime", "agent_config", "mcp_config",
+                "name", "app_type", "access_token_lifetime", "agent_config.rate_limits.tokens_per_day",
+                "mcp_config.endpoints", "mcp_config.security.allowed_origins",
             ]))
     }
 
@@ -175,7 +176,13 @@ import Testing
         #expect(parsed.client.agentConfig.contextRetention == "1h")
         #expect(parsed.client.agentConfig.maxContextSize == 4096)
         #expect(parsed.client.agentConfig.rateLimits.requestsPerMinute == 60)
-        #expect(parsed.fields.contains("agent_config") && parsed.unknownKeys.isEmpty)
+        #expect(
+            parsed.fields == [
+                "agent_config.agent_type", "agent_config.capabilities", "agent_config.context_retention",
+                "agent_config.max_context_size", "agent_config.rate_limits.requests_per_minute",
+                "agent_config.rate_limits.tokens_per_day", "name",
+            ])
+        #expect(parsed.unknownKeys.isEmpty)
         // Beside a grouping object, fields join it; one given in both places is refused.
         let mixed = try ClientJSON.parse(
             Data(#"{"name": "A", "aiAgentConfig": {"agent_type": "task"}, "capabilities": ["x"]}"#.utf8))
@@ -197,7 +204,12 @@ import Testing
                 "agent_config.mood", "client_secret", "mcp_config.security.fence", "surprise",
             ])
         #expect(parsed.client.agentConfig.agentType == "task")
-        #expect(parsed.fields == ["agent_config", "mcp_config", "name"])
+        // A message given as an object names the fields it gives: an update changes just those.
+        #expect(
+            parsed.fields == [
+                "agent_config.agent_type", "mcp_config.security.allowed_origins", "mcp_config.security.require_auth",
+                "name",
+            ])
         // A file's security without require_auth asks for it, as the seed page's default.
         #expect(parsed.client.mcpConfig.security.hasRequireAuth && parsed.client.mcpConfig.security.requireAuth)
     }
@@ -216,7 +228,7 @@ import Testing
         #expect(parsed.client.accessTokenLifetime == 600)
         #expect(
             parsed.fields == [
-                "access_token_lifetime", "agent_config", "allowed_scopes", "jwks",
+                "access_token_lifetime", "agent_config.context_retention", "allowed_scopes", "jwks",
                 "require_proof_key_for_code_exchange",
             ])
         #expect(parsed.unknownKeys.isEmpty)

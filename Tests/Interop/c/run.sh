@@ -81,12 +81,12 @@ fi
 
 rm -rf "$BUILD_DIR/authsec" "$BUILD_DIR/proto-compat"
 mkdir -p "$BUILD_DIR" || exit 1
-PROTOS=(authsec/v1/authsec.proto authsec/v1/client.proto)
+PROTOS=(authsec/v1/authsec.proto authsec/v1/client.proto authsec/v1/activity.proto)
 if ! out=$(timeout 120 protoc-c --c_out="$BUILD_DIR" -I proto "${PROTOS[@]/#/proto/}" 2>&1); then
     if [[ $out == *"support optional fields in proto3"* ]]; then
         # protobuf-c before 1.5.0 (Debian 12 ships 1.4.1) refuses proto3 `optional`. Dropping the
         # label keeps the wire format (same field numbers and types; only presence tracking goes,
-        # and only in client.proto, which this client never decodes), so generate from such a copy.
+        # and only in client.proto, whose messages this client never decodes), so generate from such a copy.
         note "$(protoc-c --version 2>&1 | head -n 1) lacks proto3 optional; generating from a copy without the label"
         mkdir -p "$BUILD_DIR/proto-compat/authsec/v1" || exit 1
         for file in "${PROTOS[@]}"; do
@@ -105,7 +105,7 @@ fi
 # shellcheck disable=SC2046  # pkg-config output must split into words
 if ! out=$(timeout 300 gcc -std=c11 -Wall -Wextra -Werror -I "$BUILD_DIR" \
     -o "$CLIENT" "$SCRIPT_DIR/token_client.c" "$BUILD_DIR/authsec/v1/authsec.pb-c.c" \
-    "$BUILD_DIR/authsec/v1/client.pb-c.c" \
+    "$BUILD_DIR/authsec/v1/client.pb-c.c" "$BUILD_DIR/authsec/v1/activity.pb-c.c" \
     $(pkg-config --cflags --libs libprotobuf-c) 2>&1); then
     not_ok "token_client compiles with -Wall -Wextra -Werror" "$out"
     summary_and_exit
