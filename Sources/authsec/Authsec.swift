@@ -13,9 +13,14 @@ struct Authsec: AsyncParsableCommand {
     )
 }
 
-/// Writes a line to stdout at once (tests and scripts read it through a pipe).
+/// Writes a line to stdout at once (tests and scripts read it through a pipe). When the reader
+/// has gone (`authsec audit | head`), exits as a tool killed by SIGPIPE would, without a trace.
 func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    do {
+        try FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
+    } catch {
+        exit(141)
+    }
 }
 
 /// Writes a line to stderr.

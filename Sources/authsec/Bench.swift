@@ -16,12 +16,18 @@ struct Bench: AsyncParsableCommand {
             """)
 
     enum Operation: String, ExpressibleByArgument, CaseIterable {
-        case token, tokenDistinct = "token-distinct", introspect, introspectDistinct = "introspect-distinct", revoke,
-            createClient = "create-client", mixed
+        case token, tokenDistinct = "token-distinct", tokenLimited = "token-limited", introspect,
+            introspectDistinct = "introspect-distinct", revoke, createClient = "create-client", mixed, charge,
+            chargeDistinct = "charge-distinct"
     }
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "token | token-distinct | introspect | introspect-distinct | revoke | create-client | mixed")
+    @Option(
+        help: """
+            token | token-distinct | token-limited (a client with a rate limit far above the load) | introspect | \
+            introspect-distinct | revoke | create-client | mixed | charge (one agent's quota, by a gateway) | \
+            charge-distinct (across --clients agents)
+            """)
     var op: Operation =
         .token
     @Option(help: "TCP connections.") var connections = 16
@@ -32,7 +38,7 @@ struct Bench: AsyncParsableCommand {
     var rate: Int?
     @Option(help: "Unmeasured warm-up before the run, e.g. 2s.") var warmup = DurationArgument(argument: "2s")!
     @Option(help: "Distinct tokens to prepare for introspect-distinct, revoke and mixed.") var tokens = 100_000
-    @Option(help: "Distinct clients to register for token-distinct (each request authenticates the next).")
+    @Option(help: "Distinct clients to register for token-distinct and charge-distinct (each request takes the next).")
     var clients = 100_000
     @Flag(help: "Keep the clients create-client made (to seed a store for scale runs).")
     var keep = false

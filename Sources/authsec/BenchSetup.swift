@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientModel
 import Foundation
 import NIOCore
 import Synchronization
@@ -105,6 +106,28 @@ final class BenchSetup: Sendable {
                 Authsec_V1_Request.clientCredentials(authorization: $0)
             }
             return Workload(limit: nil) { pool[$0 % pool.count] }
+        case .tokenLimited:
+            // A limit far above the load: what the check costs, not what it refuses.
+            let limited = try await registerClients(1, pipeline: 1) {
+                $0.agentConfig.rateLimits.requestsPerMinute = 1_000_000_000
+            }
+            let request = Authsec_V1_Request.clientCredentials(authorization: limited[0])
+            return Workload(limit: nil) { _ in request }
+        case .charge, .chargeDistinct:
+            // A gateway allowed authsec:introspect charges 1 model token at a time to agents with
+            // budgets far above the load, each by its access token.
+            let gateway = try await registerClients(1, pipeline: 1) { $0.allowedScopes = ["authsec:introspect"] }
+            let gatewayToken = try await issue(1, pipeline: 1, as: gateway)[0]
+            let agents = try await registerClients(op == .charge ? 1 : distinctClients, pipeline: pipeline) {
+                $0.agentConfig.rateLimits.tokensPerDay = 1_000_000_000_000
+            }
+            let pool = try await issue(agents.count, pipeline: pipeline, as: agents).map { token in
+                var call = Authsec_V1_ChargeRequest()
+                call.token = token
+                call.amount = 1
+                return Authsec_V1_Request(authorization: "Bearer " + gatewayToken, call: .charge(call))
+            }
+            return Workload(limit: nil) { pool[$0 % pool.count] }
         case .createClient:
             return Workload(
                 limit: nil, request: creationRequests(),
@@ -114,15 +137,23 @@ final class BenchSetup: Sendable {
 
     /// Issues `count` tokens to the bench client, spread over every connection.
     func issue(_ count: Int, pipeline: Int) async throws -> [String] {
-        let request = Authsec_V1_Request.clientCredentials(authorization: benchBasic)
-        return try await collect(count, pipeline: pipeline, "preparing tokens", request: { _ in request }) {
-            $0.token.accessToken
-        }
+        try await issue(count, pipeline: pipeline, as: [benchBasic])
     }
 
-    /// Registers `count` ai_agent clients, each with its secret; returns their Basic credentials.
-    func registerClients(_ count: Int, pipeline: Int) async throws -> [String] {
-        try await collect(count, pipeline: pipeline, "registering clients", request: creationRequests()) {
+    /// Issues `count` tokens, the `i`th to the client of `basics[i % basics.count]`.
+    func issue(_ count: Int, pipeline: Int, as basics: [String]) async throws -> [String] {
+        try await collect(
+            count, pipeline: pipeline, "preparing tokens",
+            request: { Authsec_V1_Request.clientCredentials(authorization: basics[$0 % basics.count]) }
+        ) { $0.token.accessToken }
+    }
+
+    /// Registers `count` ai_agent clients, each with its secret and the settings `configure`
+    /// gives; returns their Basic credentials.
+    func registerClients(
+        _ count: Int, pipeline: Int, _ configure: @escaping @Sendable (inout Authsec_V1_Client) -> Void = { _ in }
+    ) async throws -> [String] {
+        try await collect(count, pipeline: pipeline, "registering clients", request: creationRequests(configure)) {
             [weak self] response in
             let created = response.client
             self?.noteCreated(created.client.clientID)
@@ -131,13 +162,16 @@ final class BenchSetup: Sendable {
     }
 
     /// The request that registers the run's `index`th ai_agent client.
-    private func creationRequests() -> @Sendable (Int) -> Authsec_V1_Request {
+    private func creationRequests(
+        _ configure: @escaping @Sendable (inout Authsec_V1_Client) -> Void = { _ in }
+    ) -> @Sendable (Int) -> Authsec_V1_Request {
         let bearer = adminBearer
         let run = String(UUID().uuidString.prefix(8))
         return { index in
             var call = Authsec_V1_CreateClientRequest()
             call.client.name = "authsec-bench-\(run)-\(index)"
             call.client.appType = "ai_agent"
+            configure(&call.client)
             return Authsec_V1_Request(authorization: bearer, call: .createClient(call))
         }
     }
