@@ -32,6 +32,8 @@ public final class Authority: Sendable {
     /// that lookup. Raised before a deletion commits, lowered after a purge commits.
     let deletedClientRecords = Atomic<Int>(0)
     let purgeCursors = Mutex(PurgeCursors())
+    /// Hashes and checks user passwords off the caller's executor (bcrypt by default).
+    let passwordHasher: any PasswordHasher
 
     /// The token endpoint URL, also accepted as a client assertion's audience (RFC 7523 §3).
     public var tokenEndpoint: String { issuer + "/oauth/token" }
@@ -41,9 +43,11 @@ public final class Authority: Sendable {
     ///   schema; `SealingError` if `sealingKey` does not open every signing key.
     public init(
         store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
-        keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0
+        keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0,
+        passwordHasher: any PasswordHasher = BcryptPasswordHasher()
     ) throws {
         self.store = store
+        self.passwordHasher = passwordHasher
         self.quotaDayStart = quotaDayStart
         self.sealingKey = sealingKey
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
@@ -111,7 +115,8 @@ public final class Authority: Sendable {
         let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
         var admin = Client.defaults(clientID: clientID, appType: .aiAgent, now: now)
         admin.name = "Authsec admin"
-        admin.description_p = "Created by authsec init; manages clients, scopes and keys, and may introspect any token."
+        admin.description_p =
+            "Created by authsec init; manages clients, scopes, keys and users, and may introspect any token."
         admin.allowedScopes = Scopes.management + [Scopes.introspectAny]
         let adminRecord = Client(fields: admin).record(secretHashes: [Secrets.hash(secret)])
         try await store.write { txn in

@@ -15,14 +15,16 @@ struct Fixture {
     let sealingKey: SealingKey
     static let issuer = "http://127.0.0.1:8080"
 
-    init() async throws {
+    /// - Parameter passwordHasher: bcrypt at the lowest cost by default, so tests stay fast.
+    init(passwordHasher: any PasswordHasher = BcryptPasswordHasher(cost: 4)) async throws {
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
         store = try Store(configuration: .init(directory: directory, schema: Keyspace.schema, mapSize: 64 << 20))
         clock = ManualClock()
         sealingKey = SealingKey.random()
         admin = try await Authority.initialize(store, sealingKey: sealingKey, clock: clock)
-        authority = try Authority(store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock)
+        authority = try Authority(
+            store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock, passwordHasher: passwordHasher)
     }
 
     /// The init admin as a management caller: it holds every reserved scope.

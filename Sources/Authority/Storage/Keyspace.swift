@@ -19,7 +19,8 @@ public enum Keyspace {
     ///   declaration of a client's fields) and the secret hashes, instead of `ClientRecord`.
     /// - 5: `quota_spend` and `rate_limits`, the counters flushed from memory; `rate_limits`
     ///   fields are `optional` (a stored 0 was never written, so it reads as absent: not limited).
-    public static let schemaVersion: UInt32 = 5
+    /// - 6: `users` and `usernames`; the built-in reserved scope `admin:users`, held by the init admin.
+    public static let schemaVersion: UInt32 = 6
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
     /// opens only with the master key that sealed it.
@@ -28,7 +29,7 @@ public enum Keyspace {
     /// Every table, in the order the store opens them. Adding one is a schema version bump.
     public static let schema = Schema(tableNames: [
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
-        "deleted_clients", "quota_spend", "rate_limits",
+        "deleted_clients", "quota_spend", "rate_limits", "users", "usernames",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -52,6 +53,11 @@ public enum Keyspace {
     public static let quotaSpend = schema.table("quota_spend", of: Authsec_Store_V1_QuotaSpendRecord.self)
     /// `rate_limits`: client_id → RateLimitRecord, a limited client's GCRA time (from version 5).
     public static let rateLimits = schema.table("rate_limits", of: Authsec_Store_V1_RateLimitRecord.self)
+    /// `users`: sub (`u_` and 22 base64url characters) → UserRecord (from version 6).
+    public static let users = schema.table("users", of: Authsec_Store_V1_UserRecord.self)
+    /// `usernames`: a username in ASCII lowercase (`UserRules.indexKey`) → UsernameRecord, the
+    /// user holding it: usernames are unique ignoring case (from version 6).
+    public static let usernames = schema.table("usernames", of: Authsec_Store_V1_UsernameRecord.self)
 }
 
 /// Protobuf records are stored as their serialized bytes.
@@ -80,3 +86,5 @@ extension Authsec_Store_V1_AssertionRecord: StoreRecord {}
 extension Authsec_Store_V1_DeletedClientRecord: StoreRecord {}
 extension Authsec_Store_V1_QuotaSpendRecord: StoreRecord {}
 extension Authsec_Store_V1_RateLimitRecord: StoreRecord {}
+extension Authsec_Store_V1_UserRecord: StoreRecord {}
+extension Authsec_Store_V1_UsernameRecord: StoreRecord {}
