@@ -48,25 +48,16 @@ struct Users: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List users by username, a page at a time.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(name: .customLong("page-size"), help: "Users per page (at most 500).") var pageSize: UInt32 = 50
-        @Option(name: .customLong("page-token"), help: "Token printed by the previous page.") var pageToken: String?
-        @Flag(help: "Fetch every page.") var all = false
-
-        func validate() throws {
-            guard (1...500).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 500") }
-        }
+        @OptionGroup var paging: PageOptions
 
         func run() async throws {
-            var users: [Authsec_V1_User] = []
-            var token = pageToken ?? ""
-            repeat {
+            let (users, token) = try await paging.collect { size, token in
                 var call = Authsec_V1_ListUsersRequest()
-                call.pageSize = pageSize
+                call.pageSize = size
                 call.pageToken = token
                 let page = try await connection.callAsAdmin(.listUsers(call)).users
-                users += page.users
-                token = page.nextPageToken
-            } while all && !token.isEmpty
+                return (page.users, page.nextPageToken)
+            }
             if connection.json {
                 var object: [String: Any] = ["users": users.map(Users.object)]
                 if !token.isEmpty { object["next_page_token"] = token }

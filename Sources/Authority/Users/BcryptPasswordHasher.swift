@@ -8,7 +8,7 @@ import Synchronization
 /// at once and further requests wait their turn instead of each taking a thread: sign-ins are
 /// bounded by the cores, never by threads. Nothing here runs on the caller's executor.
 public struct BcryptPasswordHasher: PasswordHasher {
-    /// The cost used for new hashes: bcrypt runs 2^cost rounds. 11 takes about 140 ms on one
+    /// The cost used for new hashes: bcrypt runs 2^cost rounds. 11 takes about 165 ms on one
     /// core of the machines Authsec is built on (measured; see the README, "Users"), inside the
     /// 50–250 ms a person waits without noticing and at least OWASP's minimum of 10. A stored hash
     /// keeps the cost it was made with, so raising this leaves old hashes valid.
