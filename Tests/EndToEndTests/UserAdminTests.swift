@@ -254,6 +254,44 @@ import Wire
         }
     }
 
+    /// bcrypt never runs on an event loop: with one wire thread, a token call sent behind six
+    /// password hashes (about a second of work on two cores) is answered while they still run.
+    @Test func hashingLeavesTheEventLoopFree() async throws {
+        let server = try ServerProcess(arguments: ["--wire-threads", "1"])
+        defer { server.stop(); server.removeData() }
+        let client = try await server.connect()
+        defer { Task { await client.close() } }
+        let admin = Admin(server: server, client: client, bearer: try await server.adminBearer(client))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (tokenAnsweredAt, createsAnsweredAt) = try await withThrowingTaskGroup(
+            of: (isToken: Bool, at: ContinuousClock.Instant).self
+        ) { group in
+            for index in 0..<6 {
+                group.addTask {
+                    let response = try await admin.create("hasher\(index)")
+                    #expect(response.status.code == .ok, "\(response.status)")
+                    return (false, clock.now)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(20))
+                let response = try await client.call(.clientCredentials(authorization: server.basicAdmin))
+                #expect(response.status.code == .ok, "\(response.status)")
+                return (true, clock.now)
+            }
+            var token = start
+            var creates: [ContinuousClock.Instant] = []
+            for try await answer in group {
+                if answer.isToken { token = answer.at } else { creates.append(answer.at) }
+            }
+            return (token, creates)
+        }
+        #expect(tokenAnsweredAt - start < .milliseconds(150), "token answered after \(tokenAnsweredAt - start)")
+        #expect(createsAnsweredAt.count == 6)
+        #expect(createsAnsweredAt.contains { $0 > tokenAnsweredAt }, "every hash was done before the token call")
+    }
+
     /// Users survive a restart of the server.
     @Test func usersAreDurable() async throws {
         let server = try ServerProcess()
