@@ -77,9 +77,11 @@ extension Authority {
     /// Replaces a user's password; the old one stops working once the change is durable.
     public func setUserPassword(_ user: String, password: String, by caller: AdminCaller) async throws -> User {
         try UserRules.checkPassword(password)
-        _ = try self.user(user)  // an unknown user costs no hash
+        // By sub from here on: an unknown user costs no hash, and a user deleted while the hash
+        // is made cannot hand the password to another who takes their username meanwhile.
+        let sub = try self.user(user).sub
         let hash = try await passwordHasher.hash(password)
-        return try await changeUser(user) { $0.passwordHash = hash }
+        return try await changeUser(sub) { $0.passwordHash = hash }
     }
 
     /// Disables (or enables again) a user: a disabled user cannot sign in, and keeps everything else.
