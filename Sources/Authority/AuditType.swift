@@ -7,6 +7,12 @@ public enum AuditType: String, CaseIterable, Sendable {
     case scopeCreate = "scope.create"
     case scopeDelete = "scope.delete"
     case keyRotate = "key.rotate"
+    case userCreate = "user.create"
+    case userUpdate = "user.update"
+    case userSetPassword = "user.set_password"
+    case userDisable = "user.disable"
+    case userEnable = "user.enable"
+    case userDelete = "user.delete"
     /// A management call refused before it reached its operation (a bad, foreign or weak token).
     case adminAuthorize = "admin.authorize"
     case tokenIssue = "token.issue"

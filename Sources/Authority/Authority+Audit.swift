@@ -33,7 +33,8 @@ extension Authority {
     /// Writes a management change's event in the change's own transaction: it is durable exactly
     /// when the change is.
     func putAudit(
-        _ txn: WriteTransaction, _ type: AuditType, by caller: AdminCaller, clientID: String = "", detail: String = ""
+        _ txn: WriteTransaction, _ type: AuditType, by caller: AdminCaller, clientID: String = "", user: String = "",
+        detail: String = ""
     ) throws {
         guard activity.isAuditOn else { return }
         let milliseconds = clock.nanoseconds() / 1_000_000
@@ -47,6 +48,7 @@ extension Authority {
             $0.peer = caller.context.peer
             $0.count = 1
             $0.detail = detail
+            $0.user = user
         }
         event.id = auditEventID()
         try txn.put(Keyspace.audit, event.id, event)
@@ -55,7 +57,8 @@ extension Authority {
     /// Runs a management operation, keeping a refusal of it in the audit log (its success is
     /// written by the operation itself, with `putAudit`).
     func audited<T>(
-        _ type: AuditType, by caller: AdminCaller, clientID: String = "", _ operation: () async throws -> T
+        _ type: AuditType, by caller: AdminCaller, clientID: String = "", user: String = "",
+        _ operation: () async throws -> T
     ) async throws -> T {
         do {
             return try await operation()
@@ -67,6 +70,7 @@ extension Authority {
                     $0.outcome = error.code.rawValue
                     $0.actor = caller.clientID
                     $0.clientID = ActivityRecorder.cut(clientID)
+                    $0.user = ActivityRecorder.cut(user)
                     $0.door = caller.context.door.rawValue
                     $0.peer = caller.context.peer
                     $0.count = 1

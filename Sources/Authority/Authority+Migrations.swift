@@ -58,7 +58,9 @@ extension Authority {
             try putBuiltInScopes(txn, now: now)
             for (clientID, var record) in try txn.reader.scan(clientRecords, after: "admin-", limit: 1000)
             where clientID.hasPrefix("admin-") && clientID.utf8.count == 18 {
-                guard Set(Scopes.management).isSubset(of: record.allowedScopes) else { continue }
+                // Version 1's management scopes: admin:users came with version 6.
+                let versionOneManagement = [Scopes.adminClients, Scopes.adminScopes, Scopes.adminKeys]
+                guard Set(versionOneManagement).isSubset(of: record.allowedScopes) else { continue }
                 if !record.allowedScopes.contains(Scopes.introspectAny) {
                     record.allowedScopes.append(Scopes.introspectAny)
                     try txn.put(clientRecords, clientID, record)
@@ -91,7 +93,22 @@ extension Authority {
             // The counter tables (quota_spend, rate_limits) are created when the store opens, and
             // a rate limit stored as 0 was never encoded, so it reads as absent (not limited).
         },
-        5: { _, _ in
+        5: { txn, context in
+            // Users: the tables (users, usernames) are created when the store opens. The new
+            // reserved scope admin:users is registered and given to the client `init` made, so
+            // that the init admin still holds every reserved scope. Only that client: a delegated
+            // admin gets it from an admin who holds it, as any reserved scope.
+            try putBuiltInScopes(txn, now: context.now)
+            guard let id = try txn.get(Keyspace.meta, "admin_client_id") else { return }
+            let clientID = String(decoding: id, as: UTF8.self)
+            guard var stored = try txn.get(Keyspace.clients, clientID),
+                !stored.client.allowedScopes.contains(Scopes.adminUsers)
+            else { return }
+            stored.client.allowedScopes.append(Scopes.adminUsers)
+            stored.client.updatedAt = context.now
+            try txn.put(Keyspace.clients, clientID, stored)
+        },
+        6: { _, _ in
             // audit, client_history and usage are created when the store opens. Clients keep
             // StoredClient.version 0: their first update records the fields they had as version 1.
         },

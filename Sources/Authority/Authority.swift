@@ -39,6 +39,8 @@ public final class Authority: Sendable {
     /// that lookup. Raised before a deletion commits, lowered after a purge commits.
     let deletedClientRecords = Atomic<Int>(0)
     let purgeCursors = Mutex(PurgeCursors())
+    /// Hashes and checks user passwords off the caller's executor (bcrypt by default).
+    let passwordHasher: any PasswordHasher
 
     /// `--audit-retention`'s default: 30 days.
     public static let defaultAuditRetention: Int64 = 30 * 86_400
@@ -54,9 +56,11 @@ public final class Authority: Sendable {
     public init(
         store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
         keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0,
-        auditRetention: Int64 = Authority.defaultAuditRetention
+        auditRetention: Int64 = Authority.defaultAuditRetention,
+        passwordHasher: any PasswordHasher = BcryptPasswordHasher()
     ) throws {
         self.store = store
+        self.passwordHasher = passwordHasher
         self.auditRetention = auditRetention
         activity = ActivityRecorder(isAuditOn: auditRetention > 0)
         auditSequence = Atomic(UInt32(truncatingIfNeeded: clock.nanoseconds() / 1000))
@@ -127,7 +131,8 @@ public final class Authority: Sendable {
         let clientID = "admin-" + Secrets.randomBase64URL(bytes: 9)
         var admin = Client.defaults(clientID: clientID, appType: .aiAgent, now: now)
         admin.name = "Authsec admin"
-        admin.description_p = "Created by authsec init; manages clients, scopes and keys, and may introspect any token."
+        admin.description_p =
+            "Created by authsec init; manages clients, scopes, keys and users, and may introspect any token."
         admin.allowedScopes = Scopes.management + [Scopes.introspectAny]
         let adminRecord = Client(fields: admin).record(secretHashes: [Secrets.hash(secret)])
         try await store.write { txn in

@@ -17,8 +17,10 @@ public enum Scopes {
     public static let adminClients = "admin:clients"
     public static let adminScopes = "admin:scopes"
     public static let adminKeys = "admin:keys"
+    /// Manages the people who sign in (schema version 6 on; the 5 → 6 migration gives it to the init admin).
+    public static let adminUsers = "admin:users"
     /// Management calls accept only tokens carrying one of these, for the management audience.
-    public static let management = [adminClients, adminScopes, adminKeys]
+    public static let management = [adminClients, adminScopes, adminKeys, adminUsers]
     /// Lets a client (an API gateway) introspect every token, not only its own and those for its
     /// resources (RFC 7662 §4). A privilege of the client's credentials, not of a token.
     public static let introspectAny = "authsec:introspect"
@@ -37,6 +39,7 @@ public enum Scopes {
         adminClients: "Manage clients (Authsec management API)",
         adminScopes: "Manage scopes (Authsec management API)",
         adminKeys: "Manage signing keys (Authsec management API)",
+        adminUsers: "Manage users (Authsec management API)",
         introspectAny: "Introspect any token (API gateways)",
     ]
 

@@ -300,6 +300,40 @@ public struct WireService: Sendable {
                 $0.nextPageToken = page.nextPageToken ?? ""
                 $0.now = page.now
             }
+        case .createUser(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            response.user = Self.userResponse(
+                try await authority.createUser(
+                    username: call.username, email: call.email, name: call.name, password: call.password,
+                    by: caller))
+        case .getUser(let call):
+            try admin(request, Scopes.adminUsers, context)
+            response.user = Self.userResponse(try authority.user(call.user))
+        case .listUsers(let call):
+            try admin(request, Scopes.adminUsers, context)
+            let page = try authority.listUsers(pageSize: Int(call.pageSize), pageToken: call.pageToken)
+            var result = Authsec_V1_ListUsersResponse()
+            result.users = page.users.map(Self.user)
+            result.nextPageToken = page.nextPageToken ?? ""
+            response.users = result
+        case .updateUser(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            response.user = Self.userResponse(
+                try await authority.updateUser(
+                    call.user, email: call.hasEmail ? call.email : nil, name: call.hasName ? call.name : nil,
+                    by: caller))
+        case .deleteUser(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            try await authority.deleteUser(call.user, by: caller)
+            response.deleted = Authsec_V1_DeleteResponse()
+        case .setUserPassword(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            response.user = Self.userResponse(
+                try await authority.setUserPassword(call.user, password: call.password, by: caller))
+        case .setUserDisabled(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            response.user = Self.userResponse(
+                try await authority.setUserDisabled(call.user, disabled: call.disabled, by: caller))
         case nil:
             let fields =
                 request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"
@@ -321,6 +355,25 @@ public struct WireService: Sendable {
         result.name = scope.name
         result.description_p = scope.description
         result.createdAt = scope.createdAt
+        return result
+    }
+
+    /// A user as the wire shows one: never a password or its hash (`User` holds neither).
+    static func user(_ user: User) -> Authsec_V1_User {
+        var result = Authsec_V1_User()
+        result.sub = user.sub
+        result.username = user.username
+        result.email = user.email
+        result.name = user.name
+        result.disabled = user.isDisabled
+        result.createdAt = user.createdAt
+        result.updatedAt = user.updatedAt
+        return result
+    }
+
+    static func userResponse(_ user: User) -> Authsec_V1_UserResponse {
+        var result = Authsec_V1_UserResponse()
+        result.user = Self.user(user)
         return result
     }
 

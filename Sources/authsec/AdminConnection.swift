@@ -201,6 +201,30 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
+/// `--page-size`, `--page-token` and `--all` of the list commands, and the paging they drive.
+struct PageOptions: ParsableArguments {
+    @Option(name: .customLong("page-size"), help: "Items per page (at most 500).") var pageSize: UInt32 = 50
+    @Option(name: .customLong("page-token"), help: "Token printed by the previous page.") var pageToken: String?
+    @Flag(help: "Fetch every page.") var all = false
+
+    func validate() throws {
+        guard (1...500).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 500") }
+    }
+
+    /// The items of one page, or of every page with `--all`, and the token of the page after them
+    /// (empty when there is none). `fetch` gets one page: (page size, page token) → (items, next token).
+    func collect<Item>(_ fetch: (UInt32, String) async throws -> ([Item], String)) async throws -> ([Item], String) {
+        var items: [Item] = []
+        var token = pageToken ?? ""
+        repeat {
+            let (page, next) = try await fetch(pageSize, token)
+            items += page
+            token = next
+        } while all && !token.isEmpty
+        return (items, token)
+    }
+}
+
 /// Prints rows as aligned columns; without a header, just the rows (a page after the first).
 func printTable(_ header: [String]?, _ rows: [[String]]) {
     let all = (header.map { [$0] } ?? []) + rows

@@ -56,7 +56,8 @@ struct AuditCommand: AsyncParsableCommand {
 
     static func row(_ event: Authsec_V1_AuditEvent) -> [String] {
         [
-            time(event.time), event.type, event.outcome, event.clientID.isEmpty ? "-" : event.clientID,
+            time(event.time), event.type, event.outcome,
+            !event.clientID.isEmpty ? event.clientID : event.user.isEmpty ? "-" : "user \(event.user)",
             event.actor.isEmpty ? "-" : event.actor, event.door, event.peer.isEmpty ? "-" : event.peer,
             String(event.count), event.detail,
         ]
@@ -72,7 +73,7 @@ struct AuditCommand: AsyncParsableCommand {
         let object: [String: Any] = [
             "id": event.id, "time": time(event.time), "time_ms": event.time, "type": event.type,
             "outcome": event.outcome, "actor": event.actor, "client_id": event.clientID, "door": event.door,
-            "peer": event.peer, "count": event.count, "detail": event.detail,
+            "peer": event.peer, "count": event.count, "detail": event.detail, "user": event.user,
         ]
         let data =
             (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))

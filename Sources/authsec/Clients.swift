@@ -176,25 +176,16 @@ extension Clients {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List clients, a page at a time.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(name: .customLong("page-size"), help: "Clients per page (at most 500).") var pageSize: UInt32 = 50
-        @Option(name: .customLong("page-token"), help: "Token printed by the previous page.") var pageToken: String?
-        @Flag(help: "Fetch every page.") var all = false
-
-        func validate() throws {
-            guard (1...500).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 500") }
-        }
+        @OptionGroup var paging: PageOptions
 
         func run() async throws {
-            var clients: [Authsec_V1_Client] = []
-            var token = pageToken ?? ""
-            repeat {
+            let (clients, token) = try await paging.collect { size, token in
                 var call = Authsec_V1_ListClientsRequest()
-                call.pageSize = pageSize
+                call.pageSize = size
                 call.pageToken = token
                 let page = try await connection.callAsAdmin(.listClients(call)).clients
-                clients += page.clients
-                token = page.nextPageToken
-            } while all && !token.isEmpty
+                return (page.clients, page.nextPageToken)
+            }
             if connection.json {
                 var object: [String: Any] = ["clients": clients.map(ClientJSON.object)]
                 if !token.isEmpty { object["next_page_token"] = token }

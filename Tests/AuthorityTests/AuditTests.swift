@@ -58,6 +58,29 @@ import Testing
         }
     }
 
+    @Test func userChangesAreLoggedWithTheSubAndNeverThePassword() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let password = "correct horse battery"
+        let user = try await fixture.authority.createUser(
+            username: "Alice", email: "", name: "", password: password, by: fixture.root)
+        _ = try await fixture.authority.updateUser("alice", email: "a@example.com", name: nil, by: fixture.root)
+        _ = try await fixture.authority.setUserPassword(user.sub, password: "another password", by: fixture.root)
+        _ = try await fixture.authority.setUserDisabled("alice", disabled: true, by: fixture.root)
+        try await fixture.authority.deleteUser("alice", by: fixture.root)
+        await expectError(.notFound) { try await fixture.authority.deleteUser("alice", by: fixture.root) }
+        try await fixture.authority.flushCounters()
+        let logged = try events(fixture, type: "user.")
+        #expect(
+            logged.map { "\($0.type) \($0.outcome)" } == [
+                "user.create ok", "user.update ok", "user.set_password ok", "user.disable ok", "user.delete ok",
+                "user.delete not_found",
+            ])
+        #expect(logged.prefix(5).allSatisfy { $0.user == user.sub && $0.actor == fixture.admin.clientID })
+        #expect(logged[1].detail == "fields: email" && logged[5].user == "alice")
+        for event in logged { #expect(!"\(event)".contains(password) && !"\(event)".contains("another password")) }
+    }
+
     @Test func aRefusedChangeIsLoggedWithItsErrorCodeAndChangesNothing() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }

@@ -15,7 +15,11 @@ struct Fixture {
     let sealingKey: SealingKey
     static let issuer = "http://127.0.0.1:8080"
 
-    init(auditRetention: Int64 = Authority.defaultAuditRetention) async throws {
+    /// - Parameter passwordHasher: bcrypt at the lowest cost by default, so tests stay fast.
+    init(
+        auditRetention: Int64 = Authority.defaultAuditRetention,
+        passwordHasher: any PasswordHasher = BcryptPasswordHasher(cost: 4)
+    ) async throws {
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
         store = try Store(configuration: .init(directory: directory, schema: Keyspace.schema, mapSize: 64 << 20))
@@ -23,7 +27,8 @@ struct Fixture {
         sealingKey = SealingKey.random()
         admin = try await Authority.initialize(store, sealingKey: sealingKey, clock: clock)
         authority = try Authority(
-            store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock, auditRetention: auditRetention)
+            store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock, auditRetention: auditRetention,
+            passwordHasher: passwordHasher)
     }
 
     /// The init admin as a management caller: it holds every reserved scope.

@@ -64,7 +64,7 @@ import Testing
             try txn.put(Keyspace.meta, "schema_version", Authority.encode(3))
             try txn.put(Authority.clientRecords, "old-client", record)
         }
-        #expect(try await Authority.migrate(store, sealingKey: SealingKey.random()) == [4, 5])
+        #expect(try await Authority.migrate(store, sealingKey: SealingKey.random()) == [4, 5, 6, 7])
 
         let stored = try #require(try store.read { try $0.get(Keyspace.clients, "old-client") })
         #expect(stored.secretHashes == old.secretHashes)
@@ -120,6 +120,48 @@ import Testing
         var bare = Authsec_Store_V1_ClientRecord()
         bare.clientID = "bare"
         #expect(Authority.storedClient(bare).client == .with { $0.clientID = "bare" }.withFlagsSet())
+    }
+}
+
+extension MigrationTests {
+    /// 5 → 6: the init admin (meta `admin_client_id`) gets admin:users and the scope is
+    /// registered; no other client gets it, and the users tables work at once.
+    @Test func version5AdminGetsAdminUsers() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let delegate = try await fixture.agent(scopes: [Scopes.adminClients])
+        // Back to what version 5 wrote: no admin:users anywhere.
+        let adminID = fixture.admin.clientID
+        try await fixture.store.write { txn in
+            var admin = try #require(try txn.get(Keyspace.clients, adminID))
+            admin.client.allowedScopes.removeAll { $0 == Scopes.adminUsers }
+            try txn.put(Keyspace.clients, adminID, admin)
+            _ = try txn.delete(Keyspace.scopes, Scopes.adminUsers)
+            try txn.put(Keyspace.meta, "schema_version", Authority.encode(5))
+        }
+        #expect(try fixture.store.read { try $0.get(Keyspace.clients, adminID) }?.client.allowedScopes.count == 4)
+        fixture.clock.advance(by: 60)
+        #expect(try await Authority.migrate(fixture.store, sealingKey: fixture.sealingKey, clock: fixture.clock) == [6, 7])
+        #expect(try await Authority.migrate(fixture.store, sealingKey: fixture.sealingKey) == [])
+
+        let authority = try Authority(
+            store: fixture.store, issuer: Fixture.issuer, sealingKey: fixture.sealingKey, clock: fixture.clock,
+            passwordHasher: BcryptPasswordHasher(cost: 4))
+        let admin = try authority.client(adminID)
+        #expect(Set(admin.allowedScopes) == Scopes.reserved)
+        #expect(admin.fields.updatedAt == fixture.clock.now())
+        #expect(try authority.client(delegate.client.clientID).allowedScopes == [Scopes.adminClients])
+        #expect(try authority.listScopes().contains { $0.name == Scopes.adminUsers })
+        // The admin's management token now carries admin:users, and the user calls accept it.
+        let grant = try await authority.token(
+            TokenRequest(
+                grantType: "client_credentials", scope: nil, audiences: [],
+                credentials: .basic(clientID: adminID, secret: fixture.admin.clientSecret))
+        ).value()
+        let caller = try authority.authorizeAdmin(token: grant.accessToken, scope: Scopes.adminUsers)
+        let user = try await authority.createUser(
+            username: "first", email: "", name: "", password: "password1", by: caller)
+        #expect(try authority.user("FIRST") == user)
     }
 }
 

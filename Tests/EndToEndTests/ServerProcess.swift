@@ -151,10 +151,10 @@ final class ServerProcess: @unchecked Sendable {
 }
 
 /// Runs the CLI and returns (exit status, stdout, stderr); a run longer than `timeout` seconds
-/// is killed and fails the test rather than hanging it.
-func runCLI(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> (
-    Int32, String, String
-) {
+/// is killed and fails the test rather than hanging it. `input`, when given, is its standard input.
+func runCLI(
+    _ arguments: [String], environment: [String: String] = [:], input: String? = nil, timeout: Double = 60
+) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
     process.arguments = arguments
@@ -165,7 +165,13 @@ func runCLI(_ arguments: [String], environment: [String: String] = [:], timeout:
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let stdin = input.map { _ in Pipe() }
+    if let stdin { process.standardInput = stdin }
     try process.run()
+    if let stdin, let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     // Both pipes drain at once, so a child filling one never blocks on it.
     let outData = PipeDrain(out.fileHandleForReading)
     let errData = PipeDrain(err.fileHandleForReading)

@@ -21,7 +21,7 @@ the bytes after that line are the payload, sent exactly (after filling placehold
 
 Placeholders `${NAME~~~}` (see values.py) stand for values of the running server: CLIENT_ID,
 CLIENT_SECRET, BASIC, ACCESS_TOKEN, ADMIN_ID, ADMIN_SECRET, ADMIN_BASIC, ADMIN_BEARER,
-PK_CLIENT_ID, PK_KID, ISSUER, TOKEN_ENDPOINT, HOST. In assertion files, strings may also be
+PK_CLIENT_ID, PK_KID, USER_SUB (the seeded user `fuzz-user`), ISSUER, TOKEN_ENDPOINT, HOST. In assertion files, strings may also be
 `${NOW}`, `${NOW+60}` / `${NOW-60}` (replaced by a number), `${UNIQUE}` (a fresh jti) and
 `${REPEAT:x:10240}` (10240 times "x").
 

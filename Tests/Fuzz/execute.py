@@ -115,6 +115,8 @@ def run_wire(server: Server, inp: Input) -> None:
             server.created_clients.append(resp.client.client.client_id)
         if resp.status.code == 0 and calls.get(resp.id) == "create_scope" and resp.scope.scope.name:
             server.created_scopes.append(resp.scope.scope.name)
+        if resp.status.code == 0 and calls.get(resp.id) == "create_user" and resp.user.user.sub:
+            server.created_users.append(resp.user.user.sub)
     if result.error and not result.timed_out:
         raise Failure("wire-connect: could not connect", result.error)
     hc = " after half-close" if inp.half_close else ""

@@ -16,8 +16,14 @@ from values import Vars, rand_int64, rand_text, rand_uint32, rand_url, rand_word
 
 CALLS = ["token", "introspect", "revoke", "server_info", "charge", "create_client", "get_client", "list_clients",
          "update_client", "delete_client", "rotate_client_secret", "create_scope", "list_scopes", "delete_scope",
-         "list_keys", "rotate_key", "get_quota", "list_audit", "client_history", "get_usage"]
+         "list_keys", "rotate_key", "get_quota", "list_audit", "client_history", "get_usage", "create_user",
+         "get_user", "list_users", "update_user", "delete_user", "set_user_password", "set_user_disabled"]
 MANAGEMENT = set(CALLS[5:])
+# Valid and nearly valid passwords: 8 characters, 72 bytes (24 three-byte characters), one past
+# it, a NUL inside, too short. Only the valid ones cost a bcrypt hash on the server.
+PASSWORDS = ["correct horse", "12345678", "\u20ac" * 24, "\u20ac" * 24 + "x", "pass\0word", "short", ""]
+USERNAMES = ["fuzz-user", "FUZZ-USER", "alice", "Bob.Smith", "a", "u_looks_like_sub", ".dot", "x" * 64, "x" * 65,
+             "has space", "\u00e9mile", "a@b.example", "plus+tag"]
 APP_TYPES = ["ai_agent", "mcp_server", "web", "mobile", "ai-agent", "mcp-server"]
 GRANTS = ["client_credentials", "authorization_code", "refresh_token", "device_code",
           "urn:ietf:params:oauth:grant-type:device_code", "implicit", "password"]
@@ -216,7 +222,54 @@ def build_request(rng: random.Random, v: Vars, server: Server, call: str, rid: i
         req.list_keys.SetInParent()
     elif call == "rotate_key":
         req.rotate_key.activate_in = rng.choice([0, 0, 60, 600, rand_int64(rng)])
+    elif call in USER_CALLS:
+        build_user_call(rng, v, server, req, call)
     return req
+
+
+USER_CALLS = {"create_user", "get_user", "list_users", "update_user", "delete_user", "set_user_password",
+              "set_user_disabled"}
+
+
+def build_user_call(rng: random.Random, v: Vars, server: Server, req, call: str) -> None:
+    """A user-management call (admin:users): usernames valid, taken in another case and invalid,
+    users named by sub or username, passwords at and past bcrypt's limits."""
+    mine = list(server.created_users[-20:])
+    name = lambda: rng.choice(USERNAMES + [rand_text(rng)] * 3)  # noqa: E731
+    # A user by sub or username: the seeded one, one the fuzzer made, or anything.
+    user = lambda: rand_text(rng, [v.ph("USER_SUB"), "fuzz-user", "FUZZ-user"] + mine)  # noqa: E731
+    password = lambda: rng.choice(PASSWORDS + [rand_text(rng)])  # noqa: E731
+    if call == "create_user":
+        c = req.create_user
+        c.username = name() if rng.random() < 0.7 else "fuzz" + rand_word(rng)
+        c.password = password()
+        if rng.random() < 0.5:
+            c.email = rng.choice(["a@b.example", "not-an-address", "@", "a@", rand_text(rng)])
+        if rng.random() < 0.5:
+            c.name = rand_text(rng)
+    elif call == "get_user":
+        req.get_user.user = user()
+    elif call == "list_users":
+        req.list_users.page_size = rand_uint32(rng)
+        if rng.random() < 0.5:
+            req.list_users.page_token = rand_text(rng, ["fuzz-user", "a"])
+        req.list_users.SetInParent()
+    elif call == "update_user":
+        u = req.update_user
+        u.user = user()
+        if rng.random() < 0.6:
+            u.email = rng.choice(["", "new@b.example", "bad", rand_text(rng)])
+        if rng.random() < 0.6:
+            u.name = rand_text(rng)
+    elif call == "delete_user":
+        # The seeded user stays (other inputs name it) unless a random text happens to name it.
+        req.delete_user.user = rng.choice(mine) if mine and rng.random() < 0.5 else rand_text(rng)
+    elif call == "set_user_password":
+        req.set_user_password.user = user()
+        req.set_user_password.password = password()
+    elif call == "set_user_disabled":
+        req.set_user_disabled.user = user()
+        req.set_user_disabled.disabled = rng.random() < 0.5
 
 
 # ---------------------------------------------------------------------------- mutations

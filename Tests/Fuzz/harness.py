@@ -133,6 +133,7 @@ class Server:
     # Client ids the fuzzer created itself: the only ones it may delete, update or rotate.
     created_clients: list = field(default_factory=list)
     created_scopes: list = field(default_factory=list)
+    created_users: list = field(default_factory=list)
     starts: int = 0
     startup_lines: int = 0  # stdout lines up to the listening lines (they hold the admin secret)
 
@@ -144,6 +145,7 @@ class Server:
         self.stdout_tail.clear()
         self.created_clients.clear()
         self.created_scopes.clear()
+        self.created_users.clear()
         stderr = open(self.workdir / "stderr.log", "wb")
         for attempt in range(3):
             try:
@@ -257,6 +259,10 @@ class Server:
             "clients", "create", "--name", "fuzz private_key_jwt client", "--type", "ai_agent",
             "--grant", "client_credentials", "--scope", CUSTOM_SCOPE, "--auth-method", "private_key_jwt",
             "--jwks-file", str(jwks_path), "--json")
+        password_path = self.workdir / "user-password"
+        password_path.write_text("fuzz password\n")
+        user = self.cli_json("users", "create", "fuzz-user", "--name", "Fuzz User", "--email", "fuzz@fuzz.example",
+                             "--password-file", str(password_path), "--json")
         admin_token = self.wire_token(self.admin_id, self.admin_secret)
         client_token = self.wire_token(secret["client_id"], secret["client_secret"])
         cid, csecret = secret["client_id"], secret["client_secret"]
@@ -270,6 +276,7 @@ class Server:
             "ADMIN_BASIC": "Basic " + base64.b64encode(f"{self.admin_id}:{self.admin_secret}".encode()).decode(),
             "ADMIN_BEARER": "Bearer " + admin_token,
             "PK_CLIENT_ID": pk["client_id"],
+            "USER_SUB": user["sub"],
             "PK_KID": PK_KID,
             "ISSUER": self.issuer,
             "TOKEN_ENDPOINT": self.issuer + "/oauth/token",

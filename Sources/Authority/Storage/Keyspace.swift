@@ -20,8 +20,9 @@ public enum Keyspace {
     ///   declaration of a client's fields) and the secret hashes, instead of `ClientRecord`.
     /// - 5: `quota_spend` and `rate_limits`, the counters flushed from memory; `rate_limits`
     ///   fields are `optional` (a stored 0 was never written, so it reads as absent: not limited).
-    /// - 6: `audit`, `client_history` and `usage`; `StoredClient.version`.
-    public static let schemaVersion: UInt32 = 6
+    /// - 6: `users` and `usernames`; the built-in reserved scope `admin:users`, held by the init admin.
+    /// - 7: `audit`, `client_history` and `usage`; `StoredClient.version`.
+    public static let schemaVersion: UInt32 = 7
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
     /// opens only with the master key that sealed it.
@@ -30,7 +31,7 @@ public enum Keyspace {
     /// Every table, in the order the store opens them. Adding one is a schema version bump.
     public static let schema = Schema(tableNames: [
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
-        "deleted_clients", "quota_spend", "rate_limits", "audit", "client_history", "usage",
+        "deleted_clients", "quota_spend", "rate_limits", "users", "usernames", "audit", "client_history", "usage",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -54,14 +55,19 @@ public enum Keyspace {
     public static let quotaSpend = schema.table("quota_spend", of: Authsec_Store_V1_QuotaSpendRecord.self)
     /// `rate_limits`: client_id → RateLimitRecord, a limited client's GCRA time (from version 5).
     public static let rateLimits = schema.table("rate_limits", of: Authsec_Store_V1_RateLimitRecord.self)
+    /// `users`: sub (`u_` and 22 base64url characters) → UserRecord (from version 6).
+    public static let users = schema.table("users", of: Authsec_Store_V1_UserRecord.self)
+    /// `usernames`: a username in ASCII lowercase (`UserRules.indexKey`) → UsernameRecord, the
+    /// user holding it: usernames are unique ignoring case (from version 6).
+    public static let usernames = schema.table("usernames", of: Authsec_Store_V1_UsernameRecord.self)
     /// `audit`: event id (`AuditLog.eventID`: time and sequence, fixed-width hex, so key order is
-    /// time order) → AuditEvent, pruned after `--audit-retention` (from version 6).
+    /// time order) → AuditEvent, pruned after `--audit-retention` (from version 7).
     public static let audit = schema.table("audit", of: Authsec_V1_AuditEvent.self)
     /// `client_history`: "client_id version" (version as 8 hex digits) → ClientVersion, each
-    /// version of a client's fields, pruned with the audit log (from version 6).
+    /// version of a client's fields, pruned with the audit log (from version 7).
     public static let clientHistory = schema.table("client_history", of: Authsec_V1_ClientVersion.self)
     /// `usage`: "client_id hour" (the hour's Unix seconds / 3600 as 8 hex digits) → UsageHour,
-    /// kept 7 days (from version 6).
+    /// kept 7 days (from version 7).
     public static let usage = schema.table("usage", of: Authsec_V1_UsageHour.self)
 }
 
@@ -91,6 +97,8 @@ extension Authsec_Store_V1_AssertionRecord: StoreRecord {}
 extension Authsec_Store_V1_DeletedClientRecord: StoreRecord {}
 extension Authsec_Store_V1_QuotaSpendRecord: StoreRecord {}
 extension Authsec_Store_V1_RateLimitRecord: StoreRecord {}
+extension Authsec_Store_V1_UserRecord: StoreRecord {}
+extension Authsec_Store_V1_UsernameRecord: StoreRecord {}
 extension Authsec_V1_AuditEvent: StoreRecord {}
 extension Authsec_V1_ClientVersion: StoreRecord {}
 extension Authsec_V1_UsageHour: StoreRecord {}

@@ -37,8 +37,9 @@ public nonisolated struct Authsec_V1_AuditEvent: Sendable {
   public var time: Int64 = 0
 
   /// client.create | client.update | client.delete | client.rotate_secret | scope.create |
-  /// scope.delete | key.rotate | token.issue | token.revoke | client.authenticate |
-  /// rate_limit.hit | quota.exhausted | audit.dropped
+  /// scope.delete | key.rotate | user.create | user.update | user.set_password | user.disable |
+  /// user.enable | user.delete | admin.authorize | token.issue | token.revoke |
+  /// client.authenticate | rate_limit.hit | quota.exhausted | audit.dropped
   public var type: String = String()
 
   /// "ok", or the error code that refused the call
@@ -63,6 +64,9 @@ public nonisolated struct Authsec_V1_AuditEvent: Sendable {
 
   /// what changed: field names, a scope name, a key id; never a secret
   public var detail: String = String()
+
+  /// the user (sub) the event is about, for user.* events
+  public var user: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -136,7 +140,7 @@ fileprivate nonisolated let _protobuf_package = "authsec.v1"
 
 nonisolated extension Authsec_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}time\0\u{1}type\0\u{1}outcome\0\u{1}actor\0\u{3}client_id\0\u{1}door\0\u{1}peer\0\u{1}count\0\u{1}detail\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}time\0\u{1}type\0\u{1}outcome\0\u{1}actor\0\u{3}client_id\0\u{1}door\0\u{1}peer\0\u{1}count\0\u{1}detail\0\u{1}user\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -154,6 +158,7 @@ nonisolated extension Authsec_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobu
       case 8: try { try decoder.decodeSingularStringField(value: &self.peer) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.user) }()
       default: break
       }
     }
@@ -190,6 +195,9 @@ nonisolated extension Authsec_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobu
     if !self.detail.isEmpty {
       try visitor.visitSingularStringField(value: self.detail, fieldNumber: 10)
     }
+    if !self.user.isEmpty {
+      try visitor.visitSingularStringField(value: self.user, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -204,6 +212,7 @@ nonisolated extension Authsec_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobu
     if lhs.peer != rhs.peer {return false}
     if lhs.count != rhs.count {return false}
     if lhs.detail != rhs.detail {return false}
+    if lhs.user != rhs.user {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

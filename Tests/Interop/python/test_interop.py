@@ -330,7 +330,7 @@ def test_metadata_lists_no_reserved_scope(server, ai_scope):
     scopes = requests.get(server.url("/.well-known/oauth-authorization-server"),
                           timeout=HTTP_TIMEOUT).json()["scopes_supported"]
     assert "ai:access" in scopes
-    for reserved in ("admin:clients", "admin:scopes", "admin:keys", "authsec:introspect"):
+    for reserved in ("admin:clients", "admin:scopes", "admin:keys", "admin:users", "authsec:introspect"):
         assert reserved not in scopes
 
 

@@ -49,7 +49,7 @@ public nonisolated struct Authsec_Store_V1_StoredClient: Sendable {
 
   public var secretHashes: [Data] = []
 
-  /// The client's latest version in client_history (from schema version 6); 0 for a client made
+  /// The client's latest version in client_history (from schema version 7); 0 for a client made
   /// before history was kept, whose first update records the fields it had as version 1.
   public var version: UInt32 = 0
 
@@ -434,6 +434,50 @@ public nonisolated struct Authsec_Store_V1_RateLimitRecord: Sendable {
   // methods supported on all messages.
 
   public var arrival: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A person who can sign in (the `sub` of the tokens issued for them). The password is kept only
+/// as a bcrypt hash (`$2b$<cost>$<salt><digest>`); the username's lowercase form is the key of
+/// `usernames`, which points back here. Since schema version 6.
+public nonisolated struct Authsec_Store_V1_UserRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sub: String = String()
+
+  /// As the admin wrote it; unique among users ignoring ASCII case.
+  public var username: String = String()
+
+  public var email: String = String()
+
+  public var name: String = String()
+
+  public var passwordHash: String = String()
+
+  public var disabled: Bool = false
+
+  public var createdAt: Int64 = 0
+
+  public var updatedAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `usernames`: a username's lowercase form → the user who holds it, so that names are unique
+/// ignoring case and a sign-in finds its user in one lookup. Since schema version 6.
+public nonisolated struct Authsec_Store_V1_UsernameRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sub: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1213,6 +1257,101 @@ nonisolated extension Authsec_Store_V1_RateLimitRecord: SwiftProtobuf.Message, S
 
   public static func ==(lhs: Authsec_Store_V1_RateLimitRecord, rhs: Authsec_Store_V1_RateLimitRecord) -> Bool {
     if lhs.arrival != rhs.arrival {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_UserRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UserRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sub\0\u{1}username\0\u{1}email\0\u{1}name\0\u{3}password_hash\0\u{1}disabled\0\u{3}created_at\0\u{3}updated_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.username) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.email) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.passwordHash) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.disabled) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.createdAt) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.updatedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 1)
+    }
+    if !self.username.isEmpty {
+      try visitor.visitSingularStringField(value: self.username, fieldNumber: 2)
+    }
+    if !self.email.isEmpty {
+      try visitor.visitSingularStringField(value: self.email, fieldNumber: 3)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 4)
+    }
+    if !self.passwordHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.passwordHash, fieldNumber: 5)
+    }
+    if self.disabled != false {
+      try visitor.visitSingularBoolField(value: self.disabled, fieldNumber: 6)
+    }
+    if self.createdAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAt, fieldNumber: 7)
+    }
+    if self.updatedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedAt, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_UserRecord, rhs: Authsec_Store_V1_UserRecord) -> Bool {
+    if lhs.sub != rhs.sub {return false}
+    if lhs.username != rhs.username {return false}
+    if lhs.email != rhs.email {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.passwordHash != rhs.passwordHash {return false}
+    if lhs.disabled != rhs.disabled {return false}
+    if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.updatedAt != rhs.updatedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_UsernameRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UsernameRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sub\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_UsernameRecord, rhs: Authsec_Store_V1_UsernameRecord) -> Bool {
+    if lhs.sub != rhs.sub {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
