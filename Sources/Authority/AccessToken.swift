@@ -16,6 +16,18 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
 
     public var scopes: [String] { scope.split(separator: " ").map(String.init) }
 
+    /// Whether `scope` is one of the token's scopes; no allocation (management calls ask per call).
+    func grants(_ scope: String) -> Bool {
+        var granted = self.scope.utf8[...]
+        let wanted = scope.utf8
+        while !granted.isEmpty {
+            let end = granted.firstIndex(of: UInt8(ascii: " ")) ?? granted.endIndex
+            if granted[..<end].elementsEqual(wanted) { return true }
+            granted = end == granted.endIndex ? granted[end...] : granted[granted.index(after: end)...]
+        }
+        return false
+    }
+
     /// Roughly the heap bytes these claims hold, for caches bounded in bytes.
     var approximateByteCount: Int {
         128 + [iss, sub, jti, clientID, scope].reduce(0) { $0 + 32 + $1.utf8.count }

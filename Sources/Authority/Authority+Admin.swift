@@ -58,8 +58,7 @@ extension Authority {
             throw AuthorityError(
                 .invalidToken, "the access token's audience must be \(Scopes.managementAudience) alone")
         }
-        let tokenScopes = claims.scopes
-        guard tokenScopes.contains(scope) else {
+        guard claims.grants(scope) else {
             throw AuthorityError(.insufficientScope, "the access token lacks scope \(scope)")
         }
         guard let record = try registeredClient(claims.clientID) else {
@@ -71,7 +70,7 @@ extension Authority {
         guard record.allowedScopes.contains(scope) else {
             throw AuthorityError(.insufficientScope, "the access token's client is no longer allowed scope \(scope)")
         }
-        let held = Set(tokenScopes).intersection(record.allowedScopes).intersection(Scopes.reserved)
+        let held = Scopes.reserved.filter { claims.grants($0) && record.allowedScopes.contains($0) }
         return AdminCaller(clientID: claims.clientID, reservedScopes: held, context: context)
     }
 }
