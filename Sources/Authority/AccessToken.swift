@@ -18,14 +18,24 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
 
     /// Whether `scope` is one of the token's scopes; no allocation (management calls ask per call).
     func grants(_ scope: String) -> Bool {
-        var granted = self.scope.utf8[...]
-        let wanted = scope.utf8
-        while !granted.isEmpty {
-            let end = granted.firstIndex(of: UInt8(ascii: " ")) ?? granted.endIndex
-            if granted[..<end].elementsEqual(wanted) { return true }
-            granted = end == granted.endIndex ? granted[end...] : granted[granted.index(after: end)...]
+        var granted = self.scope
+        var wanted = scope
+        return granted.withUTF8 { granted in
+            wanted.withUTF8 { wanted in
+                var start = 0
+                while start < granted.count {
+                    var end = start
+                    while end < granted.count, granted[end] != UInt8(ascii: " ") { end += 1 }
+                    if end - start == wanted.count, wanted.count > 0,
+                        memcmp(granted.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0
+                    {
+                        return true
+                    }
+                    start = end + 1
+                }
+                return false
+            }
         }
-        return false
     }
 
     /// Roughly the heap bytes these claims hold, for caches bounded in bytes.

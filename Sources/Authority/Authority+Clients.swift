@@ -32,11 +32,19 @@ extension Authority {
             throw AuthorityError(
                 .invalidClientMetadata, "app_type: '\(typeName)' is not one of ai_agent, mcp_server, web, mobile")
         }
-        let base = Client(fields: Client.defaults(clientID: Secrets.clientID(), appType: appType, now: now))
+        let clientID = Secrets.clientID()
+        let base = Client(fields: Client.defaults(clientID: clientID, appType: appType, now: now))
         // Validate against a snapshot first for a precise error without queuing a write; scopes are
         // checked again inside the write so a concurrent scope deletion cannot slip through.
         let client = try read { txn in
-            try ClientValidator.apply(change, to: base) { try txn.get(Keyspace.scopes, $0) != nil }
+            let scopeExists = { (name: String) in try txn.get(Keyspace.scopes, name) != nil }
+            guard change.givesWhatHasValues else {
+                return try ClientValidator.apply(change, to: base, scopeExists: scopeExists)
+            }
+            // The defaults filled in where the change gives nothing: the same client as the
+            // change applied to `base`, without a field-mask merge.
+            let filled = Client.defaults(filling: change.fields, clientID: clientID, appType: appType, now: now)
+            return try ClientValidator.validate(filled, base: base, scopeExists: scopeExists)
         }
         try caller.requireHolds(client.allowedScopes, of: client.clientID, "create")
         let secret = client.authMethod.usesSecret ? Secrets.clientSecret() : nil
@@ -51,9 +59,10 @@ extension Authority {
             guard try txn.get(Keyspace.clients, client.clientID) == nil else {
                 throw AuthorityError(.alreadyExists, "client \(client.clientID) already exists")
             }
+            // Its first history version is written at its first update, from this record.
             try txn.put(
-                Keyspace.clients, client.clientID, client.record(secretHashes: hash.map { [$0] } ?? [], version: 1))
-            try self.putVersion(txn, client, version: 1, change: "create", by: caller)
+                Keyspace.clients, client.clientID,
+                client.record(secretHashes: hash.map { [$0] } ?? [], createdBy: caller.clientID))
             try self.putAudit(
                 txn, .clientCreate, by: caller, clientID: client.clientID, detail: Self.fieldsDetail(change))
             if let hash {
@@ -132,13 +141,19 @@ extension Authority {
             }
             var version = record.version
             if version == 0 {
-                // Made before history was kept: its fields until now become version 1.
+                // Its first update: the fields it had become version 1, as created (or as found,
+                // for a client made before history was kept).
                 version = 1
-                try self.putVersion(txn, Client(record: record), version: 1, change: "recorded", by: nil)
+                let created = !record.createdBy.isEmpty
+                try self.putVersion(
+                    txn, Client(record: record), version: 1, change: created ? "create" : "recorded",
+                    actor: record.createdBy, time: record.client.createdAt * 1000)
             }
             version += 1
-            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: hashes, version: version))
-            try self.putVersion(txn, client, version: version, change: "update", by: caller)
+            try txn.put(
+                Keyspace.clients, clientID,
+                client.record(secretHashes: hashes, version: version, createdBy: record.createdBy))
+            try self.putVersion(txn, client, version: version, change: "update", actor: caller.clientID)
             try self.putAudit(txn, .clientUpdate, by: caller, clientID: clientID, detail: Self.fieldsDetail(change))
             return client
         }
@@ -228,7 +243,9 @@ extension Authority {
             }
             try txn.put(Keyspace.clientSecrets, rawKey: hash, Self.secretRecord(clientID, now: now, expiresAt: 0))
             client.stamp(updatedAt: now)
-            try txn.put(Keyspace.clients, clientID, client.record(secretHashes: [hash] + kept, version: record.version))
+            try txn.put(
+                Keyspace.clients, clientID,
+                client.record(secretHashes: [hash] + kept, version: record.version, createdBy: record.createdBy))
             try self.putAudit(
                 txn, .clientRotateSecret, by: caller, clientID: clientID,
                 detail: kept.isEmpty ? "previous secret stopped" : "previous secret kept \(keepPreviousFor)s")

@@ -9,6 +9,10 @@ public enum AppType: String, CaseIterable, Sendable {
 
     /// Accepts the seed page's spellings too (`ai-agent`, `mcp-server`).
     public init?(spelling: String) {
+        if let exact = AppType(rawValue: spelling) {
+            self = exact
+            return
+        }
         self.init(rawValue: spelling.lowercased().replacingOccurrences(of: "-", with: "_"))
     }
 }
@@ -101,32 +105,36 @@ public struct Client: Sendable, Equatable {
     /// The longest an access token may live; a retired signing key stays published this long.
     public static let maxAccessTokenLifetime: Int64 = 86_400
 
-    /// The fields of a new client of `type` with that type's defaults (DESIGN.md "Clients"); every
-    /// optional field is set, so a change that does not give one keeps the default.
-    static func defaults(clientID: String, appType: AppType, now: Int64) -> Authsec_V1_Client {
-        var fields = Authsec_V1_Client()
+    /// The fields of a new client of `type`: those `given` sets, and that type's defaults for
+    /// the others (DESIGN.md "Clients"); every optional field is set, so a change that does not
+    /// give one keeps the default. The server-set fields are set here, whatever `given` holds.
+    static func defaults(
+        filling given: Authsec_V1_Client = Authsec_V1_Client(), clientID: String, appType: AppType, now: Int64
+    ) -> Authsec_V1_Client {
+        var fields = given
         fields.clientID = clientID
-        fields.appType = appType.rawValue
-        switch appType {
-        case .aiAgent, .mcpServer:
-            fields.grantTypes = [GrantType.clientCredentials.rawValue]
-            fields.tokenEndpointAuthMethod = ClientAuthMethod.clientSecretBasic.rawValue
-        case .web:
-            fields.grantTypes = [GrantType.authorizationCode.rawValue, GrantType.refreshToken.rawValue]
-            fields.tokenEndpointAuthMethod = ClientAuthMethod.clientSecretBasic.rawValue
-        case .mobile:
-            fields.grantTypes = [GrantType.authorizationCode.rawValue, GrantType.refreshToken.rawValue]
-            fields.tokenEndpointAuthMethod = ClientAuthMethod.none.rawValue
+        if fields.appType.isEmpty { fields.appType = appType.rawValue }
+        if fields.grantTypes.isEmpty {
+            switch appType {
+            case .aiAgent, .mcpServer: fields.grantTypes = [GrantType.clientCredentials.rawValue]
+            case .web, .mobile:
+                fields.grantTypes = [GrantType.authorizationCode.rawValue, GrantType.refreshToken.rawValue]
+            }
         }
-        fields.requireProofKeyForCodeExchange = true
-        fields.accessTokenLifetime = defaultAccessTokenLifetime
-        fields.refreshTokenLifetime = defaultRefreshTokenLifetime
-        fields.idTokenLifetime = defaultIDTokenLifetime
-        fields.rotateRefreshToken = true
-        fields.requirePushedAuthorizationRequests = false
-        fields.disabled = false
+        if fields.tokenEndpointAuthMethod.isEmpty {
+            fields.tokenEndpointAuthMethod =
+                appType == .mobile ? ClientAuthMethod.none.rawValue : ClientAuthMethod.clientSecretBasic.rawValue
+        }
+        if !fields.hasRequireProofKeyForCodeExchange { fields.requireProofKeyForCodeExchange = true }
+        if fields.accessTokenLifetime == 0 { fields.accessTokenLifetime = defaultAccessTokenLifetime }
+        if fields.refreshTokenLifetime == 0 { fields.refreshTokenLifetime = defaultRefreshTokenLifetime }
+        if fields.idTokenLifetime == 0 { fields.idTokenLifetime = defaultIDTokenLifetime }
+        if !fields.hasRotateRefreshToken { fields.rotateRefreshToken = true }
+        if !fields.hasRequirePushedAuthorizationRequests { fields.requirePushedAuthorizationRequests = false }
+        if !fields.hasDisabled { fields.disabled = false }
         fields.createdAt = now
         fields.updatedAt = now
+        fields.isConfidential = false
         return fields
     }
 }

@@ -12,10 +12,17 @@ public struct ClientChange: Sendable {
     /// (`agent_config.rate_limits.requests_per_minute`) that change part of a message field.
     public private(set) var given: Set<String>
 
+    /// Whether the given fields are exactly the top-level fields of `fields` that hold a value
+    /// (no mask, no server-set field): a create can then fill in defaults instead of merging.
+    private(set) var givesWhatHasValues = false
+
     /// Every field that has a value is given (a create, or an update without a mask).
     public init(_ fields: Authsec_V1_Client) {
         self.fields = fields
-        given = fields.fieldsWithValues.intersection(Authsec_V1_Client.changeableFields)
+        let withValues = fields.fieldsWithValues
+        given = withValues.intersection(Authsec_V1_Client.changeableFields)
+        // A server-set field with a value is not given: the slow path leaves it out.
+        givesWhatHasValues = given.count == withValues.count
     }
 
     /// Exactly the fields `mask` names are given, so a named field without a value is cleared

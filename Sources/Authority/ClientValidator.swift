@@ -23,7 +23,15 @@ enum ClientValidator {
     static func apply(_ change: ClientChange, to base: Client, scopeExists: (String) throws -> Bool) throws
         -> Client
     {
-        var client = try change.applied(to: base.fields)
+        try validate(change.applied(to: base.fields), base: base, scopeExists: scopeExists)
+    }
+
+    /// `client` (a change already applied to `base`) checked and put in canonical form; `base`
+    /// gives the values of the settings that keep theirs when given empty.
+    static func validate(_ client: Authsec_V1_Client, base: Client, scopeExists: (String) throws -> Bool) throws
+        -> Client
+    {
+        var client = client
         guard let appType = AppType(spelling: client.appType) else {
             throw metadata("app_type", "'\(client.appType)' is not one of ai_agent, mcp_server, web, mobile")
         }

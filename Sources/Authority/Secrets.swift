@@ -87,14 +87,22 @@ final class RandomPool: Sendable {
 
     private let buffer = Mutex(Buffer())
 
+    /// `count` bytes from the kernel's CSPRNG. (`SymmetricKey(size:)` draws them through
+    /// `SystemRandomNumberGenerator`, one `getrandom` call per 8 bytes: 512 for a refill.)
+    private static func systemRandomBytes(_ count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { bytes, initialized in
+            // glibc 2.36 on: one getrandom call for the whole buffer.
+            arc4random_buf(bytes.baseAddress!, count)
+            initialized = count
+        }
+    }
+
     /// `count` fresh random bytes as base64url.
     func base64URL(_ count: Int) -> String {
         precondition(count <= Self.refill)
         return buffer.withLock { buffer in
             if buffer.bytes.count - buffer.position < count {
-                buffer.bytes = SymmetricKey(size: SymmetricKeySize(bitCount: Self.refill * 8)).withUnsafeBytes {
-                    Array($0)
-                }
+                buffer.bytes = Self.systemRandomBytes(Self.refill)
                 buffer.position = 0
             }
             let start = buffer.position

@@ -212,6 +212,44 @@ func bad(_ change: (inout Authsec_V1_Client) -> Void) -> Authsec_V1_Client {
         #expect(ClientChange(fields).given == ["name", "rotate_refresh_token"])
     }
 
+    /// A create fills in the type's defaults where the change gives nothing, instead of merging
+    /// the change onto them: the two must make the same client.
+    @Test(arguments: [
+        Authsec_V1_Client.with { $0.name = "Bare" },
+        .with {
+            $0.name = "Web"
+            $0.appType = "web"
+            $0.callbacks = ["https://app.example/cb"]
+            $0.rotateRefreshToken = false
+        },
+        .with {
+            $0.name = "Mobile"
+            $0.appType = "mobile"
+            $0.callbacks = ["com.example.app:/cb"]
+            $0.grantTypes = ["authorization_code"]
+            $0.accessTokenLifetime = 600
+        },
+        .with {
+            $0.name = "Agent"
+            $0.appType = "ai-agent"
+            $0.tokenEndpointAuthMethod = "client_secret_post"
+            $0.agentConfig.agentType = "task"
+            $0.requirePushedAuthorizationRequests = true
+            $0.disabled = true
+        },
+    ])
+    func fillingDefaultsMakesTheSameClientAsMergingOntoThem(fields: Authsec_V1_Client) throws {
+        let change = ClientChange(fields)
+        #expect(change.givesWhatHasValues)
+        let type = AppType(spelling: fields.appType.isEmpty ? "ai_agent" : fields.appType)!
+        let base = Client(fields: Client.defaults(clientID: "c1", appType: type, now: 1000))
+        let merged = try ClientValidator.apply(change, to: base) { _ in true }
+        let filled = try ClientValidator.validate(
+            Client.defaults(filling: fields, clientID: "c1", appType: type, now: 1000), base: base
+        ) { _ in true }
+        #expect(merged == filled)
+    }
+
     @Test func aNestedMaskPathChangesOnlyThatPartOfTheAgent() async throws {
         let fixture = try await Fixture()
         defer { fixture.close() }

@@ -49,9 +49,13 @@ public nonisolated struct Authsec_Store_V1_StoredClient: Sendable {
 
   public var secretHashes: [Data] = []
 
-  /// The client's latest version in client_history (from schema version 7); 0 for a client made
-  /// before history was kept, whose first update records the fields it had as version 1.
+  /// The client's latest version in client_history (from schema version 7). 0 until its first
+  /// update, which records the fields it had as version 1 (created by `created_by` at created_at,
+  /// or "recorded" for a client made before history was kept) before the update as version 2.
   public var version: UInt32 = 0
+
+  /// The client that created this one (from schema version 7), for its first history version.
+  public var createdBy: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -490,7 +494,7 @@ fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
 
 nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredClient"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{3}secret_hashes\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{3}secret_hashes\0\u{1}version\0\u{3}created_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -501,6 +505,7 @@ nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, Swif
       case 1: try { try decoder.decodeSingularMessageField(value: &self._client) }()
       case 2: try { try decoder.decodeRepeatedBytesField(value: &self.secretHashes) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
       default: break
       }
     }
@@ -520,6 +525,9 @@ nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, Swif
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 3)
     }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -527,6 +535,7 @@ nonisolated extension Authsec_Store_V1_StoredClient: SwiftProtobuf.Message, Swif
     if lhs._client != rhs._client {return false}
     if lhs.secretHashes != rhs.secretHashes {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
