@@ -32,6 +32,14 @@ final class ActivityRecorder: Sendable {
         var refreshes: UInt64 = 0
         var quotaSpent: UInt64 = 0
         var rateLimited: UInt64 = 0
+
+        mutating func add(_ other: UsageCounts) {
+            tokensIssued += other.tokensIssued
+            introspections += other.introspections
+            refreshes += other.refreshes
+            quotaSpent += other.quotaSpent
+            rateLimited += other.rateLimited
+        }
     }
 
     struct Pending {
@@ -68,27 +76,40 @@ final class ActivityRecorder: Sendable {
         shards[Int(UInt(bitPattern: clientID.hashValue) % UInt(Self.shardCount))]
     }
 
-    /// Counts one hot-path event into its second's aggregate, and `usage` into the client's hour.
+    /// Counts one hot-path event into its second's aggregate. With the audit log on, the usage
+    /// counters of token issuance and rate-limit refusals are derived from these aggregates when
+    /// they are taken (one dictionary update per token); `usage` is applied here only when it is off.
     func count(
         _ type: AuditType, outcome: String, actor: String, clientID: String, context: CallContext, now: Int64,
         usage: ((inout UsageCounts) -> Void)? = nil
     ) {
         let clientID = Self.cut(clientID)
+        guard isAuditOn else {
+            if let usage { addUsage(clientID, now: now, usage) }
+            return
+        }
+        // The actor is most often the client itself: stored empty then, so it costs no hashing.
         let key = AggregateKey(
-            second: now, type: type, outcome: outcome, actor: Self.cut(actor), clientID: clientID, door: context.door,
-            peer: Self.cut(context.peer))
-        let isAuditOn = isAuditOn
+            second: now, type: type, outcome: outcome, actor: actor == clientID ? "" : Self.cut(actor),
+            clientID: clientID, door: context.door, peer: Self.cut(context.peer))
         shard(clientID).pending.withLock { pending in
-            if isAuditOn {
-                if let count = pending.aggregates[key] {
-                    pending.aggregates[key] = count + 1
-                } else if pending.aggregates.count + pending.singles.count < Self.maxEntriesPerShard {
-                    pending.aggregates[key] = 1
-                } else {
-                    pending.dropped += 1
-                }
+            if let count = pending.aggregates[key] {
+                pending.aggregates[key] = count + 1
+            } else if pending.aggregates.count + pending.singles.count < Self.maxEntriesPerShard {
+                pending.aggregates[key] = 1
+            } else {
+                pending.dropped += 1
+                if let usage { Self.add(usage, clientID: clientID, now: now, to: &pending) }
             }
-            if let usage { Self.add(usage, clientID: clientID, now: now, to: &pending) }
+        }
+    }
+
+    /// The usage an aggregate of `count` events stands for (see `count`).
+    private static func usage(of key: AggregateKey, count: UInt64, into counts: inout UsageCounts) {
+        switch key.type {
+        case .tokenIssue where key.outcome == "ok": counts.tokensIssued += count
+        case .rateLimitHit: counts.rateLimited += count
+        default: break
         }
     }
 
@@ -128,20 +149,27 @@ final class ActivityRecorder: Sendable {
             }
             dropped += pending.dropped
             taken.events += pending.singles
+            var usage = pending.usage
             for (key, count) in pending.aggregates {
+                var counts = UsageCounts()
+                Self.usage(of: key, count: count, into: &counts)
+                if counts != UsageCounts() {
+                    let usageKey = UsageKey(clientID: key.clientID, hour: key.second.quotientRoundingDown(by: 3600))
+                    usage[usageKey, default: UsageCounts()].add(counts)
+                }
                 taken.events.append(
                     .with {
                         $0.time = key.second * 1000
                         $0.type = key.type.rawValue
                         $0.outcome = key.outcome
-                        $0.actor = key.actor
+                        $0.actor = key.actor.isEmpty ? key.clientID : key.actor
                         $0.clientID = key.clientID
                         $0.door = key.door.rawValue
                         $0.peer = key.peer
                         $0.count = count
                     })
             }
-            taken.usage += pending.usage.map { ($0.key, $0.value) }
+            taken.usage += usage.map { ($0.key, $0.value) }
         }
         if dropped > 0 {
             taken.events.append(

@@ -28,9 +28,10 @@ enum ClientValidator {
 
     /// `client` (a change already applied to `base`) checked and put in canonical form; `base`
     /// gives the values of the settings that keep theirs when given empty.
-    static func validate(_ client: Authsec_V1_Client, base: Client, scopeExists: (String) throws -> Bool) throws
-        -> Client
+    static func validate(_ client: consuming Authsec_V1_Client, base: Client, scopeExists: (String) throws -> Bool)
+        throws -> Client
     {
+        // Consumed: a caller's temporary is changed in place, not copied on the first write.
         var client = client
         guard let appType = AppType(spelling: client.appType) else {
             throw metadata("app_type", "'\(client.appType)' is not one of ai_agent, mcp_server, web, mobile")

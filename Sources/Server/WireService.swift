@@ -135,10 +135,10 @@ public struct WireService: Sendable {
             result.jti = claims.jti
             result.tokenType = "Bearer"
             if let agent = answer.agent {
-                result.agent.agentType = agent.agentType
-                result.agent.capabilities = agent.capabilities
-                result.agent.contextRetention = agent.contextRetention
-                result.agent.maxContextSize = agent.maxContextSize
+                result.agentType = agent.agentType
+                result.agentCapabilities = agent.capabilities
+                result.agentContextRetention = agent.contextRetention
+                result.agentMaxContextSize = agent.maxContextSize
             }
         }
         return result

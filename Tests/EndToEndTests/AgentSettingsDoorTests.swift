@@ -99,10 +99,10 @@ import Wire
                 $0.clientSecret = resourceServer.client.clientSecret
             })
         let wireSeen = try await wire.call(introspect)
-        #expect(wireSeen.introspect.active && wireSeen.introspect.hasAgent)
-        #expect(wireSeen.introspect.agent.maxContextSize == 128_000)
-        #expect(wireSeen.introspect.agent.contextRetention == "24h")
-        #expect(!wireSeen.introspect.agent.hasRateLimits && !wireSeen.introspect.agent.hasClaimsInToken)
+        #expect(wireSeen.introspect.active && wireSeen.introspect.agentType == "task")
+        #expect(wireSeen.introspect.agentCapabilities == ["web_search", "code_execution"])
+        #expect(wireSeen.introspect.agentMaxContextSize == 128_000)
+        #expect(wireSeen.introspect.agentContextRetention == "24h")
 
         // An update shows in introspection at once; the issued token keeps what it was given.
         _ = try await call(

@@ -300,158 +300,164 @@ public nonisolated struct Authsec_V1_Request: Sendable {
   public init() {}
 }
 
-public nonisolated struct Authsec_V1_Response: Sendable {
+public nonisolated struct Authsec_V1_Response: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var id: UInt64 = 0
+  public var id: UInt64 {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
   public var status: Authsec_V1_Status {
-    get {_status ?? Authsec_V1_Status()}
-    set {_status = newValue}
+    get {_storage._status ?? Authsec_V1_Status()}
+    set {_uniqueStorage()._status = newValue}
   }
   /// Returns true if `status` has been explicitly set.
-  public var hasStatus: Bool {self._status != nil}
+  public var hasStatus: Bool {_storage._status != nil}
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
-  public mutating func clearStatus() {self._status = nil}
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
 
-  public var result: Authsec_V1_Response.OneOf_Result? = nil
+  public var result: OneOf_Result? {
+    get {return _storage._result}
+    set {_uniqueStorage()._result = newValue}
+  }
 
   public var token: Authsec_V1_TokenResponse {
     get {
-      if case .token(let v)? = result {return v}
+      if case .token(let v)? = _storage._result {return v}
       return Authsec_V1_TokenResponse()
     }
-    set {result = .token(newValue)}
+    set {_uniqueStorage()._result = .token(newValue)}
   }
 
   public var introspect: Authsec_V1_IntrospectResponse {
     get {
-      if case .introspect(let v)? = result {return v}
+      if case .introspect(let v)? = _storage._result {return v}
       return Authsec_V1_IntrospectResponse()
     }
-    set {result = .introspect(newValue)}
+    set {_uniqueStorage()._result = .introspect(newValue)}
   }
 
   public var revoke: Authsec_V1_RevokeResponse {
     get {
-      if case .revoke(let v)? = result {return v}
+      if case .revoke(let v)? = _storage._result {return v}
       return Authsec_V1_RevokeResponse()
     }
-    set {result = .revoke(newValue)}
+    set {_uniqueStorage()._result = .revoke(newValue)}
   }
 
   public var serverInfo: Authsec_V1_ServerInfoResponse {
     get {
-      if case .serverInfo(let v)? = result {return v}
+      if case .serverInfo(let v)? = _storage._result {return v}
       return Authsec_V1_ServerInfoResponse()
     }
-    set {result = .serverInfo(newValue)}
+    set {_uniqueStorage()._result = .serverInfo(newValue)}
   }
 
   public var charge: Authsec_V1_ChargeResponse {
     get {
-      if case .charge(let v)? = result {return v}
+      if case .charge(let v)? = _storage._result {return v}
       return Authsec_V1_ChargeResponse()
     }
-    set {result = .charge(newValue)}
+    set {_uniqueStorage()._result = .charge(newValue)}
   }
 
   public var client: Authsec_V1_ClientResponse {
     get {
-      if case .client(let v)? = result {return v}
+      if case .client(let v)? = _storage._result {return v}
       return Authsec_V1_ClientResponse()
     }
-    set {result = .client(newValue)}
+    set {_uniqueStorage()._result = .client(newValue)}
   }
 
   public var clients: Authsec_V1_ListClientsResponse {
     get {
-      if case .clients(let v)? = result {return v}
+      if case .clients(let v)? = _storage._result {return v}
       return Authsec_V1_ListClientsResponse()
     }
-    set {result = .clients(newValue)}
+    set {_uniqueStorage()._result = .clients(newValue)}
   }
 
   public var deleted: Authsec_V1_DeleteResponse {
     get {
-      if case .deleted(let v)? = result {return v}
+      if case .deleted(let v)? = _storage._result {return v}
       return Authsec_V1_DeleteResponse()
     }
-    set {result = .deleted(newValue)}
+    set {_uniqueStorage()._result = .deleted(newValue)}
   }
 
   public var scope: Authsec_V1_ScopeResponse {
     get {
-      if case .scope(let v)? = result {return v}
+      if case .scope(let v)? = _storage._result {return v}
       return Authsec_V1_ScopeResponse()
     }
-    set {result = .scope(newValue)}
+    set {_uniqueStorage()._result = .scope(newValue)}
   }
 
   public var scopes: Authsec_V1_ListScopesResponse {
     get {
-      if case .scopes(let v)? = result {return v}
+      if case .scopes(let v)? = _storage._result {return v}
       return Authsec_V1_ListScopesResponse()
     }
-    set {result = .scopes(newValue)}
+    set {_uniqueStorage()._result = .scopes(newValue)}
   }
 
   public var keys: Authsec_V1_ListKeysResponse {
     get {
-      if case .keys(let v)? = result {return v}
+      if case .keys(let v)? = _storage._result {return v}
       return Authsec_V1_ListKeysResponse()
     }
-    set {result = .keys(newValue)}
+    set {_uniqueStorage()._result = .keys(newValue)}
   }
 
   public var quota: Authsec_V1_QuotaResponse {
     get {
-      if case .quota(let v)? = result {return v}
+      if case .quota(let v)? = _storage._result {return v}
       return Authsec_V1_QuotaResponse()
     }
-    set {result = .quota(newValue)}
+    set {_uniqueStorage()._result = .quota(newValue)}
   }
 
   public var audit: Authsec_V1_ListAuditResponse {
     get {
-      if case .audit(let v)? = result {return v}
+      if case .audit(let v)? = _storage._result {return v}
       return Authsec_V1_ListAuditResponse()
     }
-    set {result = .audit(newValue)}
+    set {_uniqueStorage()._result = .audit(newValue)}
   }
 
   public var clientHistory: Authsec_V1_ClientHistoryResponse {
     get {
-      if case .clientHistory(let v)? = result {return v}
+      if case .clientHistory(let v)? = _storage._result {return v}
       return Authsec_V1_ClientHistoryResponse()
     }
-    set {result = .clientHistory(newValue)}
+    set {_uniqueStorage()._result = .clientHistory(newValue)}
   }
 
   public var usage: Authsec_V1_GetUsageResponse {
     get {
-      if case .usage(let v)? = result {return v}
+      if case .usage(let v)? = _storage._result {return v}
       return Authsec_V1_GetUsageResponse()
     }
-    set {result = .usage(newValue)}
+    set {_uniqueStorage()._result = .usage(newValue)}
   }
 
   public var user: Authsec_V1_UserResponse {
     get {
-      if case .user(let v)? = result {return v}
+      if case .user(let v)? = _storage._result {return v}
       return Authsec_V1_UserResponse()
     }
-    set {result = .user(newValue)}
+    set {_uniqueStorage()._result = .user(newValue)}
   }
 
   public var users: Authsec_V1_ListUsersResponse {
     get {
-      if case .users(let v)? = result {return v}
+      if case .users(let v)? = _storage._result {return v}
       return Authsec_V1_ListUsersResponse()
     }
-    set {result = .users(newValue)}
+    set {_uniqueStorage()._result = .users(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -479,7 +485,7 @@ public nonisolated struct Authsec_V1_Response: Sendable {
 
   public init() {}
 
-  fileprivate var _status: Authsec_V1_Status? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Authsec_V1_Status: Sendable {
@@ -671,77 +677,45 @@ public nonisolated struct Authsec_V1_IntrospectRequest: Sendable {
 }
 
 /// RFC 7662 §2.2. Only `active` is set for an inactive token.
-public nonisolated struct Authsec_V1_IntrospectResponse: @unchecked Sendable {
+public nonisolated struct Authsec_V1_IntrospectResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var active: Bool {
-    get {_storage._active}
-    set {_uniqueStorage()._active = newValue}
-  }
+  public var active: Bool = false
 
-  public var scope: String {
-    get {_storage._scope}
-    set {_uniqueStorage()._scope = newValue}
-  }
+  public var scope: String = String()
 
-  public var clientID: String {
-    get {_storage._clientID}
-    set {_uniqueStorage()._clientID = newValue}
-  }
+  public var clientID: String = String()
 
-  public var sub: String {
-    get {_storage._sub}
-    set {_uniqueStorage()._sub = newValue}
-  }
+  public var sub: String = String()
 
-  public var aud: [String] {
-    get {_storage._aud}
-    set {_uniqueStorage()._aud = newValue}
-  }
+  public var aud: [String] = []
 
-  public var iss: String {
-    get {_storage._iss}
-    set {_uniqueStorage()._iss = newValue}
-  }
+  public var iss: String = String()
 
-  public var exp: Int64 {
-    get {_storage._exp}
-    set {_uniqueStorage()._exp = newValue}
-  }
+  public var exp: Int64 = 0
 
-  public var iat: Int64 {
-    get {_storage._iat}
-    set {_uniqueStorage()._iat = newValue}
-  }
+  public var iat: Int64 = 0
 
-  public var jti: String {
-    get {_storage._jti}
-    set {_uniqueStorage()._jti = newValue}
-  }
+  public var jti: String = String()
 
-  public var tokenType: String {
-    get {_storage._tokenType}
-    set {_uniqueStorage()._tokenType = newValue}
-  }
+  public var tokenType: String = String()
 
-  /// The settings of the agent the token was issued to, as they are now; absent when the client
-  /// sets none. rate_limits and claims_in_token are never filled.
-  public var agent: ClientModel.Authsec_V1_AgentConfig {
-    get {_storage._agent ?? ClientModel.Authsec_V1_AgentConfig()}
-    set {_uniqueStorage()._agent = newValue}
-  }
-  /// Returns true if `agent` has been explicitly set.
-  public var hasAgent: Bool {_storage._agent != nil}
-  /// Clears the value of `agent`. Subsequent reads from it will return its default value.
-  public mutating func clearAgent() {_uniqueStorage()._agent = nil}
+  /// The settings of the agent the token was issued to, as they are now (empty when unset); HTTP
+  /// answers them as an "agent" object. Plain fields, not an AgentConfig: a message field would
+  /// put every answer's fields behind a heap-allocated box, on the hottest path there is.
+  public var agentType: String = String()
+
+  public var agentCapabilities: [String] = []
+
+  public var agentContextRetention: String = String()
+
+  public var agentMaxContextSize: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
-
-  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Authsec_V1_RevokeRequest: Sendable {
@@ -2023,329 +1997,369 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
   public static let protoMessageName: String = _protobuf_package + ".Response"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0\u{2}\u{a}user\0\u{2}\u{2}users\0\u{2}\u{8}audit\0\u{3}client_history\0\u{1}usage\0")
 
+  fileprivate class _StorageClass {
+    var _id: UInt64 = 0
+    var _status: Authsec_V1_Status? = nil
+    var _result: Authsec_V1_Response.OneOf_Result?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _status = source._status
+      _result = source._result
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._status) }()
-      case 10: try {
-        var v: Authsec_V1_TokenResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .token(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
+        case 10: try {
+          var v: Authsec_V1_TokenResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .token(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .token(v)
+          }
+        }()
+        case 11: try {
+          var v: Authsec_V1_IntrospectResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .introspect(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .introspect(v)
+          }
+        }()
+        case 12: try {
+          var v: Authsec_V1_RevokeResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .revoke(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .revoke(v)
+          }
+        }()
+        case 13: try {
+          var v: Authsec_V1_ServerInfoResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .serverInfo(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .serverInfo(v)
+          }
+        }()
+        case 14: try {
+          var v: Authsec_V1_ChargeResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .charge(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .charge(v)
+          }
+        }()
+        case 20: try {
+          var v: Authsec_V1_ClientResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .client(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .client(v)
+          }
+        }()
+        case 22: try {
+          var v: Authsec_V1_ListClientsResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .clients(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .clients(v)
+          }
+        }()
+        case 24: try {
+          var v: Authsec_V1_DeleteResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .deleted(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .deleted(v)
+          }
+        }()
+        case 30: try {
+          var v: Authsec_V1_ScopeResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .scope(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .scope(v)
+          }
+        }()
+        case 31: try {
+          var v: Authsec_V1_ListScopesResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .scopes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .scopes(v)
+          }
+        }()
+        case 40: try {
+          var v: Authsec_V1_ListKeysResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .keys(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .keys(v)
+          }
+        }()
+        case 50: try {
+          var v: Authsec_V1_QuotaResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .quota(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .quota(v)
+          }
+        }()
+        case 60: try {
+          var v: Authsec_V1_UserResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .user(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .user(v)
+          }
+        }()
+        case 62: try {
+          var v: Authsec_V1_ListUsersResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .users(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .users(v)
+          }
+        }()
+        case 70: try {
+          var v: Authsec_V1_ListAuditResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .audit(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .audit(v)
+          }
+        }()
+        case 71: try {
+          var v: Authsec_V1_ClientHistoryResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .clientHistory(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .clientHistory(v)
+          }
+        }()
+        case 72: try {
+          var v: Authsec_V1_GetUsageResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .usage(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .usage(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .token(v)
-        }
-      }()
-      case 11: try {
-        var v: Authsec_V1_IntrospectResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .introspect(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .introspect(v)
-        }
-      }()
-      case 12: try {
-        var v: Authsec_V1_RevokeResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .revoke(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .revoke(v)
-        }
-      }()
-      case 13: try {
-        var v: Authsec_V1_ServerInfoResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .serverInfo(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .serverInfo(v)
-        }
-      }()
-      case 14: try {
-        var v: Authsec_V1_ChargeResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .charge(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .charge(v)
-        }
-      }()
-      case 20: try {
-        var v: Authsec_V1_ClientResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .client(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .client(v)
-        }
-      }()
-      case 22: try {
-        var v: Authsec_V1_ListClientsResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .clients(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .clients(v)
-        }
-      }()
-      case 24: try {
-        var v: Authsec_V1_DeleteResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .deleted(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .deleted(v)
-        }
-      }()
-      case 30: try {
-        var v: Authsec_V1_ScopeResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .scope(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .scope(v)
-        }
-      }()
-      case 31: try {
-        var v: Authsec_V1_ListScopesResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .scopes(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .scopes(v)
-        }
-      }()
-      case 40: try {
-        var v: Authsec_V1_ListKeysResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .keys(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .keys(v)
-        }
-      }()
-      case 50: try {
-        var v: Authsec_V1_QuotaResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .quota(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .quota(v)
-        }
-      }()
-      case 60: try {
-        var v: Authsec_V1_UserResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .user(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .user(v)
-        }
-      }()
-      case 62: try {
-        var v: Authsec_V1_ListUsersResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .users(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .users(v)
-        }
-      }()
-      case 70: try {
-        var v: Authsec_V1_ListAuditResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .audit(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .audit(v)
-        }
-      }()
-      case 71: try {
-        var v: Authsec_V1_ClientHistoryResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .clientHistory(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .clientHistory(v)
-        }
-      }()
-      case 72: try {
-        var v: Authsec_V1_GetUsageResponse?
-        var hadOneofValue = false
-        if let current = self.result {
-          hadOneofValue = true
-          if case .usage(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.result = .usage(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.id != 0 {
-      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
-    }
-    try { if let v = self._status {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    switch self.result {
-    case .token?: try {
-      guard case .token(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .introspect?: try {
-      guard case .introspect(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .revoke?: try {
-      guard case .revoke(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .serverInfo?: try {
-      guard case .serverInfo(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .charge?: try {
-      guard case .charge(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .client?: try {
-      guard case .client(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .clients?: try {
-      guard case .clients(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .deleted?: try {
-      guard case .deleted(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
-    }()
-    case .scope?: try {
-      guard case .scope(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .scopes?: try {
-      guard case .scopes(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
-    }()
-    case .keys?: try {
-      guard case .keys(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
-    }()
-    case .quota?: try {
-      guard case .quota(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
-    }()
-    case .user?: try {
-      guard case .user(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
-    }()
-    case .users?: try {
-      guard case .users(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
-    }()
-    case .audit?: try {
-      guard case .audit(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 70)
-    }()
-    case .clientHistory?: try {
-      guard case .clientHistory(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 71)
-    }()
-    case .usage?: try {
-      guard case .usage(let v)? = self.result else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 72)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._id != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._id, fieldNumber: 1)
+      }
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      switch _storage._result {
+      case .token?: try {
+        guard case .token(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .introspect?: try {
+        guard case .introspect(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .revoke?: try {
+        guard case .revoke(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .serverInfo?: try {
+        guard case .serverInfo(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .charge?: try {
+        guard case .charge(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .client?: try {
+        guard case .client(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case .clients?: try {
+        guard case .clients(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      }()
+      case .deleted?: try {
+        guard case .deleted(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+      }()
+      case .scope?: try {
+        guard case .scope(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .scopes?: try {
+        guard case .scopes(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case .keys?: try {
+        guard case .keys(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .quota?: try {
+        guard case .quota(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+      }()
+      case .user?: try {
+        guard case .user(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+      }()
+      case .users?: try {
+        guard case .users(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+      }()
+      case .audit?: try {
+        guard case .audit(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 70)
+      }()
+      case .clientHistory?: try {
+        guard case .clientHistory(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 71)
+      }()
+      case .usage?: try {
+        guard case .usage(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 72)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Authsec_V1_Response, rhs: Authsec_V1_Response) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs._status != rhs._status {return false}
-    if lhs.result != rhs.result {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._result != rhs_storage._result {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2567,139 +2581,94 @@ nonisolated extension Authsec_V1_IntrospectRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Authsec_V1_IntrospectResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IntrospectResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}active\0\u{1}scope\0\u{3}client_id\0\u{1}sub\0\u{1}aud\0\u{1}iss\0\u{1}exp\0\u{1}iat\0\u{1}jti\0\u{3}token_type\0\u{1}agent\0")
-
-  fileprivate class _StorageClass {
-    var _active: Bool = false
-    var _scope: String = String()
-    var _clientID: String = String()
-    var _sub: String = String()
-    var _aud: [String] = []
-    var _iss: String = String()
-    var _exp: Int64 = 0
-    var _iat: Int64 = 0
-    var _jti: String = String()
-    var _tokenType: String = String()
-    var _agent: ClientModel.Authsec_V1_AgentConfig? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _active = source._active
-      _scope = source._scope
-      _clientID = source._clientID
-      _sub = source._sub
-      _aud = source._aud
-      _iss = source._iss
-      _exp = source._exp
-      _iat = source._iat
-      _jti = source._jti
-      _tokenType = source._tokenType
-      _agent = source._agent
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}active\0\u{1}scope\0\u{3}client_id\0\u{1}sub\0\u{1}aud\0\u{1}iss\0\u{1}exp\0\u{1}iat\0\u{1}jti\0\u{3}token_type\0\u{3}agent_type\0\u{3}agent_capabilities\0\u{3}agent_context_retention\0\u{3}agent_max_context_size\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularBoolField(value: &_storage._active) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._scope) }()
-        case 3: try { try decoder.decodeSingularStringField(value: &_storage._clientID) }()
-        case 4: try { try decoder.decodeSingularStringField(value: &_storage._sub) }()
-        case 5: try { try decoder.decodeRepeatedStringField(value: &_storage._aud) }()
-        case 6: try { try decoder.decodeSingularStringField(value: &_storage._iss) }()
-        case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._exp) }()
-        case 8: try { try decoder.decodeSingularInt64Field(value: &_storage._iat) }()
-        case 9: try { try decoder.decodeSingularStringField(value: &_storage._jti) }()
-        case 10: try { try decoder.decodeSingularStringField(value: &_storage._tokenType) }()
-        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._agent) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.active) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.aud) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.iss) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.exp) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.iat) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.jti) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.tokenType) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.agentType) }()
+      case 12: try { try decoder.decodeRepeatedStringField(value: &self.agentCapabilities) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.agentContextRetention) }()
+      case 14: try { try decoder.decodeSingularInt64Field(value: &self.agentMaxContextSize) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if _storage._active != false {
-        try visitor.visitSingularBoolField(value: _storage._active, fieldNumber: 1)
-      }
-      if !_storage._scope.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._scope, fieldNumber: 2)
-      }
-      if !_storage._clientID.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._clientID, fieldNumber: 3)
-      }
-      if !_storage._sub.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._sub, fieldNumber: 4)
-      }
-      if !_storage._aud.isEmpty {
-        try visitor.visitRepeatedStringField(value: _storage._aud, fieldNumber: 5)
-      }
-      if !_storage._iss.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._iss, fieldNumber: 6)
-      }
-      if _storage._exp != 0 {
-        try visitor.visitSingularInt64Field(value: _storage._exp, fieldNumber: 7)
-      }
-      if _storage._iat != 0 {
-        try visitor.visitSingularInt64Field(value: _storage._iat, fieldNumber: 8)
-      }
-      if !_storage._jti.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._jti, fieldNumber: 9)
-      }
-      if !_storage._tokenType.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._tokenType, fieldNumber: 10)
-      }
-      try { if let v = _storage._agent {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-      } }()
+    if self.active != false {
+      try visitor.visitSingularBoolField(value: self.active, fieldNumber: 1)
+    }
+    if !self.scope.isEmpty {
+      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 2)
+    }
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 3)
+    }
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 4)
+    }
+    if !self.aud.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.aud, fieldNumber: 5)
+    }
+    if !self.iss.isEmpty {
+      try visitor.visitSingularStringField(value: self.iss, fieldNumber: 6)
+    }
+    if self.exp != 0 {
+      try visitor.visitSingularInt64Field(value: self.exp, fieldNumber: 7)
+    }
+    if self.iat != 0 {
+      try visitor.visitSingularInt64Field(value: self.iat, fieldNumber: 8)
+    }
+    if !self.jti.isEmpty {
+      try visitor.visitSingularStringField(value: self.jti, fieldNumber: 9)
+    }
+    if !self.tokenType.isEmpty {
+      try visitor.visitSingularStringField(value: self.tokenType, fieldNumber: 10)
+    }
+    if !self.agentType.isEmpty {
+      try visitor.visitSingularStringField(value: self.agentType, fieldNumber: 11)
+    }
+    if !self.agentCapabilities.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.agentCapabilities, fieldNumber: 12)
+    }
+    if !self.agentContextRetention.isEmpty {
+      try visitor.visitSingularStringField(value: self.agentContextRetention, fieldNumber: 13)
+    }
+    if self.agentMaxContextSize != 0 {
+      try visitor.visitSingularInt64Field(value: self.agentMaxContextSize, fieldNumber: 14)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Authsec_V1_IntrospectResponse, rhs: Authsec_V1_IntrospectResponse) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._active != rhs_storage._active {return false}
-        if _storage._scope != rhs_storage._scope {return false}
-        if _storage._clientID != rhs_storage._clientID {return false}
-        if _storage._sub != rhs_storage._sub {return false}
-        if _storage._aud != rhs_storage._aud {return false}
-        if _storage._iss != rhs_storage._iss {return false}
-        if _storage._exp != rhs_storage._exp {return false}
-        if _storage._iat != rhs_storage._iat {return false}
-        if _storage._jti != rhs_storage._jti {return false}
-        if _storage._tokenType != rhs_storage._tokenType {return false}
-        if _storage._agent != rhs_storage._agent {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.active != rhs.active {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.sub != rhs.sub {return false}
+    if lhs.aud != rhs.aud {return false}
+    if lhs.iss != rhs.iss {return false}
+    if lhs.exp != rhs.exp {return false}
+    if lhs.iat != rhs.iat {return false}
+    if lhs.jti != rhs.jti {return false}
+    if lhs.tokenType != rhs.tokenType {return false}
+    if lhs.agentType != rhs.agentType {return false}
+    if lhs.agentCapabilities != rhs.agentCapabilities {return false}
+    if lhs.agentContextRetention != rhs.agentContextRetention {return false}
+    if lhs.agentMaxContextSize != rhs.agentMaxContextSize {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
