@@ -394,7 +394,11 @@ extension Authority {
         guard let claims = try verifyAccessToken(token), mayIntrospect(claims, by: caller) else {
             return Introspection(claims: nil)
         }
-        let agent = try registeredClient(claims.clientID).flatMap { AgentClaims($0.agentConfig) }
+        // A client introspecting its own token is the token's client: no lookup.
+        let agent =
+            claims.clientID == caller.clientID
+            ? AgentClaims(caller.agentConfig)
+            : try registeredClient(claims.clientID).flatMap { AgentClaims($0.agentConfig) }
         return Introspection(claims: claims, agent: agent)
     }
 
