@@ -12,11 +12,17 @@ import Synchronization
 /// limited and active in the last minute are kept; past `budget` bytes a shard forgets what it
 /// holds (the limit fails open for a minute rather than growing without bound).
 final class RateLimiter: Sendable {
-    /// One shard: client_id → theoretical arrival time (ns since the epoch), and dirty marks for
-    /// the periodic flush to the store.
+    /// A client's theoretical arrival time (ns since the epoch), and whether the periodic flush
+    /// to the store still has to write it.
+    struct Entry {
+        var arrival: Int64
+        var isDirty: Bool
+    }
+
+    /// One shard: client_id → entry. One dictionary lookup per request, under the lock: with one
+    /// hot client both event loops take this lock, so the less done under it the better.
     struct Shard {
-        var arrivals: [String: Int64] = [:]
-        var changed: Set<String> = []
+        var entries: [String: Entry] = [:]
         var bytes = 0
     }
 
@@ -40,15 +46,26 @@ final class RateLimiter: Sendable {
         let interval = 60_000_000_000 / max(perMinute, 1)
         let tolerance = interval * (max(perMinute, 1) - 1)
         return shard(clientID).state.withLock { shard -> Int64? in
-            let arrival = max(shard.arrivals[clientID] ?? now, now)
-            if arrival - now > tolerance { return arrival - tolerance - now }
-            if shard.arrivals.updateValue(arrival + interval, forKey: clientID) == nil {
+            let count = shard.entries.count
+            // A new entry starts at `now`, which always passes.
+            let wait = Self.step(
+                &shard.entries[clientID, default: Entry(arrival: now, isDirty: false)], now: now, interval: interval,
+                tolerance: tolerance)
+            if shard.entries.count > count {
                 shard.bytes += Self.entryCost + clientID.utf8.count
                 if shard.bytes > Self.budget / Self.shardCount { Self.prune(&shard, now: now, force: true) }
             }
-            shard.changed.insert(clientID)
-            return nil
+            return wait
         }
+    }
+
+    /// GCRA: nil and the time moved on when a request passes, else the wait.
+    private static func step(_ entry: inout Entry, now: Int64, interval: Int64, tolerance: Int64) -> Int64? {
+        let arrival = max(entry.arrival, now)
+        if arrival - now > tolerance { return arrival - tolerance - now }
+        entry.arrival = arrival + interval
+        entry.isDirty = true
+        return nil
     }
 
     /// The entries changed since the last call, for the store; drops the ones that have lapsed.
@@ -56,10 +73,9 @@ final class RateLimiter: Sendable {
         var changes: [(String, Int64)] = []
         for shard in shards {
             shard.state.withLock { shard in
-                for clientID in shard.changed {
-                    if let arrival = shard.arrivals[clientID] { changes.append((clientID, arrival)) }
+                for (clientID, entry) in shard.entries where entry.isDirty {
+                    changes.append((clientID, entry.arrival))
                 }
-                shard.changed.removeAll(keepingCapacity: true)
                 Self.prune(&shard, now: now, force: false)
             }
         }
@@ -67,13 +83,13 @@ final class RateLimiter: Sendable {
     }
 
     /// How many clients it holds a time for.
-    var entryCount: Int { shards.reduce(0) { total, shard in total + shard.state.withLock { $0.arrivals.count } } }
+    var entryCount: Int { shards.reduce(0) { total, shard in total + shard.state.withLock { $0.entries.count } } }
 
     /// Restores a client's time read back from the store at start.
     func restore(_ clientID: String, arrival: Int64, now: Int64) {
         guard arrival > now else { return }
         shard(clientID).state.withLock { shard in
-            if shard.arrivals.updateValue(arrival, forKey: clientID) == nil {
+            if shard.entries.updateValue(Entry(arrival: arrival, isDirty: false), forKey: clientID) == nil {
                 shard.bytes += Self.entryCost + clientID.utf8.count
             }
         }
@@ -82,20 +98,27 @@ final class RateLimiter: Sendable {
     /// Forgets a deleted client.
     func forget(_ clientID: String) {
         shard(clientID).state.withLock { shard in
-            if shard.arrivals.removeValue(forKey: clientID) != nil {
+            if shard.entries.removeValue(forKey: clientID) != nil {
                 shard.bytes -= Self.entryCost + clientID.utf8.count
             }
-            shard.changed.remove(clientID)
         }
     }
 
-    /// Drops lapsed entries; `force` empties the shard when that is not enough.
+    /// Drops lapsed entries and marks the rest written; `force` empties the shard when dropping
+    /// is not enough. Called with the changes taken (or, forced, to stay within the budget).
     private static func prune(_ shard: inout Shard, now: Int64, force: Bool) {
-        shard.arrivals = shard.arrivals.filter { $0.value > now }
-        shard.bytes = shard.arrivals.reduce(0) { $0 + entryCost + $1.key.utf8.count }
+        var kept: [String: Entry] = [:]
+        kept.reserveCapacity(shard.entries.count)
+        var bytes = 0
+        for (clientID, entry) in shard.entries where entry.arrival > now {
+            // A forced prune keeps the dirty marks: only `takeChanges` clears them.
+            kept[clientID] = Entry(arrival: entry.arrival, isDirty: force && entry.isDirty)
+            bytes += entryCost + clientID.utf8.count
+        }
+        shard.entries = kept
+        shard.bytes = bytes
         if force, shard.bytes > budget / shardCount * 3 / 4 {
-            shard.arrivals.removeAll()
-            shard.changed.removeAll()
+            shard.entries.removeAll()
             shard.bytes = 0
         }
     }
