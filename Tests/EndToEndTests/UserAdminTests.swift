@@ -287,9 +287,12 @@ import Wire
             }
             return (token, creates)
         }
-        #expect(tokenAnsweredAt - start < .milliseconds(150), "token answered after \(tokenAnsweredAt - start)")
+        // Relative to the hashes, not to a wall-clock bound, so a loaded machine cannot fail it:
+        // run inline, the first hash would hold the one event loop before the token call.
         #expect(createsAnsweredAt.count == 6)
-        #expect(createsAnsweredAt.contains { $0 > tokenAnsweredAt }, "every hash was done before the token call")
+        #expect(
+            createsAnsweredAt.allSatisfy { $0 > tokenAnsweredAt },
+            "token answered after \(tokenAnsweredAt - start), behind a hash")
     }
 
     /// Users survive a restart of the server.
