@@ -23,14 +23,4 @@ public enum AuditType: String, CaseIterable, Sendable {
     case quotaExhausted = "quota.exhausted"
     /// Events the in-memory buffer could not hold between two flushes; its count says how many.
     case auditDropped = "audit.dropped"
-
-    /// Whether one event stands for every like event of a second (`AuditEvent.count`).
-    var isAggregated: Bool {
-        switch self {
-        case .tokenIssue, .tokenRevoke, .clientAuthenticate, .rateLimitHit, .quotaExhausted, .adminAuthorize,
-            .auditDropped:
-            true
-        default: false
-        }
-    }
 }

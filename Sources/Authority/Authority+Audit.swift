@@ -37,9 +37,8 @@ extension Authority {
         detail: String = ""
     ) throws {
         guard activity.isAuditOn else { return }
-        let milliseconds = clock.nanoseconds() / 1_000_000
-        var event = Authsec_V1_AuditEvent.with {
-            $0.time = milliseconds
+        let event = Authsec_V1_AuditEvent.with {
+            $0.time = clock.nanoseconds() / 1_000_000
             $0.type = type.rawValue
             $0.outcome = "ok"
             $0.actor = caller.clientID
@@ -50,8 +49,7 @@ extension Authority {
             $0.detail = detail
             $0.user = user
         }
-        event.id = auditEventID()
-        try txn.put(Keyspace.audit, event.id, event)
+        try txn.put(Keyspace.audit, auditEventID(), event)
     }
 
     /// Runs a management operation, keeping a refusal of it in the audit log (its success is
@@ -129,9 +127,8 @@ extension Authority {
     /// `flushCounters`, in its transaction.
     func flushActivity(_ txn: WriteTransaction, _ taken: ActivityRecorder.Taken) throws {
         // In time order (aggregates come out of dictionaries), so ids follow the events' times.
-        for var event in taken.events.sorted(by: { $0.time < $1.time }) {
-            event.id = auditEventID()
-            try txn.put(Keyspace.audit, event.id, event)
+        for event in taken.events.sorted(by: { $0.time < $1.time }) {
+            try txn.put(Keyspace.audit, auditEventID(), event)
         }
         for (key, counts) in taken.usage {
             let storeKey = Self.usageKey(key.clientID, hour: key.hour)

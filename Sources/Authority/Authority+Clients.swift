@@ -139,21 +139,21 @@ extension Authority {
                     "token_endpoint_auth_method: the client has no secret; run rotate-secret after switching to a secret method",
                     detail: nil)
             }
-            var version = record.version
-            if version == 0 {
-                // Its first update: the fields it had become version 1, as created (or as found,
-                // for a client made before history was kept).
-                version = 1
-                let created = !record.createdBy.isEmpty
-                try self.putVersion(
-                    txn, Client(record: record), version: 1, change: created ? "create" : "recorded",
-                    actor: record.createdBy, time: record.client.createdAt * 1000)
-            }
-            version += 1
+            // Its first update writes down the version its record stood for until now.
+            if record.version == 0 { try self.putVersion(txn, Self.firstVersion(of: record)) }
+            let version = max(record.version, 1) + 1
             try txn.put(
                 Keyspace.clients, clientID,
                 client.record(secretHashes: hashes, version: version, createdBy: record.createdBy))
-            try self.putVersion(txn, client, version: version, change: "update", actor: caller.clientID)
+            try self.putVersion(
+                txn,
+                .with {
+                    $0.version = version
+                    $0.time = self.clock.nanoseconds() / 1_000_000
+                    $0.actor = caller.clientID
+                    $0.change = "update"
+                    $0.client = client.fields
+                })
             try self.putAudit(txn, .clientUpdate, by: caller, clientID: clientID, detail: Self.fieldsDetail(change))
             return client
         }

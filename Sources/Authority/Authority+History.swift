@@ -5,23 +5,27 @@ extension Authority {
     /// The most versions of one client kept; older ones go as new ones come.
     static let maxClientVersions: UInt32 = 100
 
-    /// Keeps `client`'s fields as `version`, in the change's own transaction; `time` (Unix
-    /// milliseconds) defaults to now.
-    func putVersion(
-        _ txn: WriteTransaction, _ client: Client, version: UInt32, change: String, actor: String, time: Int64? = nil
-    ) throws {
+    /// Keeps `entry` in the change's own transaction, dropping the version it makes one too many.
+    func putVersion(_ txn: WriteTransaction, _ entry: Authsec_V1_ClientVersion) throws {
         guard activity.isAuditOn else { return }
-        let entry = Authsec_V1_ClientVersion.with {
-            $0.version = version
-            $0.time = time ?? clock.nanoseconds() / 1_000_000
-            $0.actor = actor
-            $0.change = change
-            $0.client = client.fields
-        }
-        try txn.put(Keyspace.clientHistory, Self.versionKey(client.clientID, version), entry)
-        if version > Self.maxClientVersions {
+        let clientID = entry.client.clientID
+        try txn.put(Keyspace.clientHistory, Self.versionKey(clientID, entry.version), entry)
+        if entry.version > Self.maxClientVersions {
             _ = try txn.delete(
-                Keyspace.clientHistory, Self.versionKey(client.clientID, version - Self.maxClientVersions))
+                Keyspace.clientHistory, Self.versionKey(clientID, entry.version - Self.maxClientVersions))
+        }
+    }
+
+    /// The version a client's record stands for until its first update: as created, by
+    /// `created_by`; or, for a client made before history was kept, as found ("recorded").
+    static func firstVersion(of record: Authsec_Store_V1_StoredClient) -> Authsec_V1_ClientVersion {
+        let created = !record.createdBy.isEmpty
+        return .with {
+            $0.version = 1
+            $0.time = (created ? record.client.createdAt : record.client.updatedAt) * 1000
+            $0.actor = record.createdBy
+            $0.change = created ? "create" : "recorded"
+            $0.client = record.client
         }
     }
 
@@ -32,9 +36,8 @@ extension Authority {
     /// Every kept version of a client, oldest first; a deleted client's versions stay until the
     /// audit retention removes them. A client never updated has one version, its record as created.
     public func clientHistory(_ clientID: String) throws -> [Authsec_V1_ClientVersion] {
-        guard !clientID.isEmpty, clientID.utf8.count <= 255 else {
-            throw AuthorityError(.invalidRequest, "client_id is required")
-        }
+        guard !clientID.isEmpty else { throw AuthorityError(.invalidRequest, "client_id is required") }
+        guard clientID.utf8.count <= 255 else { throw AuthorityError(.invalidRequest, "client_id is too long") }
         let prefix = clientID + " "
         let (rows, record) = try read { txn in
             (
@@ -43,19 +46,8 @@ extension Authority {
             )
         }
         let versions = rows.prefix { $0.key.hasPrefix(prefix) }.map(\.value)
-        if let record, record.version == 0 {
-            // Not updated since it was created (or since history was kept): the record is version 1.
-            let created = !record.createdBy.isEmpty
-            return [
-                .with {
-                    $0.version = 1
-                    $0.time = (created ? record.client.createdAt : record.client.updatedAt) * 1000
-                    $0.actor = record.createdBy
-                    $0.change = created ? "create" : "recorded"
-                    $0.client = record.client
-                }
-            ]
-        }
+        // Not updated since it was created (or since history was kept): the record is version 1.
+        if let record, record.version == 0 { return [Self.firstVersion(of: record)] }
         if versions.isEmpty, record == nil {
             throw AuthorityError(.notFound, "client \(clientID) does not exist and has no history")
         }

@@ -13,19 +13,10 @@ extension Authsec_V1_Client {
 
     /// The proto names of the top-level fields that hold a value: not the default or, for a field
     /// that tracks presence, set. One traversal, as the encoders make.
-    public var fieldsWithValues: Set<String> { Self.names(ofFieldNumbers: fieldNumbersWithValues) }
-
-    /// The numbers of the top-level fields that hold a value (see `fieldsWithValues`).
-    public var fieldNumbersWithValues: Set<Int> {
+    public var fieldsWithValues: Set<String> {
         var visitor = VisitedFields()
         try? traverse(visitor: &visitor)
-        return visitor.numbers
-    }
-
-    /// The proto names of the fields numbered `numbers`.
-    public static func names(ofFieldNumbers numbers: Set<Int>) -> Set<String> {
-        guard !numbers.isEmpty else { return [] }
-        let mask = try? Google_Protobuf_FieldMask(fieldNumbers: numbers.sorted(), of: Authsec_V1_Client.self)
+        let mask = try? Google_Protobuf_FieldMask(fieldNumbers: visitor.numbers.sorted(), of: Authsec_V1_Client.self)
         return Set(mask?.paths ?? [])
     }
 }

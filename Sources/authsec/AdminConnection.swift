@@ -145,12 +145,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Sends one management call: first a client-credentials token, then the call as its bearer.
     func callAsAdmin(_ call: Authsec_V1_Request.OneOf_Call) async throws -> Authsec_V1_Response {
-        let client = try await connect()
-        defer { Task { await client.close() } }
-        let tokenRequest = Authsec_V1_Request.managementToken(authorization: try basicAuthorization())
-        let granted = try checked(try await send(tokenRequest, on: client)).token.accessToken
-        let request = Authsec_V1_Request(authorization: "Bearer " + granted, call: call)
-        return try checked(try await send(request, on: client))
+        try await withAdminSession { try await $0(call) }
     }
 
     /// Runs `body` with one connection and one management token for many calls (`audit --follow`);
