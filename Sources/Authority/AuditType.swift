@@ -20,6 +20,14 @@ public enum AuditType: String, CaseIterable, Sendable {
     /// A client that failed to authenticate (its claimed id), on any endpoint.
     case clientAuthenticate = "client.authenticate"
     case rateLimitHit = "rate_limit.hit"
+    /// A sign-in through the pages: `ok`, `invalid_grant` (wrong credentials) or `throttled`.
+    case userSignIn = "user.sign_in"
+    /// A user granted a client scopes on the consent page, or refused it (`access_denied`).
+    case userConsent = "user.consent"
+    /// A rotated refresh token presented again: its grant was revoked.
+    case refreshReuse = "token.refresh_reuse"
+    /// An authorization code redeemed a second time: its grant was revoked.
+    case codeReplay = "token.code_replay"
     case quotaExhausted = "quota.exhausted"
     /// Events the in-memory buffer could not hold between two flushes; its count says how many.
     case auditDropped = "audit.dropped"

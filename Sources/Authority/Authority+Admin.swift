@@ -77,7 +77,7 @@ extension Authority {
 
 extension Authority {
     /// The registered client `clientID`, through the client cache (a client change empties it).
-    func registeredClient(_ clientID: String) throws -> Client? {
+    public func registeredClient(_ clientID: String) throws -> Client? {
         if let cached = caches.client(clientID) { return cached }
         let generation = caches.generation
         guard let record = try read({ try $0.get(Keyspace.clients, clientID) }) else { return nil }

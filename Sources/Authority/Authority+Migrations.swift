@@ -112,6 +112,9 @@ extension Authority {
             // audit, client_history and usage are created when the store opens. Clients keep
             // StoredClient.version 0: their first update records the fields they had as version 1.
         },
+        7: { _, _ in
+            // authorization_codes, grants, refresh_tokens, sessions and consents start empty.
+        },
     ]
 
     /// The `clients` table as versions 1 to 3 wrote it.

@@ -10,12 +10,25 @@ public struct TokenRequest: Sendable {
     /// `audience` and RFC 8707 `resource` values.
     public var audiences: [String]
     public var credentials: ClientCredentials
+    /// `authorization_code`: the code, the redirect URI sent to /authorize, the PKCE verifier.
+    public var code: String?
+    public var redirectURI: String?
+    public var codeVerifier: String?
+    /// `refresh_token`: the refresh token.
+    public var refreshToken: String?
 
-    public init(grantType: String, scope: String?, audiences: [String], credentials: ClientCredentials) {
+    public init(
+        grantType: String, scope: String?, audiences: [String], credentials: ClientCredentials, code: String? = nil,
+        redirectURI: String? = nil, codeVerifier: String? = nil, refreshToken: String? = nil
+    ) {
         self.grantType = grantType
         self.scope = scope
         self.audiences = audiences
         self.credentials = credentials
+        self.code = code
+        self.redirectURI = redirectURI
+        self.codeVerifier = codeVerifier
+        self.refreshToken = refreshToken
     }
 }
 
@@ -25,6 +38,10 @@ public struct TokenGrant: Sendable {
     public let tokenType = "Bearer"
     public let expiresIn: Int64
     public let scope: String
+    /// Issued to a person's grant when the client has the `refresh_token` grant.
+    public var refreshToken: String? = nil
+    /// Issued when the grant holds `openid` (OpenID Connect Core §3.1.3.3).
+    public var idToken: String? = nil
 }
 
 /// An RFC 7662 answer: the claims of an active token, or nil for inactive.
@@ -230,24 +247,14 @@ extension Authority {
 
     // MARK: - Token endpoint
 
-    /// The token endpoint (RFC 6749 §3.2); the client-credentials grant (§4.4) is served so far.
-    /// Ready unless the client authenticates with an assertion.
+    /// The token endpoint (RFC 6749 §3.2): client credentials (§4.4), authorization code (§4.1.3)
+    /// and refresh (§6). Ready for client credentials unless the client authenticates with an
+    /// assertion; pending for the grants that write.
     public func token(_ request: TokenRequest, context: CallContext = .inProcess) -> Answer<TokenGrant> {
         .deciding {
             try checkGrantParameter(request)
-            return authenticate(request.credentials, context: context).map { client in
-                do {
-                    let grant = try self.grant(request, to: client)
-                    self.auditCount(
-                        .tokenIssue, actor: client.clientID, clientID: client.clientID, context: context,
-                        usage: { $0.tokensIssued += 1 })
-                    return grant
-                } catch let error as AuthorityError {
-                    self.auditCount(
-                        .tokenIssue, outcome: error.code.rawValue, actor: client.clientID, clientID: client.clientID,
-                        context: context)
-                    throw error
-                }
+            return authenticate(request.credentials, context: context).then { client in
+                self.grant(request, to: client, context: context)
             }
         }
     }
@@ -258,19 +265,53 @@ extension Authority {
         }
     }
 
-    private func grant(_ request: TokenRequest, to client: Client) throws -> TokenGrant {
-        guard let grant = GrantType(spelling: request.grantType) else {
-            throw AuthorityError(.unsupportedGrantType, "grant_type '\(request.grantType)' is not supported")
+    private func grant(_ request: TokenRequest, to client: Client, context: CallContext) -> Answer<TokenGrant> {
+        do {
+            guard let grant = GrantType(spelling: request.grantType) else {
+                throw AuthorityError(.unsupportedGrantType, "grant_type '\(request.grantType)' is not supported")
+            }
+            guard client.grantTypes.contains(grant) else {
+                throw AuthorityError(.unauthorizedClient, "client is not allowed the \(grant.rawValue) grant")
+            }
+            switch grant {
+            case .clientCredentials:
+                let issued = try issueClientCredentials(client, scope: request.scope, audiences: request.audiences)
+                noteIssued(to: client, context: context)
+                return .ready(.success(issued))
+            case .authorizationCode, .refreshToken:
+                return .pending {
+                    do {
+                        let issued =
+                            grant == .authorizationCode
+                            ? try await self.redeemCode(request, client: client, context: context)
+                            : try await self.refresh(request, client: client, context: context)
+                        self.noteIssued(to: client, context: context)
+                        return issued
+                    } catch {
+                        self.noteRefused(error, client: client, context: context)
+                        throw error
+                    }
+                }
+            case .deviceCode:
+                throw AuthorityError(.unsupportedGrantType, "grant_type '\(grant.rawValue)' is not served yet")
+            }
+        } catch {
+            noteRefused(error, client: client, context: context)
+            return .ready(.failure(error))
         }
-        guard client.grantTypes.contains(grant) else {
-            throw AuthorityError(.unauthorizedClient, "client is not allowed the \(grant.rawValue) grant")
-        }
-        switch grant {
-        case .clientCredentials:
-            return try issueClientCredentials(client, scope: request.scope, audiences: request.audiences)
-        case .authorizationCode, .refreshToken, .deviceCode:
-            throw AuthorityError(.unsupportedGrantType, "grant_type '\(grant.rawValue)' is not served yet")
-        }
+    }
+
+    private func noteIssued(to client: Client, context: CallContext) {
+        auditCount(
+            .tokenIssue, actor: client.clientID, clientID: client.clientID, context: context,
+            usage: { $0.tokensIssued += 1 })
+    }
+
+    private func noteRefused(_ error: any Error, client: Client, context: CallContext) {
+        guard let error = error as? AuthorityError else { return }
+        auditCount(
+            .tokenIssue, outcome: error.code.rawValue, actor: client.clientID, clientID: client.clientID,
+            context: context)
     }
 
     /// RFC 6749 §4.4. No store write: the token is a self-contained signed JWT (RFC 9068).
@@ -341,7 +382,7 @@ extension Authority {
     }
 
     /// `names` without those no longer registered; reads the store only after a scope change.
-    private func existingScopes(_ names: [String]) throws -> [String] {
+    func existingScopes(_ names: [String]) throws -> [String] {
         guard names.contains(where: { !ClientValidator.oidcScopes.contains($0) }) else { return names }
         let registered = try caches.registeredScopes { Set(try listScopes().map(\.name)) }
         return names.filter { ClientValidator.oidcScopes.contains($0) || registered.contains($0) }
@@ -370,6 +411,7 @@ extension Authority {
         // A deleted client's tokens end with it (its record stays until they would have expired).
         let isRefused = try read { txn in
             try txn.get(Keyspace.revokedTokens, claims.jti) != nil
+                || (claims.grantID != nil && txn.get(Keyspace.revokedTokens, String(claims.grantID!)) != nil)
                 || (deletedClientRecords.load(ordering: .acquiring) > 0
                     && txn.get(Keyspace.deletedClients, claims.clientID) != nil)
         }
@@ -416,10 +458,21 @@ extension Authority {
     ) -> Answer<Void> {
         authenticate(credentials, context: context).then { caller in
             try self.requireToken(token)
-            if let hint = tokenTypeHint, !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
+            let hint = tokenTypeHint ?? ""
+            if !hint.isEmpty, hint != "access_token", hint != "refresh_token" {
                 throw AuthorityError(.unsupportedTokenType, "token_type_hint '\(hint)' is not supported")
             }
-            guard let claims = try self.verifyAccessToken(token) else { return .ready(.success(())) }
+            guard let claims = try self.verifyAccessToken(token) else {
+                // RFC 7009 §2.1: revoking a refresh token revokes its grant, access tokens included.
+                guard let grantID = try self.revocableGrant(refreshToken: token, by: caller) else {
+                    return .ready(.success(()))
+                }
+                return .pending {
+                    let now = self.clock.now()
+                    try await self.write { txn in try self.revokeGrant(grantID, in: txn, now: now) }
+                    self.auditCount(.tokenRevoke, actor: caller.clientID, clientID: caller.clientID, context: context)
+                }
+            }
             guard claims.clientID == caller.clientID || caller.allowedScopes.contains(Scopes.adminClients) else {
                 throw AuthorityError(.unauthorizedClient, "the token was issued to another client")
             }

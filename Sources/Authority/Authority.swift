@@ -26,6 +26,7 @@ public final class Authority: Sendable {
     let caches = HotPathCaches()
     let rateLimiter = RateLimiter()
     let quotaLedger = QuotaLedger()
+    let loginThrottle = LoginThrottle()
     /// Audit events and usage counts waiting for the next flush.
     let activity: ActivityRecorder
     /// How long audit events and client versions are kept, in seconds; 0 keeps none (audit off).

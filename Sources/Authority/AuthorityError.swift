@@ -16,6 +16,12 @@ public struct AuthorityError: Error, CustomStringConvertible, Sendable {
         case invalidToken = "invalid_token"
         case insufficientScope = "insufficient_scope"
         case accessDenied = "access_denied"
+        /// RFC 6749 §4.1.2.1: a `response_type` other than `code`.
+        case unsupportedResponseType = "unsupported_response_type"
+        /// OpenID Connect Core §3.1.2.6: `prompt=none`, and nobody is signed in.
+        case loginRequired = "login_required"
+        /// OpenID Connect Core §3.1.2.6: `prompt=none`, and the user has not consented yet.
+        case consentRequired = "consent_required"
         case invalidClientMetadata = "invalid_client_metadata"
         case invalidRedirectURI = "invalid_redirect_uri"
         case notFound = "not_found"

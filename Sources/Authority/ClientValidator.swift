@@ -123,6 +123,12 @@ enum ClientValidator {
         if client.idTokenLifetime == 0 { client.idTokenLifetime = base.fields.idTokenLifetime }
         try require(
             (60...86_400).contains(client.idTokenLifetime), "id_token_lifetime", "must be between 60 and 86400 seconds")
+        try require(
+            (0...300).contains(client.refreshTokenLeeway), "refresh_token_leeway", "must be between 0 and 300 seconds")
+        try require(
+            client.refreshTokenIdleLifetime == 0
+                || (60...client.refreshTokenLifetime).contains(client.refreshTokenIdleLifetime),
+            "refresh_token_idle_lifetime", "must be 0 (off) or between 60 seconds and refresh_token_lifetime")
         // Presence: a given flag without a value is false; stored and answered always set.
         client.rotateRefreshToken = client.rotateRefreshToken
         client.requireProofKeyForCodeExchange = client.requireProofKeyForCodeExchange
@@ -286,7 +292,7 @@ enum ClientValidator {
 
 extension Array where Element: Hashable {
     /// The elements in order, each once.
-    func uniqued() -> [Element] {
+    public func uniqued() -> [Element] {
         var seen = Set<Element>()
         return filter { seen.insert($0).inserted }
     }

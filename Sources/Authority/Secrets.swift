@@ -45,6 +45,20 @@ enum Secrets {
     /// A JWT id: 128 random bits, base64url.
     static func tokenID() -> String { randomBase64URL(bytes: 16) }
 
+    /// A grant's id: `g_` and 128 random bits. The jti of each access token issued from the
+    /// grant starts with it and a dot, so that revoking the grant ends them all.
+    static func grantID() -> String { "g_" + randomBase64URL(bytes: 16) }
+
+    /// An opaque credential handed to a client or a browser (authorization code, refresh token,
+    /// session cookie): 256 random bits, base64url. Only `storageKey` of it is stored.
+    static func opaqueToken() -> String { randomBase64URL(bytes: 32) }
+
+    /// The key an opaque credential is stored under: base64url SHA-256, so a copied store yields
+    /// no live credential, and keys stay text for scans.
+    static func storageKey(_ token: String) -> String {
+        Base64URL.encode(Array(SHA256.hash(data: Array(token.utf8))))
+    }
+
     /// Random bytes as base64url, redrawn until the text starts with a letter or digit, so that
     /// `--client-secret VALUE` on a command line is never mistaken for an option (costs < 0.05 bit).
     static func randomBase64URL(bytes count: Int) -> String {

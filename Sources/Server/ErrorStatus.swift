@@ -17,7 +17,8 @@ extension AuthorityError.Code {
         case .serverError: .internalServerError
         case .temporarilyUnavailable: .serviceUnavailable
         case .invalidRequest, .invalidGrant, .unauthorizedClient, .unsupportedGrantType, .invalidScope,
-            .invalidTarget, .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI:
+            .invalidTarget, .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI,
+            .unsupportedResponseType, .loginRequired, .consentRequired:
             .badRequest
         }
     }
@@ -34,8 +35,9 @@ extension AuthorityError.Code {
         case .serverError: .internal
         case .temporarilyUnavailable: .unavailable
         case .invalidRequest, .invalidGrant, .unsupportedGrantType, .invalidScope, .invalidTarget,
-            .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI:
+            .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI, .unsupportedResponseType:
             .invalidArgument
+        case .loginRequired, .consentRequired: .failedPrecondition
         }
     }
 }

@@ -30,6 +30,12 @@ struct FormBody {
         self.fields = fields
     }
 
+    /// The parameters of a form body or query string, strictly parsed (a repeated parameter is
+    /// refused as in `init`).
+    static func parameters(_ text: String) -> Result<[(name: String, value: String)], AuthorityError> {
+        Result { () throws(AuthorityError) in try FormBody(text).fields }
+    }
+
     /// The parameter's value; an empty value counts as absent (RFC 6749 §3.1).
     subscript(name: String) -> String? {
         guard let value = fields.first(where: { $0.name == name })?.value, !value.isEmpty else { return nil }

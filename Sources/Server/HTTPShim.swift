@@ -39,6 +39,10 @@ struct HTTPShim: Sendable {
         router.get("/.well-known/oauth-authorization-server") { _, _ in
             try ready { json(.ok, metadata($0), cacheable: true) }
         }
+        // One document for both: OpenID Connect Discovery §3 is RFC 8414 with OpenID's fields.
+        router.get("/.well-known/openid-configuration") { _, _ in
+            try ready { json(.ok, metadata($0), cacheable: true) }
+        }
         router.get("/.well-known/jwks.json") { _, _ in
             try ready { authority in
                 var response = json(.ok, authority.jwksJSON(), cacheable: true)
@@ -46,6 +50,8 @@ struct HTTPShim: Sendable {
                 return response
             }
         }
+        AuthorizePages(authority: authority, logger: logger, maxBodySize: maxBodySize).register(on: router)
+        UserInfoRoute(authority: authority, maxBodySize: maxBodySize).register(on: router)
         for endpoint in FormEndpoint.allCases {
             router.post(RouterPath(endpoint.rawValue)) { request, context in
                 await respond(to: request, endpoint, context: context.call)
@@ -155,7 +161,9 @@ struct HTTPShim: Sendable {
     private func tokenRequest(_ form: FormBody, _ authorization: String?) throws -> TokenRequest {
         TokenRequest(
             grantType: form["grant_type"] ?? "", scope: form["scope"],
-            audiences: form.all("audience") + form.all("resource"), credentials: try credentials(form, authorization))
+            audiences: form.all("audience") + form.all("resource"), credentials: try credentials(form, authorization),
+            code: form["code"], redirectURI: form["redirect_uri"], codeVerifier: form["code_verifier"],
+            refreshToken: form["refresh_token"])
     }
 
     private func tokenReply(_ grant: TokenGrant) -> FormReply {
@@ -164,6 +172,8 @@ struct HTTPShim: Sendable {
         body += grant.accessToken  // our own JWT: base64url and dots, nothing to escape
         body += #"","token_type":"Bearer","expires_in":\#(grant.expiresIn),"scope":"#
         append(grant.scope, to: &body)
+        if let refreshToken = grant.refreshToken { body += ",\"refresh_token\":\"" + refreshToken + "\"" }
+        if let idToken = grant.idToken { body += ",\"id_token\":\"" + idToken + "\"" }
         return FormReply(status: .ok, body: body + "}")
     }
 
@@ -257,21 +267,36 @@ struct HTTPShim: Sendable {
             "jwks_uri": issuer + "/.well-known/jwks.json",
             "introspection_endpoint": issuer + "/oauth/introspect",
             "revocation_endpoint": issuer + "/oauth/revoke",
-            "grant_types_supported": ["client_credentials"],
-            "response_types_supported": [String](),
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "authorization_endpoint": issuer + "/authorize",
+            "userinfo_endpoint": issuer + "/userinfo",
+            "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "authorization_response_iss_parameter_supported": true,
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
+            ],
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
             "introspection_endpoint_auth_methods_supported": [
                 "client_secret_basic", "client_secret_post", "private_key_jwt",
             ],
             "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post", "private_key_jwt",
+                "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
             ],
             // Reserved scopes are for Authsec's own management; no client library should ask for them.
-            "scopes_supported": ((try? authority.listScopes().map(\.name)) ?? []).filter {
-                !Scopes.reserved.contains($0)
-            },
+            "scopes_supported":
+                (["openid", "profile", "email"]
+                + ((try? authority.listScopes().map(\.name)) ?? [])).uniqued().filter {
+                    !Scopes.reserved.contains($0)
+                },
             "code_challenge_methods_supported": ["S256"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "claims_supported": [
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "name",
+                "preferred_username", "updated_at", "email", "email_verified",
+            ],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
         ]
         // Authsec's own field: where its binary protocol is served (RFC 8414 §2 allows more).
         if let wire = wireAddress.value { object["authsec_wire_address"] = wire }

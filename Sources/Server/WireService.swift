@@ -101,7 +101,10 @@ public struct WireService: Sendable {
     static func tokenRequest(_ call: Authsec_V1_TokenRequest, _ credentials: ClientCredentials) -> TokenRequest {
         TokenRequest(
             grantType: call.grantType, scope: call.scope.isEmpty ? nil : call.scope, audiences: call.audience,
-            credentials: credentials)
+            credentials: credentials, code: call.code.isEmpty ? nil : call.code,
+            redirectURI: call.redirectUri.isEmpty ? nil : call.redirectUri,
+            codeVerifier: call.codeVerifier.isEmpty ? nil : call.codeVerifier,
+            refreshToken: call.refreshToken.isEmpty ? nil : call.refreshToken)
     }
 
     static func tokenResponse(_ grant: TokenGrant) -> Authsec_V1_TokenResponse {
@@ -110,6 +113,8 @@ public struct WireService: Sendable {
         result.tokenType = grant.tokenType
         result.expiresIn = grant.expiresIn
         result.scope = grant.scope
+        if let refreshToken = grant.refreshToken { result.refreshToken = refreshToken }
+        if let idToken = grant.idToken { result.idToken = idToken }
         return result
     }
 

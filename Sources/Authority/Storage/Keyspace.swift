@@ -22,7 +22,8 @@ public enum Keyspace {
     ///   fields are `optional` (a stored 0 was never written, so it reads as absent: not limited).
     /// - 6: `users` and `usernames`; the built-in reserved scope `admin:users`, held by the init admin.
     /// - 7: `audit`, `client_history` and `usage`; `StoredClient.version`.
-    public static let schemaVersion: UInt32 = 7
+    /// - 8: `authorization_codes`, `grants`, `refresh_tokens`, `sessions` and `consents`.
+    public static let schemaVersion: UInt32 = 8
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
     /// opens only with the master key that sealed it.
@@ -32,6 +33,7 @@ public enum Keyspace {
     public static let schema = Schema(tableNames: [
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
         "deleted_clients", "quota_spend", "rate_limits", "users", "usernames", "audit", "client_history", "usage",
+        "authorization_codes", "grants", "refresh_tokens", "sessions", "consents",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -69,6 +71,20 @@ public enum Keyspace {
     /// `usage`: "client_id hour" (the hour's Unix seconds / 3600 as 8 hex digits) → UsageHour,
     /// kept 7 days (from version 7).
     public static let usage = schema.table("usage", of: Authsec_V1_UsageHour.self)
+    /// `authorization_codes`: `Secrets.storageKey(code)` → AuthorizationCodeRecord, until it
+    /// expires; a redeemed code stays until then, so that its replay is recognized (from version 8).
+    public static let authorizationCodes = schema.table(
+        "authorization_codes", of: Authsec_Store_V1_AuthorizationCodeRecord.self)
+    /// `grants`: grant id (`g_` and 22 base64url characters) → GrantRecord, one authorization's
+    /// refresh-token family, until its absolute expiry (from version 8). A revoked grant's id is
+    /// also a key of `revoked_tokens`, so that introspection refuses its access tokens.
+    public static let grants = schema.table("grants", of: Authsec_Store_V1_GrantRecord.self)
+    /// `refresh_tokens`: `Secrets.storageKey(token)` → RefreshTokenRecord (from version 8).
+    public static let refreshTokens = schema.table("refresh_tokens", of: Authsec_Store_V1_RefreshTokenRecord.self)
+    /// `sessions`: `Secrets.storageKey(cookie)` → SessionRecord, a signed-in browser (from version 8).
+    public static let sessions = schema.table("sessions", of: Authsec_Store_V1_SessionRecord.self)
+    /// `consents`: "sub client_id" → ConsentRecord, the scopes a user granted a client (from version 8).
+    public static let consents = schema.table("consents", of: Authsec_Store_V1_ConsentRecord.self)
 }
 
 /// Protobuf records are stored as their serialized bytes.
@@ -102,3 +118,8 @@ extension Authsec_Store_V1_UsernameRecord: StoreRecord {}
 extension Authsec_V1_AuditEvent: StoreRecord {}
 extension Authsec_V1_ClientVersion: StoreRecord {}
 extension Authsec_V1_UsageHour: StoreRecord {}
+extension Authsec_Store_V1_AuthorizationCodeRecord: StoreRecord {}
+extension Authsec_Store_V1_GrantRecord: StoreRecord {}
+extension Authsec_Store_V1_RefreshTokenRecord: StoreRecord {}
+extension Authsec_Store_V1_SessionRecord: StoreRecord {}
+extension Authsec_Store_V1_ConsentRecord: StoreRecord {}

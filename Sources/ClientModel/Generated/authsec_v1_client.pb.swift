@@ -341,6 +341,20 @@ public nonisolated struct Authsec_V1_Client: @unchecked Sendable {
   /// Clears the value of `disabled`. Subsequent reads from it will return its default value.
   public mutating func clearDisabled() {_uniqueStorage()._disabled = nil}
 
+  /// Seconds after a rotation during which the immediately previous refresh token may still be
+  /// used once more without being taken for theft (0 to 300; default 0: any reuse revokes).
+  public var refreshTokenLeeway: Int64 {
+    get {_storage._refreshTokenLeeway}
+    set {_uniqueStorage()._refreshTokenLeeway = newValue}
+  }
+
+  /// A refresh token unused this many seconds expires, within refresh_token_lifetime (the
+  /// absolute lifetime of the grant). 0, the default: only the absolute lifetime applies.
+  public var refreshTokenIdleLifetime: Int64 {
+    get {_storage._refreshTokenIdleLifetime}
+    set {_uniqueStorage()._refreshTokenIdleLifetime = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -540,7 +554,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Client"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -571,6 +585,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
     var _isConfidential: Bool = false
     var _resources: [String] = []
     var _disabled: Bool? = nil
+    var _refreshTokenLeeway: Int64 = 0
+    var _refreshTokenIdleLifetime: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -609,6 +625,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       _isConfidential = source._isConfidential
       _resources = source._resources
       _disabled = source._disabled
+      _refreshTokenLeeway = source._refreshTokenLeeway
+      _refreshTokenIdleLifetime = source._refreshTokenIdleLifetime
     }
   }
 
@@ -655,6 +673,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         case 26: try { try decoder.decodeSingularBoolField(value: &_storage._isConfidential) }()
         case 27: try { try decoder.decodeRepeatedStringField(value: &_storage._resources) }()
         case 28: try { try decoder.decodeSingularBoolField(value: &_storage._disabled) }()
+        case 29: try { try decoder.decodeSingularInt64Field(value: &_storage._refreshTokenLeeway) }()
+        case 30: try { try decoder.decodeSingularInt64Field(value: &_storage._refreshTokenIdleLifetime) }()
         default: break
         }
       }
@@ -751,6 +771,12 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       try { if let v = _storage._disabled {
         try visitor.visitSingularBoolField(value: v, fieldNumber: 28)
       } }()
+      if _storage._refreshTokenLeeway != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._refreshTokenLeeway, fieldNumber: 29)
+      }
+      if _storage._refreshTokenIdleLifetime != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._refreshTokenIdleLifetime, fieldNumber: 30)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -788,6 +814,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._isConfidential != rhs_storage._isConfidential {return false}
         if _storage._resources != rhs_storage._resources {return false}
         if _storage._disabled != rhs_storage._disabled {return false}
+        if _storage._refreshTokenLeeway != rhs_storage._refreshTokenLeeway {return false}
+        if _storage._refreshTokenIdleLifetime != rhs_storage._refreshTokenIdleLifetime {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -630,6 +630,18 @@ public nonisolated struct Authsec_V1_TokenRequest: Sendable {
 
   public var clientAssertion: String = String()
 
+  /// authorization_code
+  public var code: String = String()
+
+  /// authorization_code: as sent to /authorize
+  public var redirectUri: String = String()
+
+  /// authorization_code: PKCE (RFC 7636)
+  public var codeVerifier: String = String()
+
+  /// refresh_token
+  public var refreshToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -648,6 +660,12 @@ public nonisolated struct Authsec_V1_TokenResponse: Sendable {
   public var expiresIn: Int64 = 0
 
   public var scope: String = String()
+
+  /// when the client has the refresh_token grant
+  public var refreshToken: String = String()
+
+  /// when the openid scope was granted
+  public var idToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2421,7 +2439,7 @@ nonisolated extension Authsec_V1_Status.Code: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_type\0\u{1}scope\0\u{1}audience\0\u{3}client_id\0\u{3}client_secret\0\u{3}client_assertion_type\0\u{3}client_assertion\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_type\0\u{1}scope\0\u{1}audience\0\u{3}client_id\0\u{3}client_secret\0\u{3}client_assertion_type\0\u{3}client_assertion\0\u{1}code\0\u{3}redirect_uri\0\u{3}code_verifier\0\u{3}refresh_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2436,6 +2454,10 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularStringField(value: &self.clientSecret) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.clientAssertionType) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.clientAssertion) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.redirectUri) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.codeVerifier) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.refreshToken) }()
       default: break
       }
     }
@@ -2463,6 +2485,18 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
     if !self.clientAssertion.isEmpty {
       try visitor.visitSingularStringField(value: self.clientAssertion, fieldNumber: 7)
     }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 8)
+    }
+    if !self.redirectUri.isEmpty {
+      try visitor.visitSingularStringField(value: self.redirectUri, fieldNumber: 9)
+    }
+    if !self.codeVerifier.isEmpty {
+      try visitor.visitSingularStringField(value: self.codeVerifier, fieldNumber: 10)
+    }
+    if !self.refreshToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.refreshToken, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2474,6 +2508,10 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
     if lhs.clientSecret != rhs.clientSecret {return false}
     if lhs.clientAssertionType != rhs.clientAssertionType {return false}
     if lhs.clientAssertion != rhs.clientAssertion {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.redirectUri != rhs.redirectUri {return false}
+    if lhs.codeVerifier != rhs.codeVerifier {return false}
+    if lhs.refreshToken != rhs.refreshToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2481,7 +2519,7 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}token_type\0\u{3}expires_in\0\u{1}scope\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}token_type\0\u{3}expires_in\0\u{1}scope\0\u{3}refresh_token\0\u{3}id_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2493,6 +2531,8 @@ nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularStringField(value: &self.tokenType) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.expiresIn) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.refreshToken) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.idToken) }()
       default: break
       }
     }
@@ -2511,6 +2551,12 @@ nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProt
     if !self.scope.isEmpty {
       try visitor.visitSingularStringField(value: self.scope, fieldNumber: 4)
     }
+    if !self.refreshToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.refreshToken, fieldNumber: 5)
+    }
+    if !self.idToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.idToken, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2519,6 +2565,8 @@ nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.tokenType != rhs.tokenType {return false}
     if lhs.expiresIn != rhs.expiresIn {return false}
     if lhs.scope != rhs.scope {return false}
+    if lhs.refreshToken != rhs.refreshToken {return false}
+    if lhs.idToken != rhs.idToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

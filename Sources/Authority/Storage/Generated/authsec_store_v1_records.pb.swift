@@ -488,6 +488,138 @@ public nonisolated struct Authsec_Store_V1_UsernameRecord: Sendable {
   public init() {}
 }
 
+/// `authorization_codes`: base64url SHA-256 of a code → the authorization it carries, until it
+/// expires (at most 60 s after issue). Redeemed codes stay until then, so that a replay is
+/// recognized and revokes the grant it issued. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_AuthorizationCodeRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var sub: String = String()
+
+  public var redirectUri: String = String()
+
+  public var scope: String = String()
+
+  public var audience: [String] = []
+
+  /// The S256 challenge (RFC 7636); empty when the client made none.
+  public var codeChallenge: String = String()
+
+  public var nonce: String = String()
+
+  public var authTime: Int64 = 0
+
+  public var sessionID: String = String()
+
+  public var expiresAt: Int64 = 0
+
+  /// The grant this code starts: fixed at issue, so a replay knows what to revoke.
+  public var grantID: String = String()
+
+  public var redeemed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `grants`: grant id → what one authorization gave one client for one user: the refresh-token
+/// family and the access tokens issued from it (their jti starts with the grant id). Kept until
+/// its absolute expiry. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_GrantRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var sub: String = String()
+
+  public var scope: String = String()
+
+  public var audience: [String] = []
+
+  public var authTime: Int64 = 0
+
+  public var sessionID: String = String()
+
+  public var createdAt: Int64 = 0
+
+  /// The absolute end of the grant: created_at + the client's refresh_token_lifetime.
+  public var expiresAt: Int64 = 0
+
+  /// base64url SHA-256 of the refresh token that may be used now, and of the one it replaced.
+  public var currentToken: String = String()
+
+  public var previousToken: String = String()
+
+  /// When previous_token was replaced, for the client's refresh_token_leeway.
+  public var rotatedAt: Int64 = 0
+
+  public var revoked: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `refresh_tokens`: base64url SHA-256 of a refresh token → its grant. A token that is not its
+/// grant's current one has been rotated away. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_RefreshTokenRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var grantID: String = String()
+
+  public var expiresAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `sessions`: base64url SHA-256 of a session cookie → the signed-in user. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_SessionRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sub: String = String()
+
+  /// The public id of the session (OpenID `sid`); the cookie itself is never stored.
+  public var sessionID: String = String()
+
+  public var authTime: Int64 = 0
+
+  public var expiresAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `consents`: "sub client_id" → the scopes the user granted that client. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_ConsentRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var scopes: [String] = []
+
+  public var grantedAt: Int64 = 0
+
+  public var updatedAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
@@ -1361,6 +1493,296 @@ nonisolated extension Authsec_Store_V1_UsernameRecord: SwiftProtobuf.Message, Sw
 
   public static func ==(lhs: Authsec_Store_V1_UsernameRecord, rhs: Authsec_Store_V1_UsernameRecord) -> Bool {
     if lhs.sub != rhs.sub {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_AuthorizationCodeRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuthorizationCodeRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}sub\0\u{3}redirect_uri\0\u{1}scope\0\u{1}audience\0\u{3}code_challenge\0\u{1}nonce\0\u{3}auth_time\0\u{3}session_id\0\u{3}expires_at\0\u{3}grant_id\0\u{1}redeemed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.redirectUri) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.audience) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.codeChallenge) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.nonce) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.authTime) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.grantID) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.redeemed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 2)
+    }
+    if !self.redirectUri.isEmpty {
+      try visitor.visitSingularStringField(value: self.redirectUri, fieldNumber: 3)
+    }
+    if !self.scope.isEmpty {
+      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 4)
+    }
+    if !self.audience.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.audience, fieldNumber: 5)
+    }
+    if !self.codeChallenge.isEmpty {
+      try visitor.visitSingularStringField(value: self.codeChallenge, fieldNumber: 6)
+    }
+    if !self.nonce.isEmpty {
+      try visitor.visitSingularStringField(value: self.nonce, fieldNumber: 7)
+    }
+    if self.authTime != 0 {
+      try visitor.visitSingularInt64Field(value: self.authTime, fieldNumber: 8)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 9)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 10)
+    }
+    if !self.grantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.grantID, fieldNumber: 11)
+    }
+    if self.redeemed != false {
+      try visitor.visitSingularBoolField(value: self.redeemed, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_AuthorizationCodeRecord, rhs: Authsec_Store_V1_AuthorizationCodeRecord) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.sub != rhs.sub {return false}
+    if lhs.redirectUri != rhs.redirectUri {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.audience != rhs.audience {return false}
+    if lhs.codeChallenge != rhs.codeChallenge {return false}
+    if lhs.nonce != rhs.nonce {return false}
+    if lhs.authTime != rhs.authTime {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.grantID != rhs.grantID {return false}
+    if lhs.redeemed != rhs.redeemed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_GrantRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GrantRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}sub\0\u{1}scope\0\u{1}audience\0\u{3}auth_time\0\u{3}session_id\0\u{3}created_at\0\u{3}expires_at\0\u{3}current_token\0\u{3}previous_token\0\u{3}rotated_at\0\u{1}revoked\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.audience) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.authTime) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.createdAt) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.currentToken) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.previousToken) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.rotatedAt) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.revoked) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 2)
+    }
+    if !self.scope.isEmpty {
+      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 3)
+    }
+    if !self.audience.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.audience, fieldNumber: 4)
+    }
+    if self.authTime != 0 {
+      try visitor.visitSingularInt64Field(value: self.authTime, fieldNumber: 5)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 6)
+    }
+    if self.createdAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAt, fieldNumber: 7)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 8)
+    }
+    if !self.currentToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.currentToken, fieldNumber: 9)
+    }
+    if !self.previousToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.previousToken, fieldNumber: 10)
+    }
+    if self.rotatedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.rotatedAt, fieldNumber: 11)
+    }
+    if self.revoked != false {
+      try visitor.visitSingularBoolField(value: self.revoked, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_GrantRecord, rhs: Authsec_Store_V1_GrantRecord) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.sub != rhs.sub {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.audience != rhs.audience {return false}
+    if lhs.authTime != rhs.authTime {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.currentToken != rhs.currentToken {return false}
+    if lhs.previousToken != rhs.previousToken {return false}
+    if lhs.rotatedAt != rhs.rotatedAt {return false}
+    if lhs.revoked != rhs.revoked {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_RefreshTokenRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RefreshTokenRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_id\0\u{3}expires_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.grantID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.grantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.grantID, fieldNumber: 1)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_RefreshTokenRecord, rhs: Authsec_Store_V1_RefreshTokenRecord) -> Bool {
+    if lhs.grantID != rhs.grantID {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_SessionRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SessionRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sub\0\u{3}session_id\0\u{3}auth_time\0\u{3}expires_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.authTime) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 1)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 2)
+    }
+    if self.authTime != 0 {
+      try visitor.visitSingularInt64Field(value: self.authTime, fieldNumber: 3)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_SessionRecord, rhs: Authsec_Store_V1_SessionRecord) -> Bool {
+    if lhs.sub != rhs.sub {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.authTime != rhs.authTime {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConsentRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scopes\0\u{3}granted_at\0\u{3}updated_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.grantedAt) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.updatedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 1)
+    }
+    if self.grantedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.grantedAt, fieldNumber: 2)
+    }
+    if self.updatedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedAt, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_ConsentRecord, rhs: Authsec_Store_V1_ConsentRecord) -> Bool {
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.grantedAt != rhs.grantedAt {return false}
+    if lhs.updatedAt != rhs.updatedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

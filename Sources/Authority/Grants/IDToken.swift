@@ -1,0 +1,60 @@
+import Crypto
+import Foundation
+
+/// The claims of an OpenID Connect ID token (Core §2), for one user and one client.
+struct IDTokenClaims {
+    let issuer: String
+    let user: Authsec_Store_V1_UserRecord
+    let clientID: String
+    let issuedAt: Int64
+    let expiresAt: Int64
+    let authTime: Int64
+    let nonce: String?
+    /// The access token issued with it, for `at_hash` (Core §3.1.3.6).
+    let accessToken: String
+    let sessionID: String
+    let scopes: [String]
+}
+
+/// Signs ID tokens with the current signing key (ES256, header `typ: JWT`). Like the access-token
+/// codec, the JSON is composed directly; tests check PyJWT and jwt-kit accept what it makes.
+enum IDTokenCodec {
+    static func sign(_ claims: IDTokenClaims, with key: KeyRing.Entry) throws -> String {
+        var json = [UInt8]()
+        json.reserveCapacity(512)
+        func field(_ name: String, _ value: String) {
+            json.append(contentsOf: ",\"\(name)\":".utf8)
+            JSONText.appendString(value, to: &json)
+        }
+        json.append(contentsOf: #"{"iss":"#.utf8)
+        JSONText.appendString(claims.issuer, to: &json)
+        field("sub", claims.user.sub)
+        field("aud", claims.clientID)
+        field("azp", claims.clientID)
+        json.append(
+            contentsOf: #","exp":\#(claims.expiresAt),"iat":\#(claims.issuedAt),"auth_time":\#(claims.authTime)"#.utf8)
+        if let nonce = claims.nonce { field("nonce", nonce) }
+        // Core §3.1.3.6: the left half of the SHA-256 of the access token, for ES256.
+        let digest = Array(SHA256.hash(data: Array(claims.accessToken.utf8)))
+        field("at_hash", Base64URL.encode(digest.prefix(16)))
+        if !claims.sessionID.isEmpty { field("sid", claims.sessionID) }
+        if claims.scopes.contains("profile") {
+            field("preferred_username", claims.user.username)
+            if !claims.user.name.isEmpty { field("name", claims.user.name) }
+            json.append(contentsOf: #","updated_at":\#(claims.user.updatedAt)"#.utf8)
+        }
+        if claims.scopes.contains("email"), !claims.user.email.isEmpty {
+            field("email", claims.user.email)
+            // Authsec does not verify addresses; an admin enters them.
+            json.append(contentsOf: #","email_verified":false"#.utf8)
+        }
+        json.append(UInt8(ascii: "}"))
+        var token = Array(Base64URL.encode(Array(#"{"alg":"ES256","typ":"JWT","kid":"\#(key.kid)"}"#.utf8)).utf8)
+        token.append(UInt8(ascii: "."))
+        Base64URL.append(json, to: &token)
+        let signature = try key.privateKey.signature(for: token)
+        token.append(UInt8(ascii: "."))
+        Base64URL.append(signature.rawRepresentation, to: &token)
+        return String(decoding: token, as: UTF8.self)
+    }
+}

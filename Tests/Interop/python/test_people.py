@@ -1,0 +1,468 @@
+"""People: a person signs in through Authsec's own pages, driven over HTTP form posts, while a
+stock OAuth client (Authlib's OAuth2Session) runs the authorization code flow with PKCE, then
+refreshes with rotation; PyJWT validates the ID token against the published JWKS. Every bad
+input the issue lists is sent and its error checked.
+
+Run with the rest: `bash Tests/Interop/python/run.sh`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt
+import pytest
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+
+from test_interop import HTTP_TIMEOUT, launch, verify_access_token
+
+CALLBACK = "https://myapp.com/callback"
+PASSWORD = "correct horse battery staple"
+
+# The product page's web client, as its management-API body is written.
+WEB_CLIENT = {
+    "name": "My Web App",
+    "app_type": "web",
+    "logo": "https://myapp.com/logo.png",
+    "website": "https://myapp.com",
+    "callbacks": [CALLBACK, "https://myapp.com/auth/callback", "https://myapp.com/silent-auth"],
+    "web_origins": ["https://myapp.com", "https://admin.myapp.com"],
+    "logout_urls": ["https://myapp.com/logout"],
+    "allowed_scopes": ["openid", "profile", "email", "ai:access"],
+    "require_proof_key_for_code_exchange": True,
+    "token_endpoint_auth_method": "client_secret_post",
+    "refresh_token_lifetime": 2592000,
+    "rotate_refresh_token": True,
+}
+
+# A mobile client: public (token_endpoint_auth_method none by its type), a loopback redirect.
+MOBILE_CLIENT = {
+    "name": "My Mobile App",
+    "app_type": "mobile",
+    "callbacks": ["http://127.0.0.1/callback", "com.myapp:/oauth2redirect"],
+    "allowed_scopes": ["openid", "profile", "ai:access"],
+}
+
+
+class Forms(HTMLParser):
+    """The forms of a page: action, method and their inputs' names and values."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs.get("action"), "method": attrs.get("method"), "fields": {}})
+        elif tag in ("input", "button") and self.forms and attrs.get("name"):
+            self.forms[-1]["fields"].setdefault(attrs["name"], attrs.get("value", ""))
+
+
+def page_form(html: str) -> dict:
+    parser = Forms()
+    parser.feed(html)
+    assert len(parser.forms) == 1, html
+    return parser.forms[0]
+
+
+class Browser:
+    """A person's browser: keeps cookies, follows the server's own redirects, and stops at the
+    client's callback (which, in a real app, the client would serve)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.http = requests.Session()
+
+    def get(self, url: str) -> requests.Response:
+        return self.http.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+
+    def post(self, path: str, fields: dict) -> requests.Response:
+        return self.http.post(self.server.url(path), data=fields, allow_redirects=False, timeout=HTTP_TIMEOUT)
+
+    def follow(self, resp: requests.Response) -> requests.Response:
+        """Follows redirects that stay on the server; returns the first page or off-server redirect."""
+        while resp.status_code in (302, 303) and resp.headers["Location"].startswith("/"):
+            resp = self.get(self.server.url(resp.headers["Location"]))
+        return resp
+
+    def sign_in(self, page: requests.Response, username: str, password: str) -> requests.Response:
+        form = page_form(page.text)
+        assert form["action"] == "/authorize/sign-in"
+        fields = dict(form["fields"], username=username, password=password)
+        resp = self.post(form["action"], fields)
+        assert resp.status_code == 303
+        return self.follow(resp)
+
+    def consent(self, page: requests.Response, decision: str = "allow") -> requests.Response:
+        form = page_form(page.text)
+        assert form["action"] == "/authorize/consent"
+        resp = self.post(form["action"], dict(form["fields"], decision=decision))
+        assert resp.status_code == 303
+        return resp
+
+
+def callback_parameters(resp: requests.Response, redirect_uri: str = CALLBACK) -> dict:
+    assert resp.status_code in (302, 303), resp.text
+    location = resp.headers["Location"]
+    assert location.startswith(redirect_uri + "?"), location
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with launch() as srv:
+        srv.cli("scopes", "create", "ai:access", "--description", "Access AI features")
+        srv.cli_json("users", "create", "ada", "--email", "ada@example.com", "--name", "Ada Lovelace",
+                     "--password-file", write_password(srv), "--json")
+        yield srv
+
+
+def write_password(server) -> str:
+    path = server.workdir / "ada.pw"
+    path.write_text(PASSWORD + "\n")
+    return str(path)
+
+
+def register(server, body: dict, name: str) -> dict:
+    path = server.workdir / f"{name}.json"
+    path.write_text(json.dumps(body))
+    return server.cli_json("clients", "create", "--file", str(path), "--json")
+
+
+@pytest.fixture(scope="module")
+def web_client(server):
+    return register(server, WEB_CLIENT, "web")
+
+
+@pytest.fixture(scope="module")
+def mobile_client(server):
+    return register(server, MOBILE_CLIENT, "mobile")
+
+
+@pytest.fixture(scope="module")
+def metadata(server):
+    return requests.get(server.url("/.well-known/openid-configuration"), timeout=HTTP_TIMEOUT).json()
+
+
+@pytest.fixture(scope="module")
+def jwks(metadata):
+    return jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False, timeout=HTTP_TIMEOUT)
+
+
+def web_session(web_client, metadata, **kwargs) -> OAuth2Session:
+    return OAuth2Session(
+        web_client["client_id"], web_client["client_secret"], token_endpoint_auth_method="client_secret_post",
+        redirect_uri=CALLBACK, scope="openid profile email ai:access", code_challenge_method="S256", **kwargs)
+
+
+def authorize(browser: Browser, session: OAuth2Session, metadata: dict, verifier: str, **extra):
+    url, state = session.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=verifier, nonce="n-" + secrets.token_hex(4), **extra)
+    return browser.follow(browser.get(url)), state
+
+
+def sign_in_and_consent(server, session, metadata, browser=None) -> tuple[dict, str, Browser]:
+    browser = browser or Browser(server)
+    verifier = secrets.token_urlsafe(48)
+    page, state = authorize(browser, session, metadata, verifier)
+    if "/authorize/sign-in" in page.text:
+        page = browser.sign_in(page, "ada", PASSWORD)
+    if "/authorize/consent" in page.text:
+        page = browser.consent(page)
+    params = callback_parameters(page)
+    assert params["state"] == state
+    assert params["iss"] == server.issuer
+    return params, verifier, browser
+
+
+# ---------------------------------------------------------------------------------------------
+# The flow, end to end
+# ---------------------------------------------------------------------------------------------
+
+
+def test_discovery_documents_agree(server, metadata):
+    oauth = requests.get(server.url("/.well-known/oauth-authorization-server"), timeout=HTTP_TIMEOUT).json()
+    assert oauth == metadata
+    assert metadata["issuer"] == server.issuer and not metadata["issuer"].endswith("/")
+    assert metadata["authorization_endpoint"] == server.issuer + "/authorize"
+    assert metadata["userinfo_endpoint"] == server.issuer + "/userinfo"
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    assert {"authorization_code", "refresh_token"} <= set(metadata["grant_types_supported"])
+    assert "openid" in metadata["scopes_supported"]
+    assert not any(s.startswith("admin:") for s in metadata["scopes_supported"])
+
+
+def test_web_client_signs_a_person_in_and_refreshes_with_rotation(server, web_client, metadata, jwks):
+    session = web_session(web_client, metadata)
+    browser = Browser(server)
+    verifier = secrets.token_urlsafe(48)
+    page, state = authorize(browser, session, metadata, verifier)
+
+    # The sign-in page: framed by no one, no third-party assets, a CSRF token.
+    assert page.status_code == 200
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "My Web App" in page.text
+    assert page_form(page.text)["fields"]["csrf"]
+    cookie = next(c for c in browser.http.cookies if c.name == "authsec_csrf")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+
+    page = browser.sign_in(page, "ada", PASSWORD)
+    session_cookie = next(c for c in browser.http.cookies if c.name == "authsec_session")
+    assert session_cookie.has_nonstandard_attr("HttpOnly")
+    # The consent page names the client and each scope with its registered description.
+    assert "/authorize/consent" in page.text
+    assert "Access AI features" in page.text and "ai:access" in page.text
+    assert "myapp.com" in page.text
+    params = callback_parameters(browser.consent(page))
+    assert params["state"] == state and params["iss"] == server.issuer
+
+    tokens = session.fetch_token(
+        metadata["token_endpoint"], code=params["code"], code_verifier=verifier)
+    assert tokens["token_type"] == "Bearer"
+    assert set(tokens["scope"].split()) == {"openid", "profile", "email", "ai:access"}
+    user = server.cli_json("users", "get", "ada", "--json")
+    claims = verify_access_token(tokens["access_token"], jwks, server.issuer, server.issuer)
+    assert claims["sub"] == user["sub"] and claims["client_id"] == web_client["client_id"]
+    assert not any(s.startswith("admin:") for s in claims["scope"].split())
+
+    # The ID token: PyJWT checks signature, issuer, audience; OpenID's claims are there.
+    key = jwks.get_signing_key_from_jwt(tokens["id_token"])
+    id_claims = jwt.decode(tokens["id_token"], key.key, algorithms=["ES256"], audience=web_client["client_id"],
+                           issuer=server.issuer, options={"require": ["exp", "iat", "auth_time", "sub", "nonce"]})
+    assert id_claims["sub"] == user["sub"]
+    assert id_claims["azp"] == web_client["client_id"]
+    assert id_claims["sid"]
+    assert id_claims["preferred_username"] == "ada" and id_claims["email"] == "ada@example.com"
+    digest = hashlib.sha256(tokens["access_token"].encode()).digest()[:16]
+    assert id_claims["at_hash"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    # /userinfo, GET and POST, with the access token.
+    info = requests.get(metadata["userinfo_endpoint"], timeout=HTTP_TIMEOUT,
+                        headers={"Authorization": "Bearer " + tokens["access_token"]}).json()
+    assert info == {"sub": user["sub"], "preferred_username": "ada", "name": "Ada Lovelace",
+                    "updated_at": info["updated_at"], "email": "ada@example.com", "email_verified": False}
+    posted = requests.post(metadata["userinfo_endpoint"], data={"access_token": tokens["access_token"]},
+                           timeout=HTTP_TIMEOUT)
+    assert posted.status_code == 200 and posted.json()["sub"] == user["sub"]
+
+    # Refresh with rotation: a new refresh token each time; the old one is then reuse.
+    first_refresh = tokens["refresh_token"]
+    refreshed = session.refresh_token(metadata["token_endpoint"], refresh_token=first_refresh)
+    assert refreshed["refresh_token"] != first_refresh
+    assert verify_access_token(refreshed["access_token"], jwks, server.issuer, server.issuer)["sub"] == user["sub"]
+    narrowed = session.refresh_token(metadata["token_endpoint"], refresh_token=refreshed["refresh_token"],
+                                     scope="ai:access")
+    assert narrowed["scope"] == "ai:access"
+
+    # A second authorization in the same browser: signed in and consented, so straight back.
+    again = web_session(web_client, metadata)
+    page, state = authorize(browser, again, metadata, secrets.token_urlsafe(48))
+    assert callback_parameters(page)["state"] == state
+
+
+def test_refresh_token_reuse_revokes_the_family(server, web_client, metadata):
+    session = web_session(web_client, metadata)
+    params, verifier, _ = sign_in_and_consent(server, session, metadata)
+    tokens = session.fetch_token(metadata["token_endpoint"], code=params["code"], code_verifier=verifier)
+    rotated = session.refresh_token(metadata["token_endpoint"], refresh_token=tokens["refresh_token"])
+    with pytest.raises(OAuthError) as reuse:
+        session.refresh_token(metadata["token_endpoint"], refresh_token=tokens["refresh_token"])
+    assert reuse.value.error == "invalid_grant"
+    # The whole family is gone: the newest refresh token and the access tokens too.
+    with pytest.raises(OAuthError) as revoked:
+        session.refresh_token(metadata["token_endpoint"], refresh_token=rotated["refresh_token"])
+    assert revoked.value.error == "invalid_grant"
+    introspected = requests.post(
+        metadata["introspection_endpoint"], data={"token": rotated["access_token"]},
+        auth=(web_client["client_id"], web_client["client_secret"]), timeout=HTTP_TIMEOUT).json()
+    assert introspected == {"active": False}
+
+
+def test_twenty_parallel_refreshes_of_one_token_give_exactly_one_success(server, web_client, metadata):
+    session = web_session(web_client, metadata)
+    params, verifier, _ = sign_in_and_consent(server, session, metadata)
+    tokens = session.fetch_token(metadata["token_endpoint"], code=params["code"], code_verifier=verifier)
+    barrier = threading.Barrier(20)
+
+    def refresh(_):
+        barrier.wait()
+        return requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+            "client_id": web_client["client_id"], "client_secret": web_client["client_secret"]})
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(refresh, range(20)))
+    assert sorted(r.status_code for r in answers) == [200] + [400] * 19
+    assert all(r.json()["error"] == "invalid_grant" for r in answers if r.status_code == 400)
+
+
+def test_mobile_client_uses_pkce_and_any_loopback_port(server, mobile_client, metadata):
+    redirect = "http://127.0.0.1:53117/callback"
+    session = OAuth2Session(mobile_client["client_id"], token_endpoint_auth_method="none", redirect_uri=redirect,
+                            scope="openid ai:access", code_challenge_method="S256")
+    browser = Browser(server)
+    verifier = secrets.token_urlsafe(48)
+    page, state = authorize(browser, session, metadata, verifier)
+    page = browser.consent(browser.sign_in(page, "ada", PASSWORD))
+    params = callback_parameters(page, redirect)
+    tokens = session.fetch_token(metadata["token_endpoint"], code=params["code"], code_verifier=verifier)
+    assert tokens["refresh_token"] and tokens["id_token"]
+    # A public client always rotates.
+    refreshed = session.refresh_token(metadata["token_endpoint"], refresh_token=tokens["refresh_token"])
+    assert refreshed["refresh_token"] != tokens["refresh_token"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def authorize_url(metadata, client_id, **params) -> str:
+    base = {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "state": "s1",
+            "code_challenge": pkce_challenge("v" * 43), "code_challenge_method": "S256"}
+    base.update(params)
+    return metadata["authorization_endpoint"] + "?" + urlencode({k: v for k, v in base.items() if v is not None})
+
+
+def pkce_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("redirect_uri", [CALLBACK + "x", "https://myapp.com/callbacK", "https://evil.example/callback"])
+def test_unregistered_redirect_uri_gets_an_error_page_never_a_redirect(server, web_client, metadata, redirect_uri):
+    resp = requests.get(authorize_url(metadata, web_client["client_id"], redirect_uri=redirect_uri),
+                        allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert resp.status_code == 400
+    assert "Location" not in resp.headers
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "redirect_uri" in resp.text
+
+
+def test_unknown_client_gets_an_error_page(server, metadata):
+    resp = requests.get(authorize_url(metadata, "no-such-client"), allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert resp.status_code == 400 and "Location" not in resp.headers
+
+
+@pytest.mark.parametrize("params,error", [
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"code_challenge_method": "plain"}, "invalid_request"),
+    ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
+    ({"scope": "admin:clients"}, "invalid_scope"),
+    ({"scope": "openid nope"}, "invalid_scope"),
+    ({"resource": "https://not-allowed.example"}, "invalid_target"),
+    ({"prompt": "none"}, "login_required"),
+])
+def test_authorization_errors_redirect_with_error_state_and_iss(server, web_client, metadata, params, error):
+    resp = requests.get(authorize_url(metadata, web_client["client_id"], **params), allow_redirects=False,
+                        timeout=HTTP_TIMEOUT)
+    answer = callback_parameters(resp)
+    assert answer["error"] == error
+    assert answer["state"] == "s1"
+    assert answer["iss"] == server.issuer
+
+
+def code_for(server, web_client, metadata, verifier: str | None = "v" * 43) -> tuple[str, Browser]:
+    browser = Browser(server)
+    challenge = {"code_challenge": pkce_challenge(verifier), "code_challenge_method": "S256"} if verifier else \
+        {"code_challenge": None, "code_challenge_method": None}
+    page = browser.follow(browser.get(authorize_url(metadata, web_client["client_id"], scope="openid", **challenge)))
+    page = browser.sign_in(page, "ada", PASSWORD)
+    if "/authorize/consent" in page.text:
+        page = browser.consent(page)
+    return callback_parameters(page)["code"], browser
+
+
+def exchange(metadata, client, code, **extra) -> requests.Response:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+            "client_id": client["client_id"], "client_secret": client.get("client_secret", "")}
+    data.update(extra)
+    return requests.post(metadata["token_endpoint"], data={k: v for k, v in data.items() if v is not None},
+                         timeout=HTTP_TIMEOUT)
+
+
+def test_code_exchange_bad_inputs(server, web_client, metadata):
+    other = register(server, dict(WEB_CLIENT, name="Other web app"), "other-web")
+    code, _ = code_for(server, web_client, metadata)
+    assert exchange(metadata, web_client, code, code_verifier=None).json()["error"] == "invalid_grant"
+    assert exchange(metadata, web_client, code, code_verifier="w" * 43).json()["error"] == "invalid_grant"
+    assert exchange(metadata, web_client, code, code_verifier="v" * 43,
+                    redirect_uri=CALLBACK + "x").json()["error"] == "invalid_grant"
+    assert exchange(metadata, other, code, code_verifier="v" * 43).json()["error"] == "invalid_grant"
+    first = exchange(metadata, web_client, code, code_verifier="v" * 43)
+    assert first.status_code == 200
+    # A replay is refused, and revokes what the first exchange issued.
+    replay = exchange(metadata, web_client, code, code_verifier="v" * 43)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    introspected = requests.post(
+        metadata["introspection_endpoint"], data={"token": first.json()["access_token"]},
+        auth=(web_client["client_id"], web_client["client_secret"]), timeout=HTTP_TIMEOUT).json()
+    assert introspected == {"active": False}
+    refreshed = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"],
+        "client_id": web_client["client_id"], "client_secret": web_client["client_secret"]})
+    assert refreshed.json()["error"] == "invalid_grant"
+
+
+def test_refresh_token_of_another_client_is_refused(server, web_client, metadata):
+    other = register(server, dict(WEB_CLIENT, name="Third web app"), "third-web")
+    code, _ = code_for(server, web_client, metadata)
+    tokens = exchange(metadata, web_client, code, code_verifier="v" * 43).json()
+    stolen = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+        "client_id": other["client_id"], "client_secret": other["client_secret"]})
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+
+
+def test_wrong_password_and_unknown_user_read_the_same(server, web_client, metadata):
+    answers = []
+    for username, password in (("ada", "wrong password!"), ("nobody-here", "wrong password!")):
+        browser = Browser(server)
+        page = browser.follow(browser.get(authorize_url(metadata, web_client["client_id"], scope="openid")))
+        page = browser.sign_in(page, username, password)
+        assert page.status_code == 200
+        assert "/authorize/sign-in" in page.text
+        answers.append(re.search(r'role="alert"[^>]*>([^<]*)<', page.text).group(1))
+    assert answers[0] == answers[1] == "invalid username or password"
+
+
+def test_csrf_token_missing_or_wrong_is_refused(server, web_client, metadata):
+    browser = Browser(server)
+    page = browser.follow(browser.get(authorize_url(metadata, web_client["client_id"], scope="openid")))
+    form = page_form(page.text)
+    for csrf in (None, "x" * 43):
+        fields = dict(form["fields"], username="ada", password=PASSWORD)
+        if csrf is None:
+            del fields["csrf"]
+        else:
+            fields["csrf"] = csrf
+        resp = browser.post(form["action"], fields)
+        assert resp.status_code == 403
+        assert not any(c.name == "authsec_session" for c in browser.http.cookies)
+    # The same form from another browser (no CSRF cookie) is refused too.
+    stranger = requests.post(server.url(form["action"]), data=dict(form["fields"], username="ada", password=PASSWORD),
+                             allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert stranger.status_code == 403
+
+
+def test_user_who_denies_consent_sends_access_denied(server, metadata):
+    client = register(server, dict(WEB_CLIENT, name="Denied app"), "denied-web")
+    browser = Browser(server)
+    page = browser.follow(browser.get(authorize_url(metadata, client["client_id"], scope="openid")))
+    page = browser.sign_in(page, "ada", PASSWORD)
+    answer = callback_parameters(browser.consent(page, decision="deny"))
+    assert answer["error"] == "access_denied" and answer["iss"] == server.issuer
