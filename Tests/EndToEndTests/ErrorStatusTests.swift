@@ -20,6 +20,9 @@ import Wire
         .invalidToken: (401, .unauthenticated),  // RFC 6750 §3.1
         .insufficientScope: (403, .permissionDenied),  // RFC 6750 §3.1
         .accessDenied: (403, .permissionDenied),
+        .unsupportedResponseType: (400, .invalidArgument),  // RFC 6749 §4.1.2.1 (sent as a redirect)
+        .loginRequired: (400, .failedPrecondition),  // OpenID Connect Core §3.1.2.6 (a redirect)
+        .consentRequired: (400, .failedPrecondition),
         .invalidClientMetadata: (400, .invalidArgument),  // RFC 7591 §3.2.2
         .invalidRedirectURI: (400, .invalidArgument),
         .notFound: (404, .notFound),
