@@ -59,6 +59,7 @@ extension Authority {
             guard try txn.get(Keyspace.clients, client.clientID) == nil else {
                 throw AuthorityError(.alreadyExists, "client \(client.clientID) already exists")
             }
+            try Self.indexWebOrigins(txn, clientID: client.clientID, from: [], to: client.webOrigins)
             // Its first history version is written at its first update, from this record.
             try txn.put(
                 Keyspace.clients, client.clientID,
@@ -142,6 +143,7 @@ extension Authority {
             // Its first update writes down the version its record stood for until now.
             if record.version == 0 { try self.putVersion(txn, Self.firstVersion(of: record)) }
             let version = max(record.version, 1) + 1
+            try Self.indexWebOrigins(txn, clientID: clientID, from: record.client.webOrigins, to: client.webOrigins)
             try txn.put(
                 Keyspace.clients, clientID,
                 client.record(secretHashes: hashes, version: version, createdBy: record.createdBy))
@@ -157,6 +159,35 @@ extension Authority {
             try self.putAudit(txn, .clientUpdate, by: caller, clientID: clientID, detail: Self.fieldsDetail(change))
             return client
         }
+    }
+
+    /// Keeps `web_origins` in step with a client whose origins change from `old` to `new`.
+    static func indexWebOrigins(_ txn: WriteTransaction, clientID: String, from old: [String], to new: [String])
+        throws
+    {
+        for origin in Set(old).subtracting(new) {
+            let key = Secrets.storageKey(origin)
+            guard var record = try txn.get(Keyspace.webOrigins, key) else { continue }
+            record.clientIds.removeAll { $0 == clientID }
+            if record.clientIds.isEmpty {
+                _ = try txn.delete(Keyspace.webOrigins, key)
+            } else {
+                try txn.put(Keyspace.webOrigins, key, record)
+            }
+        }
+        for origin in Set(new).subtracting(old) {
+            let key = Secrets.storageKey(origin)
+            var record = try txn.get(Keyspace.webOrigins, key) ?? Authsec_Store_V1_WebOriginRecord()
+            if !record.clientIds.contains(clientID) { record.clientIds.append(clientID) }
+            try txn.put(Keyspace.webOrigins, key, record)
+        }
+    }
+
+    /// Whether some client lists `origin` in its `web_origins`: CORS answers only those (never
+    /// `*`), on the endpoints a browser application calls.
+    public func isRegisteredWebOrigin(_ origin: String) throws -> Bool {
+        guard (1...2048).contains(origin.utf8.count) else { return false }
+        return try read { try $0.get(Keyspace.webOrigins, Secrets.storageKey(origin)) != nil }
     }
 
     /// Deletes a client and its secrets; its access tokens stop at once, everywhere. `caller` may
@@ -185,6 +216,7 @@ extension Authority {
             try caller.requireHolds(record.client.allowedScopes, of: clientID, "delete")
             for hash in record.secretHashes { try txn.delete(Keyspace.clientSecrets, rawKey: Array(hash)) }
             try txn.delete(Keyspace.clients, clientID)
+            try Self.indexWebOrigins(txn, clientID: clientID, from: record.client.webOrigins, to: [])
             // Its tokens may live until the longest lifetime from now (a lifetime may have been lowered).
             var deleted = Authsec_Store_V1_DeletedClientRecord()
             deleted.deletedAt = now

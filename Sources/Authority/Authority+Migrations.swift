@@ -112,8 +112,12 @@ extension Authority {
             // audit, client_history and usage are created when the store opens. Clients keep
             // StoredClient.version 0: their first update records the fields they had as version 1.
         },
-        7: { _, _ in
-            // authorization_codes, grants, refresh_tokens, sessions and consents start empty.
+        7: { txn, _ in
+            // authorization_codes, grants, refresh_tokens, sessions and consents start empty;
+            // web_origins indexes the clients there are.
+            for (clientID, stored) in try txn.reader.scan(Keyspace.clients, limit: .max) {
+                try indexWebOrigins(txn, clientID: clientID, from: [], to: stored.client.webOrigins)
+            }
         },
     ]
 

@@ -62,7 +62,6 @@ struct KeyRing: Sendable {
         entries.last { $0.isSigning(at: now) }
     }
 
-    /// The key `kid`, if tokens it signed may still be accepted at `now`.
     /// The key whose precomputed header is exactly `encodedHeader`, if still accepted at `now`.
     func verifier(encodedHeader: Substring, at now: Int64) -> Entry? {
         entries.first { $0.encodedHeader == encodedHeader && $0.isPublished(at: now) }

@@ -55,7 +55,8 @@ struct HTTPRequestScanner {
                 contentLength = length
             case .authorization: authorization = field.value
             case .contentType: isForm = HTTPShim.isForm(head[field.value])
-            case .connection: hasConnection = true
+            // CORS answers (`CORSMiddleware`) are Hummingbird's.
+            case .connection, .origin: hasConnection = true
             case .handledByNIO: return .unframeable
             case .other: break
             }
@@ -120,7 +121,7 @@ struct HTTPRequestScanner {
     }
 
     private enum HeaderName {
-        case contentLength, authorization, contentType, connection
+        case contentLength, authorization, contentType, connection, origin
         /// Headers that change how the request is framed or answered at the connection level.
         case handledByNIO
         case other
@@ -136,6 +137,7 @@ struct HTTPRequestScanner {
         }
         switch name.count {
         case 6 where named("expect"): return .handledByNIO
+        case 6 where named("origin"): return .origin
         case 7 where named("upgrade"): return .handledByNIO
         case 10 where named("connection"): return .connection
         case 12 where named("content-type"): return .contentType

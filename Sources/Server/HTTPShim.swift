@@ -20,6 +20,7 @@ struct HTTPShim: Sendable {
         // HEAD works wherever GET does (RFC 9110 §9.3.2).
         let router = Router(context: DoorRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestMetricsMiddleware(series: metrics.http))
+        router.add(middleware: CORSMiddleware(authority: authority))
         router.get("/healthz") { _, _ in
             json(.ok, #"{"status":"ok"}"#)
         }
@@ -269,6 +270,7 @@ struct HTTPShim: Sendable {
             "revocation_endpoint": issuer + "/oauth/revoke",
             "authorization_endpoint": issuer + "/authorize",
             "userinfo_endpoint": issuer + "/userinfo",
+            "end_session_endpoint": issuer + "/logout",
             "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

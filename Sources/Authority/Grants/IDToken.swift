@@ -58,3 +58,30 @@ enum IDTokenCodec {
         return String(decoding: token, as: UTF8.self)
     }
 }
+
+extension IDTokenCodec {
+    /// What an `id_token_hint` says (OpenID RP-Initiated Logout §2): the client it was issued to
+    /// and the session, when one of our published keys signed it. Its expiry does not matter: a
+    /// hint is often an expired token.
+    static func hint(_ token: String, keys: KeyRing, now: Int64) -> (clientID: String, sessionID: String?)? {
+        struct Header: Decodable {
+            let alg: String
+            let kid: String
+        }
+        struct Claims: Decodable {
+            let aud: String
+            let sid: String?
+        }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard token.utf8.count <= 8192, parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
+            let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)), header.alg == "ES256",
+            let key = keys.published(at: now).first(where: { $0.kid == header.kid }),
+            let signatureBytes = Base64URL.decode(parts[2]),
+            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes),
+            key.publicKey.isValidSignature(signature, for: Array((parts[0] + "." + parts[1]).utf8)),
+            let payload = Base64URL.decode(parts[1]),
+            let claims = try? JSONDecoder().decode(Claims.self, from: Data(payload))
+        else { return nil }
+        return (claims.aud, claims.sid)
+    }
+}

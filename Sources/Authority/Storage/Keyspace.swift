@@ -22,7 +22,8 @@ public enum Keyspace {
     ///   fields are `optional` (a stored 0 was never written, so it reads as absent: not limited).
     /// - 6: `users` and `usernames`; the built-in reserved scope `admin:users`, held by the init admin.
     /// - 7: `audit`, `client_history` and `usage`; `StoredClient.version`.
-    /// - 8: `authorization_codes`, `grants`, `refresh_tokens`, `sessions` and `consents`.
+    /// - 8: `authorization_codes`, `grants`, `refresh_tokens`, `sessions`, `consents` and
+    ///   `web_origins` (built from the clients by the migration).
     public static let schemaVersion: UInt32 = 8
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
@@ -34,6 +35,7 @@ public enum Keyspace {
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
         "deleted_clients", "quota_spend", "rate_limits", "users", "usernames", "audit", "client_history", "usage",
         "authorization_codes", "grants", "refresh_tokens", "sessions", "consents",
+        "web_origins",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -85,6 +87,9 @@ public enum Keyspace {
     public static let sessions = schema.table("sessions", of: Authsec_Store_V1_SessionRecord.self)
     /// `consents`: "sub client_id" → ConsentRecord, the scopes a user granted a client (from version 8).
     public static let consents = schema.table("consents", of: Authsec_Store_V1_ConsentRecord.self)
+    /// `web_origins`: `Secrets.storageKey(origin)` → WebOriginRecord, the clients listing the
+    /// origin, kept in step with every client write (from version 8).
+    public static let webOrigins = schema.table("web_origins", of: Authsec_Store_V1_WebOriginRecord.self)
 }
 
 /// Protobuf records are stored as their serialized bytes.
@@ -123,3 +128,4 @@ extension Authsec_Store_V1_GrantRecord: StoreRecord {}
 extension Authsec_Store_V1_RefreshTokenRecord: StoreRecord {}
 extension Authsec_Store_V1_SessionRecord: StoreRecord {}
 extension Authsec_Store_V1_ConsentRecord: StoreRecord {}
+extension Authsec_Store_V1_WebOriginRecord: StoreRecord {}

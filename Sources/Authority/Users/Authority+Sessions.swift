@@ -121,3 +121,41 @@ extension Authority {
             email: email ? user.email : nil)
     }
 }
+
+extension Authority {
+    /// OpenID RP-Initiated Logout 1.0: ends the browser's session and answers where to send it,
+    /// if anywhere. A `post_logout_redirect_uri` must be one of the `logout_urls` of the client
+    /// named by `client_id` or by the `id_token_hint`; anything else is refused before the
+    /// session ends, and never redirected to.
+    /// - Throws: `invalid_request` for a bad hint, an unknown client or an unregistered URI.
+    public func endSession(
+        cookie: String?, idTokenHint: String?, clientID: String?, postLogoutRedirectURI: String?, state: String?
+    ) async throws -> String? {
+        var client: String? = clientID
+        if let idTokenHint {
+            let keys = keyRing.withLock { $0 }
+            guard let hint = IDTokenCodec.hint(idTokenHint, keys: keys, now: clock.now()) else {
+                throw AuthorityError(.invalidRequest, "id_token_hint is not an ID token issued here")
+            }
+            if let clientID, clientID != hint.clientID {
+                throw AuthorityError(.invalidRequest, "client_id does not match the id_token_hint")
+            }
+            client = hint.clientID
+        }
+        var redirect: String?
+        if let uri = postLogoutRedirectURI {
+            guard let client else {
+                throw AuthorityError(
+                    .invalidRequest, "post_logout_redirect_uri needs client_id or id_token_hint to name the client")
+            }
+            guard (1...255).contains(client.utf8.count), let registered = try registeredClient(client),
+                registered.logoutUrls.contains(uri)
+            else {
+                throw AuthorityError(.invalidRequest, "post_logout_redirect_uri is not registered for this client")
+            }
+            redirect = AuthorizationResponse.url(uri, [("state", state)])
+        }
+        _ = try await signOut(cookie: cookie)
+        return redirect
+    }
+}

@@ -40,6 +40,42 @@ struct AuthorizePages: Sendable {
         router.post("/authorize/consent") { request, context in
             await consent(request, context)
         }
+        router.get("/logout") { request, _ in
+            await logout(FormBody.parameters(request.uri.query ?? ""), request, method: .get)
+        }
+        router.post("/logout") { request, _ in
+            guard let form = await form(request) else { return badForm() }
+            return await logout(form, request, method: .post)
+        }
+    }
+
+    // MARK: - /logout
+
+    /// OpenID RP-Initiated Logout: ends the session, then redirects to a registered
+    /// `post_logout_redirect_uri` or shows the signed-out page.
+    private func logout(
+        _ parameters: Result<[(name: String, value: String)], AuthorityError>, _ request: Request,
+        method: HTTPRequest.Method
+    ) async -> Response {
+        guard let authority = authority.value else { return starting() }
+        do {
+            let parameters = try parameters.get()
+            let redirectTo = try await authority.endSession(
+                cookie: request.cookies[Self.sessionCookie]?.value, idTokenHint: value("id_token_hint", parameters),
+                clientID: value("client_id", parameters),
+                postLogoutRedirectURI: value("post_logout_redirect_uri", parameters),
+                state: value("state", parameters))
+            var response =
+                redirectTo.map { redirect(to: $0, after: method) }
+                ?? html(.ok, templates.render("signed-out", ["title": "Signed out"]))
+            response.setCookie(
+                Cookie(
+                    name: Self.sessionCookie, value: "", maxAge: 0, path: "/", secure: isSecure(authority),
+                    httpOnly: true, sameSite: .lax))
+            return response
+        } catch {
+            return failurePage(error)
+        }
     }
 
     // MARK: - /authorize

@@ -612,7 +612,7 @@ public nonisolated struct Authsec_V1_TokenRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "client_credentials"
+  /// client_credentials, authorization_code, refresh_token
   public var grantType: String = String()
 
   /// space-separated

@@ -466,3 +466,82 @@ def test_user_who_denies_consent_sends_access_denied(server, metadata):
     page = browser.sign_in(page, "ada", PASSWORD)
     answer = callback_parameters(browser.consent(page, decision="deny"))
     assert answer["error"] == "access_denied" and answer["iss"] == server.issuer
+
+
+# ---------------------------------------------------------------------------------------------
+# Logout and CORS
+# ---------------------------------------------------------------------------------------------
+
+
+def test_logout_ends_the_session_and_redirects_only_to_a_registered_logout_url(server, web_client, metadata):
+    session = web_session(web_client, metadata)
+    params, verifier, browser = sign_in_and_consent(server, session, metadata)
+    tokens = session.fetch_token(metadata["token_endpoint"], code=params["code"], code_verifier=verifier)
+    assert metadata["end_session_endpoint"] == server.issuer + "/logout"
+
+    # Not registered: an error page, no redirect, and the person stays signed in.
+    refused = browser.get(metadata["end_session_endpoint"] + "?" + urlencode({
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/logout"}))
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    page, _ = authorize(browser, web_session(web_client, metadata), metadata, secrets.token_urlsafe(48))
+    assert page.status_code in (302, 303) and page.headers["Location"].startswith(CALLBACK)
+
+    # Registered: the session ends, the browser goes to the logout URL with its state.
+    done = browser.get(metadata["end_session_endpoint"] + "?" + urlencode({
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://myapp.com/logout",
+        "state": "bye"}))
+    assert done.status_code == 302
+    assert done.headers["Location"] == "https://myapp.com/logout?state=bye"
+    page, _ = authorize(browser, web_session(web_client, metadata), metadata, secrets.token_urlsafe(48))
+    assert page.status_code == 200 and "/authorize/sign-in" in page.text
+
+    # Without a redirect URI: the signed-out page.
+    signed_out = Browser(server).get(metadata["end_session_endpoint"])
+    assert signed_out.status_code == 200 and "Signed out" in signed_out.text
+    # A hint that is not our ID token is refused.
+    forged = Browser(server).get(metadata["end_session_endpoint"] + "?id_token_hint=a.b.c")
+    assert forged.status_code == 400
+
+
+def test_cors_answers_registered_web_origins_only(server, web_client, metadata):
+    preflight = requests.options(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, headers={
+        "Origin": "https://admin.myapp.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://admin.myapp.com"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+    stranger = requests.options(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+
+    for url in (metadata["jwks_uri"], server.url("/.well-known/openid-configuration")):
+        resp = requests.get(url, headers={"Origin": "https://myapp.com"}, timeout=HTTP_TIMEOUT)
+        assert resp.headers["Access-Control-Allow-Origin"] == "https://myapp.com"
+        other = requests.get(url, headers={"Origin": "https://evil.example"}, timeout=HTTP_TIMEOUT)
+        assert "Access-Control-Allow-Origin" not in other.headers
+
+    # The actual token response (not only the preflight) carries it, through the fast path too.
+    resp = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, headers={"Origin": "https://myapp.com"},
+                         data={"grant_type": "refresh_token", "refresh_token": "nope",
+                               "client_id": web_client["client_id"], "client_secret": web_client["client_secret"]})
+    assert resp.status_code == 400
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://myapp.com"
+
+    # Never on /authorize or the pages.
+    page = requests.get(authorize_url(metadata, web_client["client_id"], scope="openid"),
+                        headers={"Origin": "https://myapp.com"}, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert "Access-Control-Allow-Origin" not in page.headers
+
+    # An origin is answered while a client lists it, and no longer once none does.
+    solo = register(server, dict(WEB_CLIENT, name="Solo app", web_origins=["https://solo.example"]), "solo-web")
+    def allows_solo():
+        resp = requests.get(metadata["jwks_uri"], headers={"Origin": "https://solo.example"}, timeout=HTTP_TIMEOUT)
+        return resp.headers.get("Access-Control-Allow-Origin") == "https://solo.example"
+    assert allows_solo()
+    server.cli("clients", "update", solo["client_id"], "--web-origin", "https://solo-two.example")
+    assert not allows_solo()
+    server.cli("clients", "update", solo["client_id"], "--web-origin", "https://solo.example")
+    assert allows_solo()
+    server.cli("clients", "delete", solo["client_id"])
+    assert not allows_solo()

@@ -620,6 +620,20 @@ public nonisolated struct Authsec_Store_V1_ConsentRecord: Sendable {
   public init() {}
 }
 
+/// `web_origins`: base64url SHA-256 of an origin → the clients that list it in web_origins, so
+/// that CORS answers a registered origin with one lookup. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_WebOriginRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
@@ -1783,6 +1797,36 @@ nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, Swi
     if lhs.scopes != rhs.scopes {return false}
     if lhs.grantedAt != rhs.grantedAt {return false}
     if lhs.updatedAt != rhs.updatedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_WebOriginRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WebOriginRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.clientIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.clientIds, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_WebOriginRecord, rhs: Authsec_Store_V1_WebOriginRecord) -> Bool {
+    if lhs.clientIds != rhs.clientIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
