@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Authsec builds and tests with, only those missing.
 set -euo pipefail
-packages=(liblmdb-dev pkg-config protobuf-compiler protobuf-c-compiler libprotobuf-c-dev gcc python3-venv openssl)
+packages=(liblmdb-dev pkg-config protobuf-compiler protobuf-c-compiler libprotobuf-c-dev gcc python3-venv openssl chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

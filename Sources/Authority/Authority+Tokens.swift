@@ -16,11 +16,14 @@ public struct TokenRequest: Sendable {
     public var codeVerifier: String?
     /// `refresh_token`: the refresh token.
     public var refreshToken: String?
+    /// The device flow (RFC 8628 §3.4): the device code.
+    public var deviceCode: String?
 
     public init(
         grantType: String, scope: String?, audiences: [String], credentials: ClientCredentials, code: String? = nil,
-        redirectURI: String? = nil, codeVerifier: String? = nil, refreshToken: String? = nil
+        redirectURI: String? = nil, codeVerifier: String? = nil, refreshToken: String? = nil, deviceCode: String? = nil
     ) {
+        self.deviceCode = deviceCode
         self.grantType = grantType
         self.scope = scope
         self.audiences = audiences
@@ -278,13 +281,16 @@ extension Authority {
                 let issued = try issueClientCredentials(client, scope: request.scope, audiences: request.audiences)
                 noteIssued(to: client, context: context)
                 return .ready(.success(issued))
-            case .authorizationCode, .refreshToken:
+            case .authorizationCode, .refreshToken, .deviceCode:
                 return .pending {
                     do {
                         let issued =
-                            grant == .authorizationCode
-                            ? try await self.redeemCode(request, client: client, context: context)
-                            : try await self.refresh(request, client: client, context: context)
+                            switch grant {
+                            case .authorizationCode:
+                                try await self.redeemCode(request, client: client, context: context)
+                            case .refreshToken: try await self.refresh(request, client: client, context: context)
+                            default: try await self.redeemDeviceCode(request, client: client, context: context)
+                            }
                         self.noteIssued(to: client, context: context)
                         return issued
                     } catch {
@@ -292,8 +298,6 @@ extension Authority {
                         throw error
                     }
                 }
-            case .deviceCode:
-                throw AuthorityError(.unsupportedGrantType, "grant_type '\(grant.rawValue)' is not served yet")
             }
         } catch {
             noteRefused(error, client: client, context: context)

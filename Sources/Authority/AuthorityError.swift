@@ -22,6 +22,14 @@ public struct AuthorityError: Error, CustomStringConvertible, Sendable {
         case loginRequired = "login_required"
         /// OpenID Connect Core §3.1.2.6: `prompt=none`, and the user has not consented yet.
         case consentRequired = "consent_required"
+        /// OpenID Connect Core §3.1.2.6, RFC 9126 §4: a `request_uri` unknown, expired or used.
+        case invalidRequestURI = "invalid_request_uri"
+        /// RFC 8628 §3.5: the user has not answered yet; poll again after the interval.
+        case authorizationPending = "authorization_pending"
+        /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
+        case slowDown = "slow_down"
+        /// RFC 8628 §3.5: the device code expired; start again.
+        case expiredToken = "expired_token"
         case invalidClientMetadata = "invalid_client_metadata"
         case invalidRedirectURI = "invalid_redirect_uri"
         case notFound = "not_found"

@@ -18,7 +18,8 @@ extension AuthorityError.Code {
         case .temporarilyUnavailable: .serviceUnavailable
         case .invalidRequest, .invalidGrant, .unauthorizedClient, .unsupportedGrantType, .invalidScope,
             .invalidTarget, .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI,
-            .unsupportedResponseType, .loginRequired, .consentRequired:
+            .unsupportedResponseType, .loginRequired, .consentRequired, .invalidRequestURI, .authorizationPending,
+            .slowDown, .expiredToken:
             .badRequest
         }
     }
@@ -35,9 +36,11 @@ extension AuthorityError.Code {
         case .serverError: .internal
         case .temporarilyUnavailable: .unavailable
         case .invalidRequest, .invalidGrant, .unsupportedGrantType, .invalidScope, .invalidTarget,
-            .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI, .unsupportedResponseType:
+            .unsupportedTokenType, .invalidClientMetadata, .invalidRedirectURI, .unsupportedResponseType,
+            .invalidRequestURI, .expiredToken:
             .invalidArgument
-        case .loginRequired, .consentRequired: .failedPrecondition
+        case .loginRequired, .consentRequired, .authorizationPending: .failedPrecondition
+        case .slowDown: .resourceExhausted
         }
     }
 }

@@ -135,7 +135,13 @@ struct HTTPShim: Sendable {
             switch endpoint {
             case .token:
                 return authority.token(try tokenRequest(form, authorization), context: context).settled(
-                    { self.tokenReply($0) }, failure: failure)
+                    { self.tokenReply($0) },
+                    failure: { error in
+                        var reply = failure(error)
+                        // RFC 8628 §3.5 and RFC 6749 §5.2: a denied device request is a 400 here.
+                        if reply.error == AuthorityError.Code.accessDenied.rawValue { reply.status = .badRequest }
+                        return reply
+                    })
             case .introspect:
                 // Authority refuses an empty token (invalid_request).
                 return authority.introspect(
@@ -147,6 +153,20 @@ struct HTTPShim: Sendable {
                     token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
                     credentials: try credentials(form, authorization), context: context
                 ).settled({ _ in FormReply(status: .ok, body: "{}") }, failure: failure)
+            case .par:
+                return authority.pushAuthorizationRequest(
+                    form.fields, credentials: try credentials(form, authorization), context: context
+                ).settled(
+                    { pushed in
+                        var body = #"{"request_uri":"#
+                        append(pushed.requestURI, to: &body)
+                        return FormReply(status: .created, body: body + #","expires_in":\#(pushed.expiresIn)}"#)
+                    }, failure: failure)
+            case .deviceAuthorization:
+                return authority.authorizeDevice(
+                    scope: form["scope"], resources: form.all("resource"),
+                    credentials: try credentials(form, authorization), context: context
+                ).settled({ self.deviceReply($0) }, failure: failure)
             case .charge:
                 let token = form["token"] ?? ""
                 let amount = try Self.amount(form["amount"])
@@ -164,7 +184,7 @@ struct HTTPShim: Sendable {
             grantType: form["grant_type"] ?? "", scope: form["scope"],
             audiences: form.all("audience") + form.all("resource"), credentials: try credentials(form, authorization),
             code: form["code"], redirectURI: form["redirect_uri"], codeVerifier: form["code_verifier"],
-            refreshToken: form["refresh_token"])
+            refreshToken: form["refresh_token"], deviceCode: form["device_code"])
     }
 
     private func tokenReply(_ grant: TokenGrant) -> FormReply {
@@ -176,6 +196,19 @@ struct HTTPShim: Sendable {
         if let refreshToken = grant.refreshToken { body += ",\"refresh_token\":\"" + refreshToken + "\"" }
         if let idToken = grant.idToken { body += ",\"id_token\":\"" + idToken + "\"" }
         return FormReply(status: .ok, body: body + "}")
+    }
+
+    private func deviceReply(_ device: DeviceAuthorization) -> FormReply {
+        var body = #"{"device_code":"#
+        append(device.deviceCode, to: &body)
+        body += #","user_code":"#
+        append(device.userCode, to: &body)
+        body += #","verification_uri":"#
+        append(device.verificationURI, to: &body)
+        body += #","verification_uri_complete":"#
+        append(device.verificationURIComplete, to: &body)
+        return FormReply(
+            status: .ok, body: body + #","expires_in":\#(device.expiresIn),"interval":\#(device.interval)}"#)
     }
 
     /// A charge's `amount`: a whole number (Authority checks its range).
@@ -271,7 +304,13 @@ struct HTTPShim: Sendable {
             "authorization_endpoint": issuer + "/authorize",
             "userinfo_endpoint": issuer + "/userinfo",
             "end_session_endpoint": issuer + "/logout",
-            "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+            "pushed_authorization_request_endpoint": issuer + "/oauth/par",
+            "require_pushed_authorization_requests": false,
+            "device_authorization_endpoint": issuer + "/oauth/device/code",
+            "grant_types_supported": [
+                "authorization_code", "client_credentials", "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "authorization_response_iss_parameter_supported": true,
@@ -347,6 +386,10 @@ enum FormEndpoint: String, CaseIterable, Sendable {
     case revoke = "/oauth/revoke"
     /// Authsec's own: a gateway charges model tokens to an agent's daily budget.
     case charge = "/quota/charge"
+    /// RFC 9126 pushed authorization requests.
+    case par = "/oauth/par"
+    /// RFC 8628 device authorization.
+    case deviceAuthorization = "/oauth/device/code"
 }
 
 /// A form endpoint's answer: always JSON with `Cache-Control: no-store`.

@@ -104,7 +104,8 @@ public struct WireService: Sendable {
             credentials: credentials, code: call.code.isEmpty ? nil : call.code,
             redirectURI: call.redirectUri.isEmpty ? nil : call.redirectUri,
             codeVerifier: call.codeVerifier.isEmpty ? nil : call.codeVerifier,
-            refreshToken: call.refreshToken.isEmpty ? nil : call.refreshToken)
+            refreshToken: call.refreshToken.isEmpty ? nil : call.refreshToken,
+            deviceCode: call.deviceCode.isEmpty ? nil : call.deviceCode)
     }
 
     static func tokenResponse(_ grant: TokenGrant) -> Authsec_V1_TokenResponse {

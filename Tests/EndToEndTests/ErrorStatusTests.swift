@@ -23,6 +23,10 @@ import Wire
         .unsupportedResponseType: (400, .invalidArgument),  // RFC 6749 §4.1.2.1 (sent as a redirect)
         .loginRequired: (400, .failedPrecondition),  // OpenID Connect Core §3.1.2.6 (a redirect)
         .consentRequired: (400, .failedPrecondition),
+        .invalidRequestURI: (400, .invalidArgument),
+        .authorizationPending: (400, .failedPrecondition),  // RFC 8628 §3.5
+        .slowDown: (400, .resourceExhausted),
+        .expiredToken: (400, .invalidArgument),
         .invalidClientMetadata: (400, .invalidArgument),  // RFC 7591 §3.2.2
         .invalidRedirectURI: (400, .invalidArgument),
         .notFound: (404, .notFound),

@@ -14,11 +14,14 @@ public enum AuthorizationStep: Sendable, Equatable {
 extension Authority {
     /// Checks an authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 8707, OpenID Connect Core
     /// §3.1.2.1). The client and redirect URI are checked first, since every later error is sent
-    /// to that redirect URI; until they are known good, errors are pages.
-    public func checkAuthorization(_ request: AuthorizationRequest) throws(AuthorizationRefusal) -> Authorization {
+    /// to that redirect URI; until they are known good, errors are pages. `pushed`: the
+    /// parameters came from a pushed request (RFC 9126), which a client may be required to use.
+    public func checkAuthorization(_ request: AuthorizationRequest, pushed: Bool = false) throws(AuthorizationRefusal)
+        -> Authorization
+    {
         let (client, redirectURI, state) = try checkedRedirect(request)
         do {
-            return try checkParameters(request, client: client, redirectURI: redirectURI)
+            return try checkParameters(request, client: client, redirectURI: redirectURI, pushed: pushed)
         } catch {
             throw .redirect(
                 error as? AuthorityError ?? AuthorityError(.serverError, "internal error"),
@@ -71,7 +74,7 @@ extension Authority {
     }
 
     private func checkParameters(
-        _ request: AuthorizationRequest, client: Client, redirectURI: (uri: String, wasGiven: Bool)
+        _ request: AuthorizationRequest, client: Client, redirectURI: (uri: String, wasGiven: Bool), pushed: Bool
     ) throws -> Authorization {
         guard let responseType = try request.single("response_type") else {
             throw AuthorityError(.invalidRequest, "response_type is required")
@@ -85,10 +88,13 @@ extension Authority {
         guard client.grantTypes.contains(.authorizationCode) else {
             throw AuthorityError(.unauthorizedClient, "client is not allowed the authorization_code grant")
         }
-        if try request.single("request_uri") != nil || request.single("request") != nil {
-            throw AuthorityError(.invalidRequest, "request and request_uri are not supported yet")
+        if try request.single("request") != nil {
+            throw AuthorityError(.invalidRequest, "request objects are not supported; push the request (RFC 9126)")
         }
-        if client.requirePushedAuthorizationRequests {
+        if try request.single("request_uri") != nil {
+            throw AuthorityError(.invalidRequestURI, "request_uri is accepted only at /authorize")
+        }
+        if client.requirePushedAuthorizationRequests, !pushed {
             throw AuthorityError(.invalidRequest, "this client must push its authorization requests (RFC 9126)")
         }
         let challenge = try checkedChallenge(request, client: client)

@@ -26,7 +26,6 @@ extension Authority {
         let now = clock.now()
         let key = Secrets.storageKey(code)
         let refreshToken = client.grantTypes.contains(.refreshToken) ? Secrets.opaqueToken() : nil
-        let idle = client.refreshTokenIdleLifetime
         let grant = try await commitThenAnswer { txn -> Result<UserGrant, AuthorityError> in
             func refused(_ reason: String) -> Result<UserGrant, AuthorityError> {
                 .failure(AuthorityError(.invalidGrant, reason))
@@ -56,26 +55,10 @@ extension Authority {
             }
             record.redeemed = true
             try txn.put(Keyspace.authorizationCodes, key, record)
-            var grant = Authsec_Store_V1_GrantRecord()
-            grant.clientID = client.clientID
-            grant.sub = record.sub
-            grant.scope = record.scope
-            grant.audience = record.audience
-            grant.authTime = record.authTime
-            grant.sessionID = record.sessionID
-            grant.createdAt = now
-            if let refreshToken {
-                grant.expiresAt = now + client.refreshTokenLifetime
-                grant.currentToken = Secrets.storageKey(refreshToken)
-                var token = Authsec_Store_V1_RefreshTokenRecord()
-                token.grantID = record.grantID
-                token.expiresAt = Self.refreshTokenExpiry(grantExpiry: grant.expiresAt, idle: idle, now: now)
-                try txn.put(Keyspace.refreshTokens, grant.currentToken, token)
-            } else {
-                // Kept only while an access token issued from it may live, so a replay can revoke it.
-                grant.expiresAt = now + client.accessTokenLifetime
-            }
-            try txn.put(Keyspace.grants, record.grantID, grant)
+            try self.putGrant(
+                txn, id: record.grantID, client: client, sub: record.sub, scope: record.scope,
+                audience: record.audience, authTime: record.authTime, sessionID: record.sessionID,
+                refreshToken: refreshToken, now: now)
             return .success(
                 UserGrant(
                     grantID: record.grantID, user: user, scopes: Scopes.parse(record.scope) ?? [],
@@ -83,6 +66,35 @@ extension Authority {
                     nonce: record.nonce.isEmpty ? nil : record.nonce, refreshToken: refreshToken))
         }
         return try issueUserTokens(grant, client: client, now: now)
+    }
+
+    /// Starts a grant (a refresh-token family) for a person, with its first refresh token when
+    /// there is one. Without one it is kept only while its access tokens may live, so that a
+    /// code replay can still revoke them.
+    func putGrant(
+        _ txn: WriteTransaction, id: String, client: Client, sub: String, scope: String, audience: [String],
+        authTime: Int64, sessionID: String, refreshToken: String?, now: Int64
+    ) throws {
+        var grant = Authsec_Store_V1_GrantRecord()
+        grant.clientID = client.clientID
+        grant.sub = sub
+        grant.scope = scope
+        grant.audience = audience
+        grant.authTime = authTime
+        grant.sessionID = sessionID
+        grant.createdAt = now
+        if let refreshToken {
+            grant.expiresAt = now + client.refreshTokenLifetime
+            grant.currentToken = Secrets.storageKey(refreshToken)
+            var token = Authsec_Store_V1_RefreshTokenRecord()
+            token.grantID = id
+            token.expiresAt = Self.refreshTokenExpiry(
+                grantExpiry: grant.expiresAt, idle: client.refreshTokenIdleLifetime, now: now)
+            try txn.put(Keyspace.refreshTokens, grant.currentToken, token)
+        } else {
+            grant.expiresAt = now + client.accessTokenLifetime
+        }
+        try txn.put(Keyspace.grants, id, grant)
     }
 
     /// RFC 7636 §4.6, and its converse: a verifier without a challenge is a downgrade attempt.

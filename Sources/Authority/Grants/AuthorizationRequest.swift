@@ -12,7 +12,7 @@ public struct AuthorizationRequest: Sendable {
 
     /// The one value of `name`, or nil when absent or empty (RFC 6749 §3.1: empty means omitted).
     /// - Throws: `invalid_request` when it is given more than once.
-    func single(_ name: String) throws -> String? {
+    public func single(_ name: String) throws -> String? {
         let values = parameters.filter { $0.name == name }
         guard values.count <= 1 else { throw AuthorityError(.invalidRequest, "\(name) is given more than once") }
         guard let value = values.first?.value, !value.isEmpty else { return nil }

@@ -22,8 +22,9 @@ public enum Keyspace {
     ///   fields are `optional` (a stored 0 was never written, so it reads as absent: not limited).
     /// - 6: `users` and `usernames`; the built-in reserved scope `admin:users`, held by the init admin.
     /// - 7: `audit`, `client_history` and `usage`; `StoredClient.version`.
-    /// - 8: `authorization_codes`, `grants`, `refresh_tokens`, `sessions`, `consents` and
-    ///   `web_origins` (built from the clients by the migration).
+    /// - 8: `authorization_codes`, `grants`, `refresh_tokens`, `sessions`, `consents`,
+    ///   `pushed_requests`, `device_codes`, `user_codes` and `web_origins` (built from the
+    ///   clients by the migration).
     public static let schemaVersion: UInt32 = 8
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
@@ -35,7 +36,7 @@ public enum Keyspace {
         "meta", "clients", "client_secrets", "scopes", "signing_keys", "revoked_tokens", "used_assertions",
         "deleted_clients", "quota_spend", "rate_limits", "users", "usernames", "audit", "client_history", "usage",
         "authorization_codes", "grants", "refresh_tokens", "sessions", "consents",
-        "web_origins",
+        "web_origins", "pushed_requests", "device_codes", "user_codes",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -87,6 +88,13 @@ public enum Keyspace {
     public static let sessions = schema.table("sessions", of: Authsec_Store_V1_SessionRecord.self)
     /// `consents`: "sub client_id" → ConsentRecord, the scopes a user granted a client (from version 8).
     public static let consents = schema.table("consents", of: Authsec_Store_V1_ConsentRecord.self)
+    /// `pushed_requests`: `Secrets.storageKey` of a request_uri's random part → PushedRequestRecord,
+    /// used once (from version 8).
+    public static let pushedRequests = schema.table("pushed_requests", of: Authsec_Store_V1_PushedRequestRecord.self)
+    /// `device_codes`: `Secrets.storageKey(device code)` → DeviceCodeRecord (from version 8).
+    public static let deviceCodes = schema.table("device_codes", of: Authsec_Store_V1_DeviceCodeRecord.self)
+    /// `user_codes`: a normalized user code → UserCodeRecord, its device code (from version 8).
+    public static let userCodes = schema.table("user_codes", of: Authsec_Store_V1_UserCodeRecord.self)
     /// `web_origins`: `Secrets.storageKey(origin)` → WebOriginRecord, the clients listing the
     /// origin, kept in step with every client write (from version 8).
     public static let webOrigins = schema.table("web_origins", of: Authsec_Store_V1_WebOriginRecord.self)
@@ -129,3 +137,6 @@ extension Authsec_Store_V1_RefreshTokenRecord: StoreRecord {}
 extension Authsec_Store_V1_SessionRecord: StoreRecord {}
 extension Authsec_Store_V1_ConsentRecord: StoreRecord {}
 extension Authsec_Store_V1_WebOriginRecord: StoreRecord {}
+extension Authsec_Store_V1_PushedRequestRecord: StoreRecord {}
+extension Authsec_Store_V1_DeviceCodeRecord: StoreRecord {}
+extension Authsec_Store_V1_UserCodeRecord: StoreRecord {}

@@ -40,6 +40,7 @@ struct AuthorizePages: Sendable {
         router.post("/authorize/consent") { request, context in
             await consent(request, context)
         }
+        registerDevice(on: router)
         router.get("/logout") { request, _ in
             await logout(FormBody.parameters(request.uri.query ?? ""), request, method: .get)
         }
@@ -53,7 +54,7 @@ struct AuthorizePages: Sendable {
 
     /// OpenID RP-Initiated Logout: ends the session, then redirects to a registered
     /// `post_logout_redirect_uri` or shows the signed-out page.
-    private func logout(
+    func logout(
         _ parameters: Result<[(name: String, value: String)], AuthorityError>, _ request: Request,
         method: HTTPRequest.Method
     ) async -> Response {
@@ -80,7 +81,7 @@ struct AuthorizePages: Sendable {
 
     // MARK: - /authorize
 
-    private func start(
+    func start(
         _ parameters: Result<[(name: String, value: String)], AuthorityError>, _ request: Request,
         _ context: DoorRequestContext, method: HTTPRequest.Method
     ) async -> Response {
@@ -88,7 +89,15 @@ struct AuthorizePages: Sendable {
         let checked: Authorization
         do {
             let parameters = try parameters.get()
-            checked = try authority.checkAuthorization(AuthorizationRequest(parameters: parameters))
+            let browser = AuthorizationRequest(parameters: parameters)
+            if let requestURI = try browser.single("request_uri") {
+                // RFC 9126 §4: the pushed parameters, and only them, once.
+                let pushed = try await authority.takePushedRequest(
+                    requestURI, clientID: try browser.single("client_id"))
+                checked = try authority.checkAuthorization(pushed, pushed: true)
+            } else {
+                checked = try authority.checkAuthorization(browser)
+            }
         } catch let refusal as AuthorizationRefusal {
             switch refusal {
             case .page(let error):
@@ -111,7 +120,7 @@ struct AuthorizePages: Sendable {
     }
 
     /// Shows the page the request needs next, or issues the code.
-    private func proceed(
+    func proceed(
         _ checked: Authorization, _ authority: Authority, _ request: Request, method: HTTPRequest.Method,
         failedSignIn: Bool = false
     ) async -> Response {
@@ -133,7 +142,7 @@ struct AuthorizePages: Sendable {
         }
     }
 
-    private func resume(
+    func resume(
         _ query: Result<[(name: String, value: String)], AuthorityError>, _ request: Request,
         _ context: DoorRequestContext
     ) async -> Response {
@@ -148,11 +157,15 @@ struct AuthorizePages: Sendable {
 
     // MARK: - Forms
 
-    private func signIn(_ request: Request, _ context: DoorRequestContext) async -> Response {
+    func signIn(_ request: Request, _ context: DoorRequestContext) async -> Response {
         guard let authority = authority.value else { return starting() }
         guard let form = try? await form(request)?.get() else { return badForm() }
         guard secrets.isValid(csrf: value("csrf", form), cookie: request.cookies[Self.csrfCookie]?.value) else {
             return csrfFailure()
+        }
+        // The device page's sign-in carries the user code instead of a sealed authorization.
+        if value("flow", form) == nil, let userCode = value("user_code", form) {
+            return await signInForDevice(userCode: userCode, form, authority, context)
         }
         guard var checked = openFlow(value("flow", form), authority) else { return expiredPage() }
         do {
@@ -166,13 +179,15 @@ struct AuthorizePages: Sendable {
             response.setCookie(sessionCookie(cookie, authority))
             return response
         } catch let error as AuthorityError where error.code == AuthorityError.invalidCredentials.code {
+            // The sign-in page again, the username kept so only the password is typed again.
+            checked.loginHint = value("username", form).map { String($0.prefix(256)) }
             return redirect(to: continueURL(checked) + "&failed=1", after: .post)
         } catch {
             return failurePage(error)
         }
     }
 
-    private func consent(_ request: Request, _ context: DoorRequestContext) async -> Response {
+    func consent(_ request: Request, _ context: DoorRequestContext) async -> Response {
         guard let authority = authority.value else { return starting() }
         guard let form = try? await form(request)?.get() else { return badForm() }
         guard secrets.isValid(csrf: value("csrf", form), cookie: request.cookies[Self.csrfCookie]?.value) else {
@@ -200,26 +215,28 @@ struct AuthorizePages: Sendable {
 
     // MARK: - Pages
 
-    private func signInPage(_ checked: Authorization, _ authority: Authority, _ request: Request, failed: Bool) throws
+    func signInPage(_ checked: Authorization, _ authority: Authority, _ request: Request, failed: Bool) throws
         -> Response
     {
         let client = try authority.registeredClient(checked.clientID)
         var values: [String: Any] = ["title": "Sign in", "flow": secrets.seal(checked)]
         values["clientName"] = client.map { $0.name.isEmpty ? $0.clientID : $0.name }
         values["username"] = checked.loginHint ?? ""
-        if failed { values["error"] = AuthorityError.invalidCredentials.description }
+        if failed {
+            values["error"] = AuthorityError.invalidCredentials.description
+            // The username was kept: the password is what to type again.
+            values["focusPassword"] = !(checked.loginHint ?? "").isEmpty
+        }
         return formPage("sign-in", values, request, authority)
     }
 
-    private func consentPage(
+    func consentPage(
         _ checked: Authorization, scopes: [String], session: BrowserSession, _ authority: Authority,
         _ request: Request
     ) throws -> Response {
         guard let client = try authority.registeredClient(checked.clientID) else {
             throw AuthorityError(.invalidClient, "the client is unknown or disabled")
         }
-        let registered = Dictionary(
-            try authority.listScopes().map { ($0.name, $0.description) }, uniquingKeysWith: { first, _ in first })
         let user = try? authority.user(session.sub)
         var values: [String: Any] = [
             "title": "Allow access", "flow": secrets.seal(checked),
@@ -227,9 +244,7 @@ struct AuthorizePages: Sendable {
             "username": user?.username ?? session.sub,
             "redirectHost": URLComponents(string: checked.redirectURI)?.host ?? checked.redirectURI,
             "hasScopes": !scopes.isEmpty,
-            "scopes": scopes.map { name in
-                ["name": name, "description": registered[name] ?? Self.openIDScopes[name] ?? ""]
-            },
+            "scopes": try scopeRows(scopes, authority),
         ]
         if Self.isWebURL(client.logo) { values["logo"] = client.logo }
         if Self.isWebURL(client.website) {
@@ -237,6 +252,13 @@ struct AuthorizePages: Sendable {
             values["websiteHost"] = URLComponents(string: client.website)?.host ?? client.website
         }
         return formPage("consent", values, request, authority)
+    }
+
+    /// Each scope with its registered description (or OpenID's), for a consent page.
+    func scopeRows(_ scopes: [String], _ authority: Authority) throws -> [[String: String]] {
+        let registered = Dictionary(
+            try authority.listScopes().map { ($0.name, $0.description) }, uniquingKeysWith: { first, _ in first })
+        return scopes.map { ["name": $0, "description": registered[$0] ?? Self.openIDScopes[$0] ?? ""] }
     }
 
     /// What the OpenID Connect scopes let a client know, for the consent page.
@@ -250,12 +272,12 @@ struct AuthorizePages: Sendable {
     ]
 
     /// Only http(s) links and images: never `javascript:` or `data:` from a client's fields.
-    private static func isWebURL(_ text: String) -> Bool {
+    static func isWebURL(_ text: String) -> Bool {
         text.hasPrefix("https://") || text.hasPrefix("http://")
     }
 
     /// A page with a form: the CSRF cookie is set if the browser has none.
-    private func formPage(_ page: String, _ values: [String: Any], _ request: Request, _ authority: Authority)
+    func formPage(_ page: String, _ values: [String: Any], _ request: Request, _ authority: Authority)
         -> Response
     {
         var values = values
@@ -278,7 +300,7 @@ struct AuthorizePages: Sendable {
         return response
     }
 
-    private func errorPage(_ error: AuthorityError, status: HTTPResponse.Status = .badRequest) -> Response {
+    func errorPage(_ error: AuthorityError, status: HTTPResponse.Status = .badRequest) -> Response {
         let title =
             switch error.code {
             case .invalidClient: "Unknown application"
@@ -292,7 +314,7 @@ struct AuthorizePages: Sendable {
     }
 
     /// An error while a page was being made: the person sees a page, never a redirect.
-    private func failurePage(_ error: any Error) -> Response {
+    func failurePage(_ error: any Error) -> Response {
         guard let failure = error as? AuthorityError else {
             logger.error("page failed", metadata: ["error": "\(error)"])
             return errorPage(AuthorityError(.serverError, "internal error"))
@@ -304,13 +326,13 @@ struct AuthorizePages: Sendable {
         return errorPage(failure)
     }
 
-    private func expiredPage() -> Response {
+    func expiredPage() -> Response {
         errorPage(
             AuthorityError(
                 .invalidRequest, "This page has expired. Go back to the application and sign in again."))
     }
 
-    private func csrfFailure() -> Response {
+    func csrfFailure() -> Response {
         errorPage(
             AuthorityError(
                 .accessDenied,
@@ -318,52 +340,52 @@ struct AuthorizePages: Sendable {
             ), status: .forbidden)
     }
 
-    private func badForm() -> Response {
+    func badForm() -> Response {
         errorPage(AuthorityError(.invalidRequest, "the form could not be read"))
     }
 
-    private func starting() -> Response {
+    func starting() -> Response {
         errorPage(AuthorityError(.temporarilyUnavailable, "the server is starting; try again in a moment"))
     }
 
     // MARK: - HTTP
 
-    private func openFlow(_ text: String?, _ authority: Authority) -> Authorization? {
+    func openFlow(_ text: String?, _ authority: Authority) -> Authorization? {
         guard let checked = secrets.open(text), authority.isCurrent(checked) else { return nil }
         return checked
     }
 
-    private func continueURL(_ checked: Authorization) -> String {
+    func continueURL(_ checked: Authorization) -> String {
         "/authorize/continue?flow=" + secrets.seal(checked)
     }
 
-    private func sessionCookie(_ value: String, _ authority: Authority) -> Cookie {
+    func sessionCookie(_ value: String, _ authority: Authority) -> Cookie {
         Cookie(
             name: Self.sessionCookie, value: value, maxAge: Int(Authority.sessionLifetime), path: "/",
             secure: isSecure(authority), httpOnly: true, sameSite: .lax)
     }
 
-    private func isSecure(_ authority: Authority) -> Bool { authority.issuer.hasPrefix("https://") }
+    func isSecure(_ authority: Authority) -> Bool { authority.issuer.hasPrefix("https://") }
 
-    private func form(_ request: Request) async -> Result<[(name: String, value: String)], AuthorityError>? {
+    func form(_ request: Request) async -> Result<[(name: String, value: String)], AuthorityError>? {
         guard let contentType = request.headers[.contentType], HTTPShim.isForm(contentType.utf8) else { return nil }
         guard let buffer = try? await request.body.collect(upTo: maxBodySize) else { return nil }
         return FormBody.parameters(String(buffer: buffer))
     }
 
-    private func value(_ name: String, _ form: [(name: String, value: String)]) -> String? {
+    func value(_ name: String, _ form: [(name: String, value: String)]) -> String? {
         guard let value = form.first(where: { $0.name == name })?.value, !value.isEmpty else { return nil }
         return value
     }
 
     /// 302 after a GET, 303 after a POST (the browser then GETs the target).
-    private func redirect(to url: String, after method: HTTPRequest.Method) -> Response {
+    func redirect(to url: String, after method: HTTPRequest.Method) -> Response {
         var headers = Self.pageHeaders
         headers[.location] = url
         return Response(status: method == .post ? .seeOther : .found, headers: headers)
     }
 
-    private func html(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    func html(_ status: HTTPResponse.Status, _ body: String) -> Response {
         var headers = Self.pageHeaders
         headers[.contentType] = "text/html; charset=utf-8"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))

@@ -19,6 +19,7 @@ struct PageTemplates: Sendable {
 
     static let sources: [String: String] = [
         "head": head, "foot": foot, "sign-in": signIn, "consent": consent, "error": error, "signed-out": signedOut,
+        "device": device, "device-approve": deviceApprove, "device-done": deviceDone,
     ]
 
     private static let head = """
@@ -60,11 +61,12 @@ struct PageTemplates: Sendable {
         {{#error}}<p class="error" role="alert" id="sign-in-error">{{error}}</p>{{/error}}
         <form method="post" action="/authorize/sign-in">
         <input type="hidden" name="csrf" value="{{csrf}}">
-        <input type="hidden" name="flow" value="{{flow}}">
+        {{#flow}}<input type="hidden" name="flow" value="{{flow}}">{{/flow}}
+        {{#userCode}}<input type="hidden" name="user_code" value="{{userCode}}">{{/userCode}}
         <label for="username">Username</label>
-        <input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="{{username}}"{{#error}} aria-describedby="sign-in-error"{{/error}}>
+        <input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required{{^focusPassword}} autofocus{{/focusPassword}} value="{{username}}"{{#error}} aria-describedby="sign-in-error"{{/error}}>
         <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required>
+        <input id="password" name="password" type="password" autocomplete="current-password" required{{#focusPassword}} autofocus{{/focusPassword}}>
         <button type="submit">Sign in</button>
         </form>
         {{> foot}}
@@ -99,6 +101,47 @@ struct PageTemplates: Sendable {
         <h1>{{title}}</h1>
         <p role="alert">{{message}}</p>
         {{#code}}<p class="muted">Error: <code>{{code}}</code></p>{{/code}}
+        {{> foot}}
+        """
+
+    private static let device = """
+        {{> head}}
+        <h1>Connect a device</h1>
+        <p>Enter the code shown on your device.</p>
+        {{#error}}<p class="error" role="alert" id="device-error">{{error}}</p>{{/error}}
+        <form method="get" action="/device">
+        <label for="user_code">Code</label>
+        <input id="user_code" name="user_code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required autofocus placeholder="XXXX-XXXX" value="{{userCode}}"{{#error}} aria-describedby="device-error"{{/error}}>
+        <button type="submit">Continue</button>
+        </form>
+        {{> foot}}
+        """
+
+    private static let deviceApprove = """
+        {{> head}}
+        <h1>Allow this device?</h1>
+        <p>A device showing the code <strong>{{userCode}}</strong> asks to act as you in <strong>{{clientName}}</strong>.
+        Only allow it if you started this on a device you own.</p>
+        {{#hasScopes}}
+        <ul>
+        {{#scopes}}<li><strong>{{name}}</strong>{{#description}}: {{description}}{{/description}}</li>
+        {{/scopes}}
+        </ul>
+        {{/hasScopes}}
+        <p class="muted">Signed in as <strong>{{username}}</strong>.</p>
+        <form method="post" action="/device/approve">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="user_code" value="{{userCode}}">
+        <button type="submit" name="decision" value="allow" autofocus>Allow</button>
+        <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+        </form>
+        {{> foot}}
+        """
+
+    private static let deviceDone = """
+        {{> head}}
+        <h1>{{title}}</h1>
+        <p role="status">{{message}}</p>
         {{> foot}}
         """
 

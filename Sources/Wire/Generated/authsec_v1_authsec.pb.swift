@@ -642,6 +642,9 @@ public nonisolated struct Authsec_V1_TokenRequest: Sendable {
   /// refresh_token
   public var refreshToken: String = String()
 
+  /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628)
+  public var deviceCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2439,7 +2442,7 @@ nonisolated extension Authsec_V1_Status.Code: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_type\0\u{1}scope\0\u{1}audience\0\u{3}client_id\0\u{3}client_secret\0\u{3}client_assertion_type\0\u{3}client_assertion\0\u{1}code\0\u{3}redirect_uri\0\u{3}code_verifier\0\u{3}refresh_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_type\0\u{1}scope\0\u{1}audience\0\u{3}client_id\0\u{3}client_secret\0\u{3}client_assertion_type\0\u{3}client_assertion\0\u{1}code\0\u{3}redirect_uri\0\u{3}code_verifier\0\u{3}refresh_token\0\u{3}device_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2458,6 +2461,7 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
       case 9: try { try decoder.decodeSingularStringField(value: &self.redirectUri) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.codeVerifier) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.refreshToken) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.deviceCode) }()
       default: break
       }
     }
@@ -2497,6 +2501,9 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
     if !self.refreshToken.isEmpty {
       try visitor.visitSingularStringField(value: self.refreshToken, fieldNumber: 11)
     }
+    if !self.deviceCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.deviceCode, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2512,6 +2519,7 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
     if lhs.redirectUri != rhs.redirectUri {return false}
     if lhs.codeVerifier != rhs.codeVerifier {return false}
     if lhs.refreshToken != rhs.refreshToken {return false}
+    if lhs.deviceCode != rhs.deviceCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

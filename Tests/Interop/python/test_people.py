@@ -545,3 +545,111 @@ def test_cors_answers_registered_web_origins_only(server, web_client, metadata):
     assert allows_solo()
     server.cli("clients", "delete", solo["client_id"])
     assert not allows_solo()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pushed authorization requests (RFC 9126) and the device flow (RFC 8628)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pushed_authorization_request_is_used_once(server, web_client, metadata):
+    assert metadata["pushed_authorization_request_endpoint"] == server.issuer + "/oauth/par"
+    verifier = secrets.token_urlsafe(48)
+    pushed = requests.post(metadata["pushed_authorization_request_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "response_type": "code", "client_id": web_client["client_id"], "client_secret": web_client["client_secret"],
+        "redirect_uri": CALLBACK, "scope": "openid", "state": "pushed", "code_challenge": pkce_challenge(verifier),
+        "code_challenge_method": "S256"})
+    assert pushed.status_code == 201, pushed.text
+    body = pushed.json()
+    assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:") and body["expires_in"] == 60
+
+    browser = Browser(server)
+    url = metadata["authorization_endpoint"] + "?" + urlencode(
+        {"client_id": web_client["client_id"], "request_uri": body["request_uri"]})
+    page = browser.follow(browser.get(url))
+    page = browser.sign_in(page, "ada", PASSWORD)
+    if "/authorize/consent" in page.text:
+        page = browser.consent(page)
+    params = callback_parameters(page)
+    assert params["state"] == "pushed"
+    assert exchange(metadata, web_client, params["code"], code_verifier=verifier).status_code == 200
+
+    # Reused, or unknown: an error page, never a redirect.
+    for request_uri in (body["request_uri"], "urn:ietf:params:oauth:request_uri:nope"):
+        again = requests.get(metadata["authorization_endpoint"] + "?" + urlencode(
+            {"client_id": web_client["client_id"], "request_uri": request_uri}), allow_redirects=False,
+            timeout=HTTP_TIMEOUT)
+        assert again.status_code == 400 and "Location" not in again.headers
+        assert "invalid_request_uri" in again.text
+
+    # A bad pushed request is refused at once, as JSON.
+    bad = requests.post(metadata["pushed_authorization_request_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "response_type": "code", "client_id": web_client["client_id"], "client_secret": web_client["client_secret"],
+        "redirect_uri": CALLBACK, "code_challenge_method": "plain", "code_challenge": "x" * 43})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+
+
+def test_client_requiring_par_is_refused_without_a_request_uri(server, metadata):
+    client = register(server, dict(WEB_CLIENT, name="PAR-only app", require_pushed_authorization_requests=True),
+                      "par-web")
+    answer = callback_parameters(requests.get(authorize_url(metadata, client["client_id"]), allow_redirects=False,
+                                              timeout=HTTP_TIMEOUT))
+    assert answer["error"] == "invalid_request" and answer["iss"] == server.issuer
+
+
+def test_device_flow_is_approved_through_the_page_while_the_device_polls(server, metadata):
+    device_client = register(server, {
+        "name": "Living-room TV", "app_type": "mobile", "callbacks": ["com.tv.app:/cb"],
+        "grant_types": ["device_code", "refresh_token"], "allowed_scopes": ["openid", "ai:access"]}, "tv")
+    assert "urn:ietf:params:oauth:grant-type:device_code" in device_client["grant_types"]
+    started = requests.post(metadata["device_authorization_endpoint"], timeout=HTTP_TIMEOUT,
+                            data={"client_id": device_client["client_id"], "scope": "openid ai:access"})
+    assert started.status_code == 200, started.text
+    device = started.json()
+    assert re.fullmatch(r"[BCDFGHJKMNPQRSTVWXZ]{4}-[BCDFGHJKMNPQRSTVWXZ]{4}", device["user_code"])
+    assert device["verification_uri"] == server.issuer + "/device"
+    assert device["interval"] == 5 and device["expires_in"] == 600
+
+    def poll():
+        return requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": device["device_code"],
+            "client_id": device_client["client_id"]})
+
+    assert poll().json()["error"] == "authorization_pending"
+    assert poll().json()["error"] == "slow_down"  # polled again at once
+
+    # The person: a wrong code first, then the right one typed in lower case, sign-in, allow.
+    browser = Browser(server)
+    wrong = browser.get(server.url("/device?user_code=BBBB-BBBB"))
+    assert wrong.status_code == 400 and "wrong" in wrong.text
+    page = browser.get(server.url("/device?" + urlencode({"user_code": device["user_code"].lower()})))
+    page = browser.sign_in(page, "ada", PASSWORD)
+    assert "Allow this device?" in page.text and device["user_code"] in page.text
+    form = page_form(page.text)
+    done = browser.follow(browser.post(form["action"], dict(form["fields"], decision="allow")))
+    assert "Device connected" in done.text
+
+    tokens = poll().json()
+    assert tokens["access_token"] and tokens["refresh_token"] and tokens["id_token"]
+    user = server.cli_json("users", "get", "ada", "--json")
+    assert jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"] == user["sub"]
+    # Used once: the code is gone, and so is the user code.
+    assert poll().json()["error"] == "invalid_grant"
+    reused = browser.follow(browser.post(form["action"], dict(form["fields"], decision="allow")))
+    assert "wrong" in reused.text
+
+
+def test_device_flow_denied_gives_access_denied(server, metadata):
+    device_client = register(server, {
+        "name": "Kiosk", "app_type": "mobile", "callbacks": ["com.kiosk:/cb"], "grant_types": ["device_code"],
+        "allowed_scopes": ["openid"]}, "kiosk")
+    device = requests.post(metadata["device_authorization_endpoint"], timeout=HTTP_TIMEOUT,
+                           data={"client_id": device_client["client_id"]}).json()
+    browser = Browser(server)
+    page = browser.sign_in(browser.get(device["verification_uri_complete"]), "ada", PASSWORD)
+    form = page_form(page.text)
+    browser.post(form["action"], dict(form["fields"], decision="deny"))
+    denied = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": device["device_code"],
+        "client_id": device_client["client_id"]})
+    assert denied.status_code == 400 and denied.json()["error"] == "access_denied"

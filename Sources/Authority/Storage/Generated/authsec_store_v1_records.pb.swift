@@ -634,6 +634,92 @@ public nonisolated struct Authsec_Store_V1_WebOriginRecord: Sendable {
   public init() {}
 }
 
+public nonisolated struct Authsec_Store_V1_Parameter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var value: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `pushed_requests`: base64url SHA-256 of a request_uri's random part → a pushed authorization
+/// request (RFC 9126), used once, within 60 seconds. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_PushedRequestRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var parameters: [Authsec_Store_V1_Parameter] = []
+
+  public var expiresAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `device_codes`: base64url SHA-256 of a device code → a device authorization (RFC 8628) and,
+/// once the user answered on the /device page, that answer. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_DeviceCodeRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var scope: String = String()
+
+  public var audience: [String] = []
+
+  public var userCode: String = String()
+
+  public var expiresAt: Int64 = 0
+
+  /// Seconds between polls; raised by 5 at each slow_down.
+  public var interval: Int64 = 0
+
+  public var lastPoll: Int64 = 0
+
+  /// "pending" until the user answers; then "approved" or "denied".
+  public var status: String = String()
+
+  public var sub: String = String()
+
+  public var authTime: Int64 = 0
+
+  public var sessionID: String = String()
+
+  public var grantID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `user_codes`: a user code, normalized (`XXXXXXXX`) → its device code's key in device_codes,
+/// until the user answers or it expires. Since schema version 8.
+public nonisolated struct Authsec_Store_V1_UserCodeRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var deviceCode: String = String()
+
+  public var expiresAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
@@ -1827,6 +1913,201 @@ nonisolated extension Authsec_Store_V1_WebOriginRecord: SwiftProtobuf.Message, S
 
   public static func ==(lhs: Authsec_Store_V1_WebOriginRecord, rhs: Authsec_Store_V1_WebOriginRecord) -> Bool {
     if lhs.clientIds != rhs.clientIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_Parameter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Parameter"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_Parameter, rhs: Authsec_Store_V1_Parameter) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_PushedRequestRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PushedRequestRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}parameters\0\u{3}expires_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.parameters) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if !self.parameters.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.parameters, fieldNumber: 2)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_PushedRequestRecord, rhs: Authsec_Store_V1_PushedRequestRecord) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.parameters != rhs.parameters {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_DeviceCodeRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeviceCodeRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}scope\0\u{1}audience\0\u{3}user_code\0\u{3}expires_at\0\u{1}interval\0\u{3}last_poll\0\u{1}status\0\u{1}sub\0\u{3}auth_time\0\u{3}session_id\0\u{3}grant_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.audience) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.userCode) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.interval) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.lastPoll) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.sub) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.authTime) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.grantID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if !self.scope.isEmpty {
+      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 2)
+    }
+    if !self.audience.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.audience, fieldNumber: 3)
+    }
+    if !self.userCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.userCode, fieldNumber: 4)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 5)
+    }
+    if self.interval != 0 {
+      try visitor.visitSingularInt64Field(value: self.interval, fieldNumber: 6)
+    }
+    if self.lastPoll != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastPoll, fieldNumber: 7)
+    }
+    if !self.status.isEmpty {
+      try visitor.visitSingularStringField(value: self.status, fieldNumber: 8)
+    }
+    if !self.sub.isEmpty {
+      try visitor.visitSingularStringField(value: self.sub, fieldNumber: 9)
+    }
+    if self.authTime != 0 {
+      try visitor.visitSingularInt64Field(value: self.authTime, fieldNumber: 10)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 11)
+    }
+    if !self.grantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.grantID, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_DeviceCodeRecord, rhs: Authsec_Store_V1_DeviceCodeRecord) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.audience != rhs.audience {return false}
+    if lhs.userCode != rhs.userCode {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.interval != rhs.interval {return false}
+    if lhs.lastPoll != rhs.lastPoll {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.sub != rhs.sub {return false}
+    if lhs.authTime != rhs.authTime {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.grantID != rhs.grantID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_UserCodeRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UserCodeRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}device_code\0\u{3}expires_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.deviceCode) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.deviceCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.deviceCode, fieldNumber: 1)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_UserCodeRecord, rhs: Authsec_Store_V1_UserCodeRecord) -> Bool {
+    if lhs.deviceCode != rhs.deviceCode {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
