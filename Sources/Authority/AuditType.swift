@@ -13,6 +13,8 @@ public enum AuditType: String, CaseIterable, Sendable {
     case userDisable = "user.disable"
     case userEnable = "user.enable"
     case userDelete = "user.delete"
+    /// An admin revoked a user's consent to a client, and the grants made under it.
+    case consentRevoke = "user.consent_revoke"
     /// A management call refused before it reached its operation (a bad, foreign or weak token).
     case adminAuthorize = "admin.authorize"
     case tokenIssue = "token.issue"

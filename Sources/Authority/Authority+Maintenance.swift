@@ -4,8 +4,9 @@ extension Authority {
     /// Deletes records kept only until a token expires — revoked-token ids, used assertion ids,
     /// deleted clients — once it has: past `exp` the token is refused anyway, so the record only
     /// costs space. Also deletes audit events and client versions older than the audit retention
-    /// (none while the audit log is off), and usage hours older than 7 days. Returns how many
-    /// were removed.
+    /// (none while the audit log is off), usage hours older than 7 days, and the people flows'
+    /// expired records: codes, grants, refresh tokens, sessions, pushed requests, device and user
+    /// codes. Returns how many were removed.
     ///
     /// Each call reads at most `limit` records per table, continuing where the previous call
     /// stopped and wrapping around at the end, so one call never holds the writer long; the
@@ -27,6 +28,24 @@ extension Authority {
         let retention = auditRetention > 0 ? auditRetention : Int64.max / 2
         let versions = try expired(Keyspace.clientHistory, after: cursors.history) { $0.time / 1000 + retention }
         let usage = try expired(Keyspace.usage, after: cursors.usage) { $0.hour + 3600 + Self.usageRetention }
+        // The people flows' tables: each row says when it expires.
+        var flowCursors: [String: String] = [:]
+        var flowDeletions: [@Sendable (WriteTransaction) throws -> Int] = []
+        func purge<R: StoreRecord>(_ table: Table<R>, _ expiresAt: (R) -> Int64) throws {
+            let found = try expired(table, after: cursors.flows[table.name], expiresAt)
+            flowCursors[table.name] = found.next
+            let keys = found.keys
+            guard !keys.isEmpty else { return }
+            flowDeletions.append { txn in try keys.reduce(0) { $0 + (try txn.delete(table, $1) ? 1 : 0) } }
+        }
+        try purge(Keyspace.authorizationCodes) { $0.expiresAt }
+        try purge(Keyspace.grants) { $0.expiresAt }
+        try purge(Keyspace.refreshTokens) { $0.expiresAt }
+        try purge(Keyspace.sessions) { $0.expiresAt }
+        try purge(Keyspace.pushedRequests) { $0.expiresAt }
+        try purge(Keyspace.deviceCodes) { $0.expiresAt }
+        try purge(Keyspace.userCodes) { $0.expiresAt }
+        let deletions = flowDeletions
         // Audit keys are in time order: the old ones are the first.
         let events = try read { try $0.scan(Keyspace.audit, limit: limit) }.prefix {
             $0.value.time / 1000 + retention <= now
@@ -36,10 +55,13 @@ extension Authority {
             $0 = PurgeCursors(
                 revoked: revoked.next, assertions: assertions.next, deletedClients: deleted.next,
                 history: versions.next,
-                usage: usage.next)
+                usage: usage.next, flows: flowCursors)
         }
         let others = versions.keys.count + usage.keys.count + events.count
-        guard !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty || others > 0 else {
+        guard
+            !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty || others > 0
+                || !deletions.isEmpty
+        else {
             return 0
         }
         let (removed, removedDeleted) = try await write { txn in
@@ -50,6 +72,7 @@ extension Authority {
             for key in versions.keys where try txn.delete(Keyspace.clientHistory, key) { removed += 1 }
             for key in usage.keys where try txn.delete(Keyspace.usage, key) { removed += 1 }
             for key in events where try txn.delete(Keyspace.audit, key) { removed += 1 }
+            for deletion in deletions { removed += try deletion(txn) }
             for key in deleted.keys where try txn.delete(Keyspace.deletedClients, key) { removedDeleted += 1 }
             return (removed + removedDeleted, removedDeleted)
         }
@@ -65,4 +88,6 @@ struct PurgeCursors: Sendable {
     var deletedClients: String?
     var history: String?
     var usage: String?
+    /// The people flows' tables, by table name.
+    var flows: [String: String] = [:]
 }

@@ -340,6 +340,24 @@ public struct WireService: Sendable {
             let caller = try admin(request, Scopes.adminUsers, context)
             response.user = Self.userResponse(
                 try await authority.setUserDisabled(call.user, disabled: call.disabled, by: caller))
+        case .listConsents(let call):
+            try admin(request, Scopes.adminUsers, context)
+            let consents = try authority.consents(of: call.user)
+            response.consents = .with {
+                $0.consents = consents.map { consent in
+                    .with {
+                        $0.clientID = consent.clientID
+                        $0.clientName = consent.clientName
+                        $0.scopes = consent.scopes
+                        $0.grantedAt = consent.grantedAt
+                        $0.updatedAt = consent.updatedAt
+                    }
+                }
+            }
+        case .revokeConsent(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            try await authority.revokeConsent(of: call.user, for: call.clientID, by: caller)
+            response.deleted = Authsec_V1_DeleteResponse()
         case nil:
             let fields =
                 request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"

@@ -7,6 +7,7 @@ struct Users: AsyncParsableCommand {
         abstract: "Manage the people who sign in (needs admin:users). USER is a username or a sub (u_…).",
         subcommands: [
             Create.self, List.self, Get.self, Update.self, Disable.self, Enable.self, Delete.self, SetPassword.self,
+            Consents.self, RevokeConsent.self,
         ])
 
     static func object(_ user: Authsec_V1_User) -> [String: Any] {
@@ -128,6 +129,61 @@ struct Users: AsyncParsableCommand {
         call.user = user
         call.disabled = disabled
         show(try await connection.callAsAdmin(.setUserDisabled(call)).user.user, json: connection.json)
+    }
+
+    /// `users consents USER`: the clients the user allowed, with the scopes of each.
+    struct Consents: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the clients a user has consented to.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Username or sub.") var user: String
+
+        func run() async throws {
+            var call = Authsec_V1_ListConsentsRequest()
+            call.user = user
+            let consents = try await connection.callAsAdmin(.listConsents(call)).consents.consents
+            if connection.json {
+                say(
+                    ClientJSON.text([
+                        "consents": consents.map {
+                            [
+                                "client_id": $0.clientID, "client_name": $0.clientName, "scopes": $0.scopes,
+                                "granted_at": $0.grantedAt, "updated_at": $0.updatedAt,
+                            ] as [String: Any]
+                        }
+                    ]))
+                return
+            }
+            printTable(
+                ["CLIENT", "NAME", "SCOPES", "GRANTED"],
+                consents.map {
+                    [
+                        $0.clientID, $0.clientName, $0.scopes.joined(separator: " "),
+                        Date(timeIntervalSince1970: TimeInterval($0.grantedAt)).ISO8601Format(),
+                    ]
+                })
+        }
+    }
+
+    /// `users revoke-consent USER CLIENT_ID`: forgets the consent and revokes its grants.
+    struct RevokeConsent: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-consent",
+            abstract: "Forget a user's consent to a client and revoke the refresh and access tokens issued under it.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Username or sub.") var user: String
+        @Argument(help: "The client's id.") var clientID: String
+
+        func run() async throws {
+            var call = Authsec_V1_RevokeConsentRequest()
+            call.user = user
+            call.clientID = clientID
+            _ = try await connection.callAsAdmin(.revokeConsent(call))
+            if connection.json {
+                say(ClientJSON.text(["revoked": true, "user": user, "client_id": clientID]))
+            } else {
+                say("revoked \(user)'s consent to \(clientID) and the tokens issued under it")
+            }
+        }
     }
 
     struct Delete: AsyncParsableCommand {

@@ -248,11 +248,17 @@ extension Authority {
         let stored = record
         try await write { txn in
             try txn.put(Keyspace.authorizationCodes, Secrets.storageKey(code), stored)
+            var consent = try txn.get(Keyspace.consents, consentKey)
             if consented {
-                var consent = try txn.get(Keyspace.consents, consentKey) ?? Authsec_Store_V1_ConsentRecord()
-                if consent.grantedAt == 0 { consent.grantedAt = now }
-                consent.updatedAt = now
-                consent.scopes = (consent.scopes + scopes).uniqued()
+                var given = consent ?? Authsec_Store_V1_ConsentRecord()
+                if given.grantedAt == 0 { given.grantedAt = now }
+                given.updatedAt = now
+                given.scopes = (given.scopes + scopes).uniqued()
+                consent = given
+            }
+            // The consent remembers the grants made under it, so that revoking it revokes them.
+            if var consent {
+                consent.grantIds = Array((consent.grantIds + [stored.grantID]).suffix(Self.grantsPerConsent))
                 try txn.put(Keyspace.consents, consentKey, consent)
             }
         }
@@ -274,6 +280,9 @@ extension Authority {
             .userConsent, outcome: allowed ? "ok" : AuthorityError.Code.accessDenied.rawValue, actor: session.sub,
             clientID: authorization.clientID, context: context)
     }
+
+    /// How many of its latest grants a consent remembers (and revokes with it).
+    static let grantsPerConsent = 100
 
     /// An authorization code's lifetime: 60 seconds at most (OAuth 2.1 §4.1.2).
     static let codeLifetime: Int64 = 60

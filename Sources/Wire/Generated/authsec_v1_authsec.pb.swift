@@ -264,6 +264,22 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     set {call = .setUserDisabled(newValue)}
   }
 
+  public var listConsents: Authsec_V1_ListConsentsRequest {
+    get {
+      if case .listConsents(let v)? = call {return v}
+      return Authsec_V1_ListConsentsRequest()
+    }
+    set {call = .listConsents(newValue)}
+  }
+
+  public var revokeConsent: Authsec_V1_RevokeConsentRequest {
+    get {
+      if case .revokeConsent(let v)? = call {return v}
+      return Authsec_V1_RevokeConsentRequest()
+    }
+    set {call = .revokeConsent(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Call: Equatable, Sendable {
@@ -294,6 +310,8 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     case deleteUser(Authsec_V1_DeleteUserRequest)
     case setUserPassword(Authsec_V1_SetUserPasswordRequest)
     case setUserDisabled(Authsec_V1_SetUserDisabledRequest)
+    case listConsents(Authsec_V1_ListConsentsRequest)
+    case revokeConsent(Authsec_V1_RevokeConsentRequest)
 
   }
 
@@ -460,6 +478,14 @@ public nonisolated struct Authsec_V1_Response: @unchecked Sendable {
     set {_uniqueStorage()._result = .users(newValue)}
   }
 
+  public var consents: Authsec_V1_ListConsentsResponse {
+    get {
+      if case .consents(let v)? = _storage._result {return v}
+      return Authsec_V1_ListConsentsResponse()
+    }
+    set {_uniqueStorage()._result = .consents(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -480,6 +506,7 @@ public nonisolated struct Authsec_V1_Response: @unchecked Sendable {
     case usage(Authsec_V1_GetUsageResponse)
     case user(Authsec_V1_UserResponse)
     case users(Authsec_V1_ListUsersResponse)
+    case consents(Authsec_V1_ListConsentsResponse)
 
   }
 
@@ -1508,13 +1535,77 @@ public nonisolated struct Authsec_V1_SetUserDisabledRequest: Sendable {
   public init() {}
 }
 
+/// The clients a user has consented to, and the scopes of each (needs admin:users).
+public nonisolated struct Authsec_V1_ListConsentsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// username or sub
+  public var user: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_Consent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  /// empty when the client was deleted
+  public var clientName: String = String()
+
+  public var scopes: [String] = []
+
+  public var grantedAt: Int64 = 0
+
+  public var updatedAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ListConsentsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var consents: [Authsec_V1_Consent] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Forgets a user's consent to a client and revokes the grants made under it (refresh tokens and
+/// their access tokens); the next authorization asks again. Answers DeleteResponse.
+public nonisolated struct Authsec_V1_RevokeConsentRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// username or sub
+  public var user: String = String()
+
+  public var clientID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.v1"
 
 nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0\u{4}\u{a}create_user\0\u{3}get_user\0\u{3}list_users\0\u{3}update_user\0\u{3}delete_user\0\u{3}set_user_password\0\u{3}set_user_disabled\0\u{4}\u{4}list_audit\0\u{3}client_history\0\u{3}get_usage\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0\u{4}\u{a}create_user\0\u{3}get_user\0\u{3}list_users\0\u{3}update_user\0\u{3}delete_user\0\u{3}set_user_password\0\u{3}set_user_disabled\0\u{3}list_consents\0\u{3}revoke_consent\0\u{4}\u{2}list_audit\0\u{3}client_history\0\u{3}get_usage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1836,6 +1927,32 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
           self.call = .setUserDisabled(v)
         }
       }()
+      case 67: try {
+        var v: Authsec_V1_ListConsentsRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listConsents(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listConsents(v)
+        }
+      }()
+      case 68: try {
+        var v: Authsec_V1_RevokeConsentRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .revokeConsent(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .revokeConsent(v)
+        }
+      }()
       case 70: try {
         var v: Authsec_V1_ListAuditRequest?
         var hadOneofValue = false
@@ -1988,6 +2105,14 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
       guard case .setUserDisabled(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 66)
     }()
+    case .listConsents?: try {
+      guard case .listConsents(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 67)
+    }()
+    case .revokeConsent?: try {
+      guard case .revokeConsent(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 68)
+    }()
     case .listAudit?: try {
       guard case .listAudit(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 70)
@@ -2016,7 +2141,7 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0\u{2}\u{a}user\0\u{2}\u{2}users\0\u{2}\u{8}audit\0\u{3}client_history\0\u{1}usage\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0\u{2}\u{a}user\0\u{2}\u{2}users\0\u{2}\u{5}consents\0\u{2}\u{3}audit\0\u{3}client_history\0\u{1}usage\0")
 
   fileprivate class _StorageClass {
     var _id: UInt64 = 0
@@ -2237,6 +2362,19 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
             _storage._result = .users(v)
           }
         }()
+        case 67: try {
+          var v: Authsec_V1_ListConsentsResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .consents(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .consents(v)
+          }
+        }()
         case 70: try {
           var v: Authsec_V1_ListAuditResponse?
           var hadOneofValue = false
@@ -2350,6 +2488,10 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
       case .users?: try {
         guard case .users(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+      }()
+      case .consents?: try {
+        guard case .consents(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 67)
       }()
       case .audit?: try {
         guard case .audit(let v)? = _storage._result else { preconditionFailure() }
@@ -4312,6 +4454,151 @@ nonisolated extension Authsec_V1_SetUserDisabledRequest: SwiftProtobuf.Message, 
   public static func ==(lhs: Authsec_V1_SetUserDisabledRequest, rhs: Authsec_V1_SetUserDisabledRequest) -> Bool {
     if lhs.user != rhs.user {return false}
     if lhs.disabled != rhs.disabled {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ListConsentsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListConsentsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}user\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.user) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.user.isEmpty {
+      try visitor.visitSingularStringField(value: self.user, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ListConsentsRequest, rhs: Authsec_V1_ListConsentsRequest) -> Bool {
+    if lhs.user != rhs.user {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_Consent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Consent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{3}client_name\0\u{1}scopes\0\u{3}granted_at\0\u{3}updated_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.grantedAt) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.updatedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    if !self.clientName.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 2)
+    }
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 3)
+    }
+    if self.grantedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.grantedAt, fieldNumber: 4)
+    }
+    if self.updatedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedAt, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_Consent, rhs: Authsec_V1_Consent) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.clientName != rhs.clientName {return false}
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.grantedAt != rhs.grantedAt {return false}
+    if lhs.updatedAt != rhs.updatedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ListConsentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListConsentsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consents\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.consents) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.consents.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.consents, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ListConsentsResponse, rhs: Authsec_V1_ListConsentsResponse) -> Bool {
+    if lhs.consents != rhs.consents {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_RevokeConsentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeConsentRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}user\0\u{3}client_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.user) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.user.isEmpty {
+      try visitor.visitSingularStringField(value: self.user, fieldNumber: 1)
+    }
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_RevokeConsentRequest, rhs: Authsec_V1_RevokeConsentRequest) -> Bool {
+    if lhs.user != rhs.user {return false}
+    if lhs.clientID != rhs.clientID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -653,3 +653,46 @@ def test_device_flow_denied_gives_access_denied(server, metadata):
         "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": device["device_code"],
         "client_id": device_client["client_id"]})
     assert denied.status_code == 400 and denied.json()["error"] == "access_denied"
+
+
+# ---------------------------------------------------------------------------------------------
+# Consents: remembered, widened only for new scopes, listed and revoked by an admin
+# ---------------------------------------------------------------------------------------------
+
+
+def test_consent_asks_only_for_new_scopes_and_an_admin_can_revoke_it(server, metadata):
+    server.cli_json("users", "create", "grace", "--password-file", write_password(server), "--json")
+    client = register(server, dict(WEB_CLIENT, name="Consent app"), "consent-web")
+    browser = Browser(server)
+
+    def authorize_scope(scope: str) -> requests.Response:
+        return browser.follow(browser.get(authorize_url(metadata, client["client_id"], scope=scope)))
+
+    page = browser.sign_in(authorize_scope("openid"), "grace", PASSWORD)
+    assert "/authorize/consent" in page.text
+    code = callback_parameters(browser.consent(page))["code"]
+    tokens = exchange(metadata, client, code, code_verifier="v" * 43).json()
+    # Asked again with one more scope: only the new one is on the page.
+    page = authorize_scope("openid ai:access")
+    assert "/authorize/consent" in page.text and "Access AI features" in page.text
+    assert "Know who you are" not in page.text
+    callback_parameters(browser.consent(page))
+    # prompt=consent asks even for what was granted.
+    page = browser.follow(browser.get(authorize_url(metadata, client["client_id"], scope="openid", prompt="consent")))
+    assert "/authorize/consent" in page.text
+
+    listed = server.cli_json("users", "consents", "grace", "--json")["consents"]
+    assert [(c["client_id"], set(c["scopes"])) for c in listed] == [(client["client_id"], {"openid", "ai:access"})]
+    assert listed[0]["client_name"] == "Consent app"
+
+    server.cli("users", "revoke-consent", "grace", client["client_id"])
+    assert server.cli_json("users", "consents", "grace", "--json")["consents"] == []
+    # The grant made under it is revoked: its refresh token no longer works.
+    refreshed = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+        "client_id": client["client_id"], "client_secret": client["client_secret"]})
+    assert refreshed.json()["error"] == "invalid_grant"
+    # And the next authorization asks again.
+    assert "/authorize/consent" in authorize_scope("openid").text
+    missing = server.cli("users", "revoke-consent", "grace", client["client_id"], check=False)
+    assert missing.returncode != 0 and "not_found" in missing.stderr + missing.stdout

@@ -615,6 +615,9 @@ public nonisolated struct Authsec_Store_V1_ConsentRecord: Sendable {
 
   public var updatedAt: Int64 = 0
 
+  /// The grants started under this consent (the latest 100), so revoking it revokes them.
+  public var grantIds: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1850,7 +1853,7 @@ nonisolated extension Authsec_Store_V1_SessionRecord: SwiftProtobuf.Message, Swi
 
 nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ConsentRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scopes\0\u{3}granted_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scopes\0\u{3}granted_at\0\u{3}updated_at\0\u{3}grant_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1861,6 +1864,7 @@ nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, Swi
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.grantedAt) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.updatedAt) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.grantIds) }()
       default: break
       }
     }
@@ -1876,6 +1880,9 @@ nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, Swi
     if self.updatedAt != 0 {
       try visitor.visitSingularInt64Field(value: self.updatedAt, fieldNumber: 3)
     }
+    if !self.grantIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.grantIds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1883,6 +1890,7 @@ nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, Swi
     if lhs.scopes != rhs.scopes {return false}
     if lhs.grantedAt != rhs.grantedAt {return false}
     if lhs.updatedAt != rhs.updatedAt {return false}
+    if lhs.grantIds != rhs.grantIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
