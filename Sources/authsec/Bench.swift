@@ -18,7 +18,7 @@ struct Bench: AsyncParsableCommand {
     enum Operation: String, ExpressibleByArgument, CaseIterable {
         case token, tokenDistinct = "token-distinct", tokenLimited = "token-limited", introspect,
             introspectDistinct = "introspect-distinct", revoke, createClient = "create-client", mixed, charge,
-            chargeDistinct = "charge-distinct"
+            chargeDistinct = "charge-distinct", codeExchange = "code-exchange", refresh
     }
 
     @OptionGroup var connection: ConnectionOptions
@@ -26,7 +26,8 @@ struct Bench: AsyncParsableCommand {
         help: """
             token | token-distinct | token-limited (a client with a rate limit far above the load) | introspect | \
             introspect-distinct | revoke | create-client | mixed | charge (one agent's quota, by a gateway) | \
-            charge-distinct (across --clients agents)
+            charge-distinct (across --clients agents) | code-exchange (codes minted through the HTTP pages, \
+            at most 20,000: they live 60 s) | refresh (rotating chains, one per request in flight)
             """)
     var op: Operation =
         .token
@@ -40,6 +41,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct tokens to prepare for introspect-distinct, revoke and mixed.") var tokens = 100_000
     @Option(help: "Distinct clients to register for token-distinct and charge-distinct (each request takes the next).")
     var clients = 100_000
+    @Option(help: "The HTTP door (issuer URL) for code-exchange and refresh; default: the issuer the server reports.")
+    var issuer: String?
     @Flag(help: "Keep the clients create-client made (to seed a store for scale runs).")
     var keep = false
 
@@ -61,13 +64,13 @@ struct Bench: AsyncParsableCommand {
         do {
             let workload = try await setup.workload(
                 for: op, tokens: op == .revoke ? max(tokens, requests ?? 0) : tokens, distinctClients: clients,
-                pipeline: pipeline
+                pipeline: pipeline, inFlight: connections * pipeline, issuer: issuer
             )
             let plan = LoadPlan(
                 connections: connections, pipeline: pipeline,
                 duration: Double(duration?.seconds ?? (requests == nil ? 10 : 3600)),
                 requests: requests, rate: rate, timeout: .seconds(connection.timeout.seconds))
-            if warmup.seconds > 0, op != .revoke, op != .createClient {
+            if warmup.seconds > 0, op != .revoke, op != .createClient, op != .codeExchange {
                 var warm = plan
                 warm.duration = Double(warmup.seconds)
                 warm.requests = nil

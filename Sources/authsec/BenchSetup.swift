@@ -15,6 +15,7 @@ final class BenchSetup: Sendable {
     let benchBasic: String
     let timeout: TimeAmount
     private let createdClients = Mutex<[String]>([])
+    private let createdUsers = Mutex<[String]>([])
 
     private init(
         clients: [WireClient], tls: WireClient.TLS?, adminBearer: String, benchClientID: String, benchBasic: String,
@@ -60,9 +61,10 @@ final class BenchSetup: Sendable {
         return response
     }
 
-    func workload(for op: Bench.Operation, tokens: Int, distinctClients: Int, pipeline: Int) async throws
-        -> Workload
-    {
+    func workload(
+        for op: Bench.Operation, tokens: Int, distinctClients: Int, pipeline: Int, inFlight: Int = 1,
+        issuer: String? = nil
+    ) async throws -> Workload {
         let basic = benchBasic
         let tokenCall = Authsec_V1_Request.clientCredentials(authorization: basic)
         func introspect(_ token: String) -> Authsec_V1_Request {
@@ -128,11 +130,38 @@ final class BenchSetup: Sendable {
                 return Authsec_V1_Request(authorization: "Bearer " + gatewayToken, call: .charge(call))
             }
             return Workload(limit: nil) { pool[$0 % pool.count] }
+        case .codeExchange:
+            let people = try await BenchPeople.prepare(self, issuer: try await httpIssuer(issuer))
+            let pool = try await people.mintCodes(min(tokens, 20_000)).map(people.exchange)
+            return Workload(limit: pool.count) { pool[$0] }
+        case .refresh:
+            let people = try await BenchPeople.prepare(self, issuer: try await httpIssuer(issuer))
+            let codes = try await people.mintCodes(inFlight + 16)
+            let starts = try await collect(codes.count, pipeline: pipeline, "starting refresh chains") {
+                people.exchange(codes[$0])
+            } value: {
+                $0.token.refreshToken
+            }
+            let chains = RefreshChains(starts)
+            return Workload(
+                limit: nil, request: { _ in people.refresh(chains.take() ?? "no free chain") },
+                observe: { chains.put($0.token.refreshToken) })
         case .createClient:
             return Workload(
                 limit: nil, request: creationRequests(),
                 observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
         }
+    }
+
+    /// The HTTP door: `given`, or the issuer the server reports over the wire.
+    private func httpIssuer(_ given: String?) async throws -> String {
+        if let given { return given.hasSuffix("/") ? String(given.dropLast()) : given }
+        let info = try Self.expectOK(
+            try await clients[0].call(
+                Authsec_V1_Request(authorization: "", call: .serverInfo(Authsec_V1_ServerInfoRequest())),
+                timeout: timeout),
+            "server info")
+        return info.serverInfo.issuer
     }
 
     /// Issues `count` tokens to the bench client, spread over every connection.
@@ -178,7 +207,7 @@ final class BenchSetup: Sendable {
 
     /// `count` calls spread over every connection, `pipeline` (at most 32) in flight on each; the
     /// value of each answer, in no particular order.
-    private func collect<Value: Sendable>(
+    func collect<Value: Sendable>(
         _ count: Int, pipeline: Int, _ what: String, request: @escaping @Sendable (Int) -> Authsec_V1_Request,
         value: @escaping @Sendable (Authsec_V1_Response) -> Value
     ) async throws -> [Value] {
@@ -206,11 +235,21 @@ final class BenchSetup: Sendable {
     func cleanup(keepingCreated: Bool = false) async {
         let ids = keepingCreated ? [benchClientID] : createdClients.withLock { $0 }
         await deleteClients(ids)
+        for username in createdUsers.withLock({ $0 }) {
+            var call = Authsec_V1_DeleteUserRequest()
+            call.user = username
+            _ = try? await clients[0].call(
+                Authsec_V1_Request(authorization: adminBearer, call: .deleteUser(call)), timeout: timeout)
+        }
         for client in clients { await client.close() }
     }
 
     func noteCreated(_ id: String) {
         createdClients.withLock { $0.append(id) }
+    }
+
+    func noteUser(_ username: String) {
+        createdUsers.withLock { $0.append(username) }
     }
 
     private func deleteClients(_ ids: [String]) async {
