@@ -208,7 +208,10 @@ extension Authority {
         // A scope the client lost, or that was deleted, since the grant is left out.
         var current = grant
         current.scopes = try existingScopes(grant.scopes.filter(client.allowedScopes.contains))
-        return try issueUserTokens(current, client: client, now: now)
+        // OpenID Connect Core §12.2: a refresh "might not contain an id_token"; the person did not
+        // sign in again, so the one from the code exchange still says what there is to say, and
+        // not signing a second JWT is a third of a refresh's cost.
+        return try issueUserTokens(current, client: client, now: now, withIDToken: false)
     }
 
     /// A refresh token lives until the grant's absolute expiry, or `idle` seconds unused (0: no idle limit).
@@ -253,8 +256,11 @@ extension Authority {
     // MARK: - Tokens for a person
 
     /// The access token (RFC 9068: `sub` the user, `client_id` the client), and an ID token when
-    /// `openid` was granted. No admin scope can be among `grant.scopes` (`checkedUserScopes`).
-    func issueUserTokens(_ grant: UserGrant, client: Client, now: Int64) throws -> TokenGrant {
+    /// `openid` was granted and `withIDToken` (not on a refresh). No admin scope can be among
+    /// `grant.scopes` (`checkedUserScopes`).
+    func issueUserTokens(_ grant: UserGrant, client: Client, now: Int64, withIDToken: Bool = true) throws
+        -> TokenGrant
+    {
         guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
             throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
         }
@@ -265,7 +271,7 @@ extension Authority {
         let accessToken = try AccessTokenCodec.sign(claims, with: key)
         var issued = TokenGrant(accessToken: accessToken, expiresIn: client.accessTokenLifetime, scope: claims.scope)
         issued.refreshToken = grant.refreshToken
-        if grant.scopes.contains("openid") {
+        if withIDToken, grant.scopes.contains("openid") {
             let idClaims = IDTokenClaims(
                 issuer: issuer, user: grant.user, clientID: client.clientID, issuedAt: now,
                 expiresAt: now + client.idTokenLifetime, authTime: grant.authTime, nonce: grant.nonce,

@@ -264,6 +264,7 @@ def test_web_client_signs_a_person_in_and_refreshes_with_rotation(server, web_cl
     first_refresh = tokens["refresh_token"]
     refreshed = session.refresh_token(metadata["token_endpoint"], refresh_token=first_refresh)
     assert refreshed["refresh_token"] != first_refresh
+    assert "id_token" not in refreshed  # OpenID Connect Core §12.2: the sign-in's ID token stands
     assert verify_access_token(refreshed["access_token"], jwks, server.issuer, server.issuer)["sub"] == user["sub"]
     narrowed = session.refresh_token(metadata["token_endpoint"], refresh_token=refreshed["refresh_token"],
                                      scope="ai:access")
