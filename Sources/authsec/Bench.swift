@@ -45,6 +45,13 @@ struct Bench: AsyncParsableCommand {
     var issuer: String?
     @Flag(help: "Keep the clients create-client made (to seed a store for scale runs).")
     var keep = false
+    @Option(
+        help: """
+            With --op refresh: prepare this many refresh chains, write the web client's Basic credentials \
+            and then one refresh token per line to --chains-out, keep the client and user, and stop (for wrk).
+            """)
+    var chains: Int?
+    @Option(help: "The file --chains writes.") var chainsOut: String?
 
     func validate() throws {
         guard connections > 0, pipeline > 0 else {
@@ -53,12 +60,31 @@ struct Bench: AsyncParsableCommand {
         if let requests, requests <= 0 { throw ValidationError("--requests must be positive") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
         guard tokens > 0, clients > 0 else { throw ValidationError("--tokens and --clients must be positive") }
+        if chains != nil || chainsOut != nil {
+            guard op == .refresh, let chains, chains > 0, chainsOut != nil else {
+                throw ValidationError("--chains N and --chains-out FILE go together, with --op refresh")
+            }
+        }
     }
 
     func run() async throws {
         let setup = try await BenchSetup.prepare(
             connection: connection, connections: connections, callTimeout: connection.timeout.seconds)
         let (host, port) = try await connection.hostAndPort()
+        if let chains, let chainsOut {
+            do {
+                let (basic, tokens) = try await setup.refreshChains(chains, pipeline: pipeline, issuer: issuer)
+                try ([basic] + tokens).joined(separator: "\n").appending("\n")
+                    .write(toFile: chainsOut, atomically: true, encoding: .utf8)
+                await setup.cleanup(keepingCreated: true)
+                say("wrote \(tokens.count) refresh chains to \(chainsOut)")
+                return
+            } catch {
+                await setup.cleanup()
+                warn("error: \(error)")
+                throw ExitCode.failure
+            }
+        }
         var report: BenchReport?
         var failure: Error?
         do {

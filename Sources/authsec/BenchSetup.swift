@@ -153,6 +153,28 @@ final class BenchSetup: Sendable {
         }
     }
 
+    /// `count` refresh tokens, each the start of a chain, for the web client of `people`.
+    private func refreshChainStarts(_ count: Int, pipeline: Int, issuer: String?) async throws -> (
+        BenchPeople, [String]
+    ) {
+        let people = try await BenchPeople.prepare(self, issuer: try await httpIssuer(issuer))
+        var starts: [String] = []
+        // Codes live 60 s: minted and redeemed in batches.
+        while starts.count < count {
+            let codes = try await people.mintCodes(min(count - starts.count, 10_000))
+            starts += try await collect(codes.count, pipeline: pipeline, "starting refresh chains") {
+                people.exchange(codes[$0])
+            } value: { $0.token.refreshToken }
+        }
+        return (people, starts)
+    }
+
+    /// Refresh chains for an HTTP load generator: the web client's Basic credentials and the tokens.
+    func refreshChains(_ count: Int, pipeline: Int, issuer: String?) async throws -> (String, [String]) {
+        let (people, starts) = try await refreshChainStarts(count, pipeline: pipeline, issuer: issuer)
+        return (people.basic, starts)
+    }
+
     /// The HTTP door: `given`, or the issuer the server reports over the wire.
     private func httpIssuer(_ given: String?) async throws -> String {
         if let given { return given.hasSuffix("/") ? String(given.dropLast()) : given }
@@ -235,7 +257,7 @@ final class BenchSetup: Sendable {
     func cleanup(keepingCreated: Bool = false) async {
         let ids = keepingCreated ? [benchClientID] : createdClients.withLock { $0 }
         await deleteClients(ids)
-        for username in createdUsers.withLock({ $0 }) {
+        for username in keepingCreated ? [] : createdUsers.withLock({ $0 }) {
             var call = Authsec_V1_DeleteUserRequest()
             call.user = username
             _ = try? await clients[0].call(
