@@ -14,10 +14,30 @@ from corpus import Input
 from harness import CUSTOM_SCOPE, Server
 from values import Vars, rand_text, rand_word
 
-FORM_PATHS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke", "/quota/charge"]
+FORM_PATHS = ["/oauth/token", "/oauth/introspect", "/oauth/revoke", "/quota/charge", "/oauth/par",
+              "/oauth/device/code", "/authorize", "/authorize/sign-in", "/authorize/consent", "/device/approve",
+              "/logout", "/userinfo"]
 GET_PATHS = ["/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/healthz",
              "/.well-known/openid-configuration", "/.well-known/", "/.well-known/x", "/", "/oauth", "/oauth/",
-             "/authorize", "/userinfo", "/register", "/metrics", "/healthz/", "/HEALTHZ"]
+             "/authorize", "/userinfo", "/register", "/metrics", "/healthz/", "/HEALTHZ", "/device",
+             "/authorize/continue", "/logout"]
+# The people flows' parameters: authorization requests, sign-in and consent forms, device codes.
+PEOPLE_PARAMETERS = ["response_type", "redirect_uri", "scope", "state", "nonce", "code_challenge",
+                     "code_challenge_method", "prompt", "max_age", "login_hint", "request_uri", "request",
+                     "response_mode", "resource", "csrf", "flow", "username", "password", "decision", "user_code",
+                     "id_token_hint", "post_logout_redirect_uri", "access_token", "failed", "done"]
+PEOPLE_VALUES = ["code", "token", "S256", "plain", "none", "login consent", "none login", "-1", "99999999999999999999",
+                 "https://myapp.com/callback", "http://127.0.0.1:1/callback", "urn:ietf:params:oauth:request_uri:x",
+                 "BCDF-GHJK", "bcdfghjk", "allow", "deny", "a.b.c", "openid profile", "admin:clients", "x" * 43,
+                 "x" * 5000]
+
+
+def people_pairs(rng: random.Random, ph) -> list:
+    """Random parameters of the authorization endpoint and the pages, the client_id often real."""
+    pairs = [("client_id", ph("CLIENT_ID"))] if rng.random() < 0.7 else []
+    for _ in range(rng.choice([0, 1, 3, 6, 10])):
+        pairs.append((rng.choice(PEOPLE_PARAMETERS), rng.choice(PEOPLE_VALUES + [rand_text(rng)])))
+    return pairs
 
 
 @dataclass
@@ -92,8 +112,22 @@ def base_request(rng: random.Random, v: Vars) -> Req:
         else:
             pairs.append(("client_id", rng.choice([ph("CLIENT_ID"), ph("CLIENT_ID"), rand_text(rng, [ph("PK_CLIENT_ID")])])))
             pairs.append(("client_secret", rng.choice([ph("CLIENT_SECRET"), ph("CLIENT_SECRET"), rand_text(rng)])))
-        if path == "/oauth/token":
-            pairs.append(("grant_type", "client_credentials" if rng.random() < 0.85 else rand_text(rng)))
+        if path not in ("/oauth/token", "/oauth/introspect", "/oauth/revoke", "/quota/charge"):
+            pairs += people_pairs(rng, ph)
+        elif path == "/oauth/token":
+            grant = rng.random()
+            if grant < 0.7:
+                pairs.append(("grant_type", "client_credentials"))
+            elif grant < 0.85:
+                pairs.append(("grant_type", rng.choice([
+                    "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
+                    "device_code"])))
+                for name in rng.sample(["code", "redirect_uri", "code_verifier", "refresh_token", "device_code"],
+                                       rng.choice([0, 1, 2, 3])):
+                    pairs.append((name, rng.choice(["x" * 43, "", "a.b.c", "https://myapp.com/callback",
+                                                    rand_text(rng)])))
+            else:
+                pairs.append(("grant_type", rand_text(rng)))
             if rng.random() < 0.6:
                 pairs.append(("scope", rng.choice([CUSTOM_SCOPE, "openid", f"{CUSTOM_SCOPE} openid", "",
                                                    "admin:clients", rand_text(rng)])))
@@ -116,6 +150,8 @@ def base_request(rng: random.Random, v: Vars) -> Req:
         return Req("POST", path, headers=headers, body=body, closes=len(body) > 64 * 1024)
     if r < 0.9:
         path = rng.choice(GET_PATHS)
+        if path in ("/authorize", "/device", "/authorize/continue", "/logout") and rng.random() < 0.8:
+            path += "?" + form_body(rng, people_pairs(rng, ph)).decode()
     else:
         path = rng.choice([
             "/" + rand_word(rng), "/oauth/" + rand_word(rng), "/" + "a" * rng.choice([600, 5000]),
