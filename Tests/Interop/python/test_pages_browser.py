@@ -396,9 +396,9 @@ def test_pages_declare_their_language_label_their_inputs_and_load_nothing_from_e
     assert_language_and_own_resources(browser, server)
 
 
-def test_screenshots_of_each_page(browser, metadata, web_client, site):
+def test_screenshots_of_each_page(browser, server, metadata, web_client, site):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    names = ("sign-in", "sign-in-error", "consent", "error")
+    names = ("sign-in", "sign-in-error", "consent", "error", "device", "device-approve", "device-done", "signed-out")
     for name in names:
         (SCREENSHOTS / f"{name}.png").unlink(missing_ok=True)
 
@@ -430,6 +430,32 @@ def test_screenshots_of_each_page(browser, metadata, web_client, site):
     assert "redirect_uri" in browser.find_element(By.CSS_SELECTOR, '[role="alert"]').text
     assert browser.current_url.startswith(metadata["authorization_endpoint"])
     screenshot(browser, "error")
+
+    # The device flow's pages, by keyboard: code entry, then (signed in above) the approval.
+    path = server.workdir / "device-client.json"
+    path.write_text(json.dumps({"name": "Living-room TV", "app_type": "mobile", "callbacks": ["com.tv.app:/cb"],
+                                "grant_types": ["device_code"], "allowed_scopes": ["openid"]}))
+    device_client = server.cli_json("clients", "create", "--file", str(path), "--json")
+    device = requests.post(metadata["device_authorization_endpoint"], timeout=HTTP_TIMEOUT,
+                           data={"client_id": device_client["client_id"], "scope": "openid"}).json()
+    browser.get(device["verification_uri"])
+    code_field = wait(browser, lambda d: d.find_element(By.ID, "user_code"), "no code entry field")
+    wait_for_focus(browser, code_field, "the code field does not have focus")
+    screenshot(browser, "device")
+    browser.switch_to.active_element.send_keys(device["user_code"].lower(), Keys.ENTER)
+    allow = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, 'button[name="decision"][value="allow"]'),
+                 "no device approval page")
+    assert device["user_code"] in browser.page_source
+    screenshot(browser, "device-approve")
+    wait_for_focus(browser, allow, "the Allow button does not have focus")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Device connected", "no device done page")
+    screenshot(browser, "device-done")
+
+    # Signing out: the signed-out page.
+    browser.get(metadata["end_session_endpoint"])
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Signed out", "no signed-out page")
+    screenshot(browser, "signed-out")
 
     for name in names:
         data = (SCREENSHOTS / f"{name}.png").read_bytes()
