@@ -2,7 +2,7 @@
 # `make bench`: the benchmark matrix of BENCHMARKS.md on this machine, with the peers measured in
 # the same run when their scripts are there (PEERS_DIR, default ../shared/peers).
 # Everything runs on loopback and every load is bounded in time.
-#   RUNS=3 DURATION=10s CONNECTIONS=16 PIPELINE=16 PEERS=1 TLS=1 SCALE=1 MEMORY=1 AGENTS=1 PEOPLE=1 BASE_REF= bash scripts/bench.sh
+#   RUNS=3 DURATION=10s CONNECTIONS=16 PIPELINE=16 PEERS=1 TLS=1 SCALE=1 MEMORY=1 AGENTS=1 PEOPLE=1 SIGNIN=1 BASE_REF= bash scripts/bench.sh
 # BASE_REF=<commit> adds the before/after rows (scripts/bench-compare.sh) against that build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ SCALE="${SCALE:-1}"
 MEMORY="${MEMORY:-1}"
 AGENTS="${AGENTS:-1}"
 PEOPLE="${PEOPLE:-1}"
+SIGNIN="${SIGNIN:-1}"
 BASE_REF="${BASE_REF:-}"
 TLS="${TLS:-1}"
 source scripts/bench-lib.sh
@@ -74,6 +75,7 @@ fi
 # AI clients under control: rate limit and audit log costs, Charge rates (alternating runs).
 [ "$AGENTS" = 1 ] && bash scripts/bench-agents.sh
 [ "$PEOPLE" = 1 ] && bash scripts/bench-people.sh
+[ "$SIGNIN" = 1 ] && bash scripts/bench-signin.sh
 
 # Before/after: this build against BASE_REF's, in alternating runs.
 [ -n "$BASE_REF" ] && BASE_REF=$BASE_REF bash scripts/bench-compare.sh

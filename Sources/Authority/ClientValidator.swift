@@ -126,6 +126,9 @@ enum ClientValidator {
         try require(
             (0...300).contains(client.refreshTokenLeeway), "refresh_token_leeway", "must be between 0 and 300 seconds")
         try require(
+            ["", "ES256", "RS256"].contains(client.idTokenSignedResponseAlg), "id_token_signed_response_alg",
+            "must be ES256 or RS256")
+        try require(
             client.refreshTokenIdleLifetime == 0
                 || (60...client.refreshTokenLifetime).contains(client.refreshTokenIdleLifetime),
             "refresh_token_idle_lifetime", "must be 0 (off) or between 60 seconds and refresh_token_lifetime")

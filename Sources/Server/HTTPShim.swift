@@ -332,7 +332,7 @@ struct HTTPShim: Sendable {
                 },
             "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
+            "id_token_signing_alg_values_supported": ["ES256", "RS256"],
             "claims_supported": [
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "name",
                 "preferred_username", "updated_at", "email", "email_verified",

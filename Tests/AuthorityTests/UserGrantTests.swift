@@ -142,7 +142,8 @@ import Testing
         }
         let session = try await signedIn(fixture)
         // Idle: unused for more than 120 s.
-        let idle = try #require(try await exchange(fixture, client, try await code(fixture, client, session)).refreshToken)
+        let idle = try #require(
+            try await exchange(fixture, client, try await code(fixture, client, session)).refreshToken)
         fixture.clock.advance(by: 121)
         await expectError(.invalidGrant) { _ = try await refresh(fixture, client, idle) }
 
@@ -178,7 +179,8 @@ import Testing
             username: "bob", email: "", name: "", password: "a long password", by: fixture.root)
         let (cookie, session) = try await fixture.authority.signIn(
             username: "bob", password: "a long password", context: .inProcess)
-        let token = try #require(try await exchange(fixture, client, try await code(fixture, client, session)).refreshToken)
+        let token = try #require(
+            try await exchange(fixture, client, try await code(fixture, client, session)).refreshToken)
         _ = try await fixture.authority.setUserDisabled(signedIn.sub, disabled: true, by: fixture.root)
         await expectError(.invalidGrant) { _ = try await refresh(fixture, client, token) }
         #expect(try fixture.authority.session(cookie: cookie) == nil)
@@ -221,5 +223,36 @@ import Testing
         fixture.clock.advance(by: Authority.sessionLifetime + 1)
         #expect(try await fixture.authority.purgeExpired() >= 4)
         #expect(try rows() == [0, 0, 0, 0])
+    }
+
+    @Test func anRS256KeyIsMadeAtTheFirstRequestAndRotatedWithTheOthers() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let client = try await webClient(fixture) { $0.idTokenSignedResponseAlg = "RS256" }
+        #expect(fixture.authority.listKeys().allSatisfy { $0.algorithm == "ES256" })
+        func idTokenHeader() async throws -> [String: String] {
+            let session = try await signedIn(fixture)
+            let idToken = try #require(
+                try await exchange(fixture, client, try await code(fixture, client, session)).idToken)
+            let header = try #require(Base64URL.decode(idToken.split(separator: ".")[0]))
+            return try JSONDecoder().decode([String: String].self, from: Data(header))
+        }
+        let first = try await idTokenHeader()
+        #expect(first["alg"] == "RS256")
+        let second = try await idTokenHeader()
+        #expect(second["kid"] == first["kid"])  // made once
+        #expect(fixture.authority.listKeys().filter { $0.algorithm == "RS256" }.map(\.kid) == [first["kid"]!])
+
+        _ = try await fixture.authority.rotateKey(activateIn: 0)
+        let rsa = fixture.authority.listKeys().filter { $0.algorithm == "RS256" }
+        #expect(rsa.count == 2)
+        #expect(rsa.filter(\.isActive).map(\.kid) != [first["kid"]!])
+        #expect(fixture.authority.jwksJSON().components(separatedBy: #""kty":"RSA""#).count == 3)
+        #expect(try await idTokenHeader()["kid"] != first["kid"])
+        // An ES256 client is untouched: its ID tokens use the EC key.
+        let es = try await webClient(fixture)
+        let token = try #require(
+            try await exchange(fixture, es, try await code(fixture, es, try await signedIn(fixture))).idToken)
+        #expect(String(decoding: Base64URL.decode(token.split(separator: ".")[0])!, as: UTF8.self).contains("ES256"))
     }
 }

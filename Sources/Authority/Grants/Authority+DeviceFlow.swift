@@ -178,6 +178,6 @@ extension Authority {
                 return .failure(AuthorityError(.accessDenied, "the user denied the request"))
             }
         }
-        return try issueUserTokens(grant, client: client, now: now)
+        return try issueUserTokens(grant, client: client, now: now, rsaKey: try await idTokenRSAKey(for: client))
     }
 }

@@ -65,7 +65,12 @@ extension Authority {
                     audiences: record.audience, authTime: record.authTime, sessionID: record.sessionID,
                     nonce: record.nonce.isEmpty ? nil : record.nonce, refreshToken: refreshToken))
         }
-        return try issueUserTokens(grant, client: client, now: now)
+        return try issueUserTokens(grant, client: client, now: now, rsaKey: try await idTokenRSAKey(for: client))
+    }
+
+    /// The RS256 key for a client whose ID tokens are RS256 (`id_token_signed_response_alg`), else nil.
+    func idTokenRSAKey(for client: Client) async throws -> KeyRing.RSAEntry? {
+        client.idTokenSignedResponseAlg == KeyRing.rs256 ? try await rsaSigner() : nil
     }
 
     /// Starts a grant (a refresh-token family) for a person, with its first refresh token when
@@ -258,9 +263,9 @@ extension Authority {
     /// The access token (RFC 9068: `sub` the user, `client_id` the client), and an ID token when
     /// `openid` was granted and `withIDToken` (not on a refresh). No admin scope can be among
     /// `grant.scopes` (`checkedUserScopes`).
-    func issueUserTokens(_ grant: UserGrant, client: Client, now: Int64, withIDToken: Bool = true) throws
-        -> TokenGrant
-    {
+    func issueUserTokens(
+        _ grant: UserGrant, client: Client, now: Int64, withIDToken: Bool = true, rsaKey: KeyRing.RSAEntry? = nil
+    ) throws -> TokenGrant {
         guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
             throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
         }
@@ -276,7 +281,7 @@ extension Authority {
                 issuer: issuer, user: grant.user, clientID: client.clientID, issuedAt: now,
                 expiresAt: now + client.idTokenLifetime, authTime: grant.authTime, nonce: grant.nonce,
                 accessToken: accessToken, sessionID: grant.sessionID, scopes: grant.scopes)
-            issued.idToken = try IDTokenCodec.sign(idClaims, with: key)
+            issued.idToken = try IDTokenCodec.sign(idClaims, with: rsaKey.map { .rs256($0) } ?? .es256(key))
         }
         return issued
     }

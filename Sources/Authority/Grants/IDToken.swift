@@ -1,5 +1,26 @@
 import Crypto
 import Foundation
+import _CryptoExtras
+
+/// The key an ID token is signed with: ES256 by default, RS256 for a client that asks.
+enum IDTokenSigner {
+    case es256(KeyRing.Entry)
+    case rs256(KeyRing.RSAEntry)
+
+    var header: String {
+        switch self {
+        case .es256(let key): #"{"alg":"ES256","typ":"JWT","kid":"\#(key.kid)"}"#
+        case .rs256(let key): #"{"alg":"RS256","typ":"JWT","kid":"\#(key.kid)"}"#
+        }
+    }
+
+    func signature(for input: [UInt8]) throws -> Data {
+        switch self {
+        case .es256(let key): try key.privateKey.signature(for: input).rawRepresentation
+        case .rs256(let key): try key.privateKey.signature(for: input, padding: .insecurePKCS1v1_5).rawRepresentation
+        }
+    }
+}
 
 /// The claims of an OpenID Connect ID token (Core §2), for one user and one client.
 struct IDTokenClaims {
@@ -16,10 +37,10 @@ struct IDTokenClaims {
     let scopes: [String]
 }
 
-/// Signs ID tokens with the current signing key (ES256, header `typ: JWT`). Like the access-token
+/// Signs ID tokens (header `typ: JWT`) with the current ES256 or RS256 key. Like the access-token
 /// codec, the JSON is composed directly; tests check PyJWT and jwt-kit accept what it makes.
 enum IDTokenCodec {
-    static func sign(_ claims: IDTokenClaims, with key: KeyRing.Entry) throws -> String {
+    static func sign(_ claims: IDTokenClaims, with signer: IDTokenSigner) throws -> String {
         var json = [UInt8]()
         json.reserveCapacity(512)
         func field(_ name: String, _ value: String) {
@@ -34,7 +55,7 @@ enum IDTokenCodec {
         json.append(
             contentsOf: #","exp":\#(claims.expiresAt),"iat":\#(claims.issuedAt),"auth_time":\#(claims.authTime)"#.utf8)
         if let nonce = claims.nonce { field("nonce", nonce) }
-        // Core §3.1.3.6: the left half of the SHA-256 of the access token, for ES256.
+        // Core §3.1.3.6: the left half of the SHA-256 of the access token (ES256 and RS256 alike).
         let digest = Array(SHA256.hash(data: Array(claims.accessToken.utf8)))
         field("at_hash", Base64URL.encode(digest.prefix(16)))
         if !claims.sessionID.isEmpty { field("sid", claims.sessionID) }
@@ -49,12 +70,12 @@ enum IDTokenCodec {
             json.append(contentsOf: #","email_verified":false"#.utf8)
         }
         json.append(UInt8(ascii: "}"))
-        var token = Array(Base64URL.encode(Array(#"{"alg":"ES256","typ":"JWT","kid":"\#(key.kid)"}"#.utf8)).utf8)
+        var token = Array(Base64URL.encode(Array(signer.header.utf8)).utf8)
         token.append(UInt8(ascii: "."))
         Base64URL.append(json, to: &token)
-        let signature = try key.privateKey.signature(for: token)
+        let signature = try signer.signature(for: token)
         token.append(UInt8(ascii: "."))
-        Base64URL.append(signature.rawRepresentation, to: &token)
+        Base64URL.append(signature, to: &token)
         return String(decoding: token, as: UTF8.self)
     }
 }
@@ -74,12 +95,25 @@ extension IDTokenCodec {
         }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard token.utf8.count <= 8192, parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
-            let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)), header.alg == "ES256",
-            let key = keys.published(at: now).first(where: { $0.kid == header.kid }),
-            let signatureBytes = Base64URL.decode(parts[2]),
-            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes),
-            key.publicKey.isValidSignature(signature, for: Array((parts[0] + "." + parts[1]).utf8)),
-            let payload = Base64URL.decode(parts[1]),
+            let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)),
+            let signatureBytes = Base64URL.decode(parts[2])
+        else { return nil }
+        let input = Array((parts[0] + "." + parts[1]).utf8)
+        let isSigned: Bool
+        switch header.alg {
+        case "ES256":
+            guard let key = keys.published(at: now).first(where: { $0.kid == header.kid }),
+                let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)
+            else { return nil }
+            isSigned = key.publicKey.isValidSignature(signature, for: input)
+        case "RS256":
+            guard let key = keys.publishedRSA(at: now).first(where: { $0.kid == header.kid }) else { return nil }
+            isSigned = key.publicKey.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signatureBytes), for: input, padding: .insecurePKCS1v1_5)
+        default:
+            return nil
+        }
+        guard isSigned, let payload = Base64URL.decode(parts[1]),
             let claims = try? JSONDecoder().decode(Claims.self, from: Data(payload))
         else { return nil }
         return (claims.aud, claims.sid)

@@ -355,6 +355,13 @@ public nonisolated struct Authsec_V1_Client: @unchecked Sendable {
     set {_uniqueStorage()._refreshTokenIdleLifetime = newValue}
   }
 
+  /// How ID tokens for this client are signed (OpenID Connect Dynamic Client Registration §2):
+  /// ES256 (the default, also when empty) or RS256.
+  public var idTokenSignedResponseAlg: String {
+    get {_storage._idTokenSignedResponseAlg}
+    set {_uniqueStorage()._idTokenSignedResponseAlg = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -554,7 +561,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Client"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0\u{3}id_token_signed_response_alg\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -587,6 +594,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
     var _disabled: Bool? = nil
     var _refreshTokenLeeway: Int64 = 0
     var _refreshTokenIdleLifetime: Int64 = 0
+    var _idTokenSignedResponseAlg: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -627,6 +635,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       _disabled = source._disabled
       _refreshTokenLeeway = source._refreshTokenLeeway
       _refreshTokenIdleLifetime = source._refreshTokenIdleLifetime
+      _idTokenSignedResponseAlg = source._idTokenSignedResponseAlg
     }
   }
 
@@ -675,6 +684,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         case 28: try { try decoder.decodeSingularBoolField(value: &_storage._disabled) }()
         case 29: try { try decoder.decodeSingularInt64Field(value: &_storage._refreshTokenLeeway) }()
         case 30: try { try decoder.decodeSingularInt64Field(value: &_storage._refreshTokenIdleLifetime) }()
+        case 31: try { try decoder.decodeSingularStringField(value: &_storage._idTokenSignedResponseAlg) }()
         default: break
         }
       }
@@ -777,6 +787,9 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       if _storage._refreshTokenIdleLifetime != 0 {
         try visitor.visitSingularInt64Field(value: _storage._refreshTokenIdleLifetime, fieldNumber: 30)
       }
+      if !_storage._idTokenSignedResponseAlg.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._idTokenSignedResponseAlg, fieldNumber: 31)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -816,6 +829,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._disabled != rhs_storage._disabled {return false}
         if _storage._refreshTokenLeeway != rhs_storage._refreshTokenLeeway {return false}
         if _storage._refreshTokenIdleLifetime != rhs_storage._refreshTokenIdleLifetime {return false}
+        if _storage._idTokenSignedResponseAlg != rhs_storage._idTokenSignedResponseAlg {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -697,3 +697,36 @@ def test_consent_asks_only_for_new_scopes_and_an_admin_can_revoke_it(server, met
     assert "/authorize/consent" in authorize_scope("openid").text
     missing = server.cli("users", "revoke-consent", "grace", client["client_id"], check=False)
     assert missing.returncode != 0 and "not_found" in missing.stderr + missing.stdout
+
+
+def test_a_client_that_asks_for_rs256_id_tokens_gets_them(server, metadata):
+    assert metadata["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    client = register(server, dict(WEB_CLIENT, name="RS256 app", id_token_signed_response_alg="RS256"), "rs256-web")
+    assert client["id_token_signed_response_alg"] == "RS256"
+    code, browser = code_for(server, client, metadata)
+    tokens = exchange(metadata, client, code, code_verifier="v" * 43).json()
+    header = jwt.get_unverified_header(tokens["id_token"])
+    assert header["alg"] == "RS256" and header["typ"] == "JWT"
+    # The JWKS publishes the RSA key beside the EC ones; PyJWT verifies the token with it.
+    keys = requests.get(metadata["jwks_uri"], timeout=HTTP_TIMEOUT).json()["keys"]
+    rsa = [k for k in keys if k["kty"] == "RSA"]
+    assert [k["kid"] for k in rsa] == [header["kid"]] and all("d" not in k for k in keys)
+    key = jwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False).get_signing_key_from_jwt(tokens["id_token"])
+    claims = jwt.decode(tokens["id_token"], key.key, algorithms=["RS256"], audience=client["client_id"],
+                        issuer=server.issuer)
+    assert claims["sub"] == server.cli_json("users", "get", "ada", "--json")["sub"]
+    # Access tokens stay ES256; an RS256 ID token is a good logout hint.
+    assert jwt.get_unverified_header(tokens["access_token"])["alg"] == "ES256"
+    done = browser.get(metadata["end_session_endpoint"] + "?" + urlencode({
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://myapp.com/logout"}))
+    assert done.status_code == 302 and done.headers["Location"] == "https://myapp.com/logout"
+    bad = register_refused(server, dict(WEB_CLIENT, name="HS256 app", id_token_signed_response_alg="HS256"))
+    assert "id_token_signed_response_alg" in bad
+
+
+def register_refused(server, body: dict) -> str:
+    path = server.workdir / "refused.json"
+    path.write_text(json.dumps(body))
+    result = server.cli("clients", "create", "--file", str(path), "--json", check=False)
+    assert result.returncode != 0
+    return result.stderr + result.stdout

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sign-ins against the KDF (issue 8): how many sign-ins two cores complete, against what bcrypt
+# alone allows (cores ÷ one hash's time), and what a stream of sign-ins does to the wire token
+# p99 at a fixed rate (open loop). Part of `make bench` (SIGNIN=0 skips it); runs alone too:
+#   RUNS=3 DURATION=10s bash scripts/bench-signin.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
+TOKEN_RATE="${TOKEN_RATE:-5000}"
+CALLBACK=https://bench.invalid/callback
+start_server
+PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+printf '%s\n' "$PASSWORD" | "$BIN" users create signin-bench --password-stdin >/dev/null
+json=$("$BIN" clients create --name signin-bench --type web --callback "$CALLBACK" --scope openid --json)
+CID=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["client_id"])' <<<"$json")
+mapfile -t FORM < <(python3 Benchmarks/signin/form.py "$HTTP" "$CID" "$CALLBACK" signin-bench "$PASSWORD")
+signins() { # signins CONNECTIONS: a sign-in wrk run; prints its RESULT line
+  WRK_BODY="${FORM[1]}" WRK_AUTH="" wrk -t1 -c"$1" -d"$DURATION" \
+    -H "${FORM[0]}" -s Benchmarks/wrk/form_post.lua "$HTTP/authorize/sign-in" | grep '^RESULT'
+}
+for i in $(seq 1 "$RUNS"); do
+  # One at a time: the time of one sign-in is the time of one bcrypt check (plus microseconds).
+  one=$(signins 1)
+  record "authsec | signin: one at a time (wrk -c1) | run$i | ${one#RESULT }"
+  many=$(signins 8)
+  record "authsec | signin: 8 at once (wrk -c8) | run$i | ${many#RESULT }"
+  quiet=$("$BIN" bench --op token --rate "$TOKEN_RATE" --duration "$DURATION" --json 2>/dev/null)
+  signins 8 >/dev/null &
+  sleep 1
+  busy=$("$BIN" bench --op token --rate "$TOKEN_RATE" --duration "$DURATION" --json 2>/dev/null)
+  wait
+  for pair in "alone:$quiet" "with sign-ins:$busy"; do
+    record "authsec | signin: wire token at $TOKEN_RATE/s, ${pair%%:*} | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["errors"]))' <<<"${pair#*:}")"
+  done
+done
+stop_server
