@@ -26,9 +26,10 @@ for i in $(seq 1 "$RUNS"); do
   record "authsec | signin: 8 at once (wrk -c8) | run$i | ${many#RESULT }"
   quiet=$("$BIN" bench --op token --rate "$TOKEN_RATE" --duration "$DURATION" --json 2>/dev/null)
   signins 8 >/dev/null &
+  load=$!
   sleep 1
   busy=$("$BIN" bench --op token --rate "$TOKEN_RATE" --duration "$DURATION" --json 2>/dev/null)
-  wait
+  wait "$load"
   for pair in "alone:$quiet" "with sign-ins:$busy"; do
     record "authsec | signin: wire token at $TOKEN_RATE/s, ${pair%%:*} | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["errors"]))' <<<"${pair#*:}")"
   done

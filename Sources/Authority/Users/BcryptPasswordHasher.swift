@@ -2,11 +2,9 @@ import Dispatch
 import HummingbirdBcrypt
 import Synchronization
 
-/// bcrypt (hummingbird-auth's `HummingbirdBcrypt`) on a dispatch queue bounded by the cores.
-///
-/// The queue targets a non-overcommitting global queue, so at most about one hash per core runs
-/// at once and further requests wait their turn instead of each taking a thread: sign-ins are
-/// bounded by the cores, never by threads. Nothing here runs on the caller's executor.
+/// bcrypt (hummingbird-auth's `HummingbirdBcrypt`) on one low-priority thread per core
+/// (`BackgroundThreads`): at most one hash per core runs at once, further requests wait their
+/// turn, and an event loop always preempts a hash. Nothing here runs on the caller's executor.
 public struct BcryptPasswordHasher: PasswordHasher {
     /// The cost used for new hashes: bcrypt runs 2^cost rounds. 11 takes about 165 ms on one
     /// core of the machines Authsec is built on (measured; see the README, "Users"), inside the
@@ -15,7 +13,7 @@ public struct BcryptPasswordHasher: PasswordHasher {
     public static let defaultCost: UInt8 = 11
 
     public let cost: UInt8
-    private let queue: DispatchQueue
+    private let threads: BackgroundThreads
     /// A hash of a random password at `cost`, checked against when there is no user, so that an
     /// unknown username costs what a wrong password costs. Made on first use, off the caller.
     private let dummy = Dummy()
@@ -24,9 +22,7 @@ public struct BcryptPasswordHasher: PasswordHasher {
     public init(cost: UInt8 = Self.defaultCost) {
         precondition((4...31).contains(cost), "bcrypt cost must be between 4 and 31")
         self.cost = cost
-        queue = DispatchQueue(
-            label: "authsec.password-hasher", attributes: .concurrent,
-            target: .global(qos: .userInitiated))
+        threads = Self.sharedThreads
     }
 
     public func hash(_ password: String) async throws -> String {
@@ -46,10 +42,13 @@ public struct BcryptPasswordHasher: PasswordHasher {
         }
     }
 
-    /// Runs `work` on the queue and resumes the caller with its result.
+    /// One set of threads for every hasher in the process (tests make many).
+    private static let sharedThreads = BackgroundThreads()
+
+    /// Runs `work` on the low-priority threads and resumes the caller with its result.
     private func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: work()) }
+            threads.run { continuation.resume(returning: work()) }
         }
     }
 
