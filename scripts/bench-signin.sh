@@ -24,14 +24,20 @@ for i in $(seq 1 "$RUNS"); do
   record "authsec | signin: one at a time (wrk -c1) | run$i | ${one#RESULT }"
   many=$(signins 8)
   record "authsec | signin: 8 at once (wrk -c8) | run$i | ${many#RESULT }"
+  # Cores the hypervisor gave to others during a run: a busy VM may lose its vCPUs to the host.
+  steal_before=$(steal_ticks); started=$(date +%s.%N)
   quiet=$("$BIN" bench --op token --rate "$TOKEN_RATE" --duration "$DURATION" --json 2>/dev/null)
+  quiet_steal=$(python3 -c "print('%.2f' % (($(steal_ticks) - $steal_before) / 100 / ($(date +%s.%N) - $started)))")
   signins 8 >/dev/null &
   load=$!
   sleep 1
+  steal_before=$(steal_ticks); started=$(date +%s.%N)
   busy=$("$BIN" bench --op token --rate "$TOKEN_RATE" --duration "$DURATION" --json 2>/dev/null)
+  busy_steal=$(python3 -c "print('%.2f' % (($(steal_ticks) - $steal_before) / 100 / ($(date +%s.%N) - $started)))")
   wait "$load"
-  for pair in "alone:$quiet" "with sign-ins:$busy"; do
-    record "authsec | signin: wire token at $TOKEN_RATE/s, ${pair%%:*} | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["errors"]))' <<<"${pair#*:}")"
+  for run in "alone:$quiet_steal:$quiet" "with sign-ins:$busy_steal:$busy"; do
+    label=${run%%:*}; rest=${run#*:}; steal=${rest%%:*}
+    record "authsec | signin: wire token at $TOKEN_RATE/s, $label | run$i | $(python3 -c 'import json,sys;d=json.load(sys.stdin);print("rps=%d p50_ms=%.3f p99_ms=%.3f errors=%d" % (d["requests_per_second"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["errors"]))' <<<"${rest#*:}") steal_cores=$steal"
   done
 done
 stop_server

@@ -19,8 +19,18 @@ struct PageTemplates: Sendable {
 
     static let sources: [String: String] = [
         "head": head, "foot": foot, "sign-in": signIn, "consent": consent, "error": error, "signed-out": signedOut,
-        "device": device, "device-approve": deviceApprove, "device-done": deviceDone,
+        "device": device, "device-approve": deviceApprove, "device-done": deviceDone, "scope-list": scopeList,
     ]
+
+    /// The requested scopes, each with its description: the consent and device approval pages.
+    private static let scopeList = """
+        {{#hasScopes}}
+        <ul>
+        {{#scopes}}<li><strong>{{name}}</strong>{{#description}}: {{description}}{{/description}}</li>
+        {{/scopes}}
+        </ul>
+        {{/hasScopes}}
+        """
 
     private static let head = """
         <!doctype html>
@@ -79,12 +89,7 @@ struct PageTemplates: Sendable {
         {{#logo}}<img src="{{logo}}" alt="" width="48" height="48">{{/logo}}
         <p><strong>{{clientName}}</strong>{{#website}} (<a href="{{website}}" rel="noopener noreferrer" target="_blank">{{websiteHost}}</a>){{/website}} wants to:</p>
         </div>
-        {{#hasScopes}}
-        <ul>
-        {{#scopes}}<li><strong>{{name}}</strong>{{#description}}: {{description}}{{/description}}</li>
-        {{/scopes}}
-        </ul>
-        {{/hasScopes}}
+        {{> scope-list}}
         {{^hasScopes}}<p>know who you are.</p>{{/hasScopes}}
         <p class="muted">Signed in as <strong>{{username}}</strong>. Allowing sends you back to <strong>{{redirectHost}}</strong>.</p>
         <form method="post" action="/authorize/consent">
@@ -122,12 +127,7 @@ struct PageTemplates: Sendable {
         <h1>Allow this device?</h1>
         <p>A device showing the code <strong>{{userCode}}</strong> asks to act as you in <strong>{{clientName}}</strong>.
         Only allow it if you started this on a device you own.</p>
-        {{#hasScopes}}
-        <ul>
-        {{#scopes}}<li><strong>{{name}}</strong>{{#description}}: {{description}}{{/description}}</li>
-        {{/scopes}}
-        </ul>
-        {{/hasScopes}}
+        {{> scope-list}}
         <p class="muted">Signed in as <strong>{{username}}</strong>.</p>
         <form method="post" action="/device/approve">
         <input type="hidden" name="csrf" value="{{csrf}}">
