@@ -164,15 +164,14 @@ extension Authority {
                 guard let user = try txn.get(Keyspace.users, record.sub), !user.disabled else {
                     return .failure(AuthorityError(.invalidGrant, "the user who approved can no longer sign in"))
                 }
-                try self.putGrant(
-                    txn, id: record.grantID, client: client, sub: record.sub, scope: record.scope,
-                    audience: record.audience, authTime: record.authTime, sessionID: record.sessionID,
-                    refreshToken: refreshToken, now: now)
                 return .success(
-                    UserGrant(
-                        grantID: record.grantID, user: user, scopes: Scopes.parse(record.scope) ?? [],
-                        audiences: record.audience, authTime: record.authTime, sessionID: record.sessionID,
-                        nonce: nil, refreshToken: refreshToken))
+                    try self.startGrant(
+                        txn,
+                        UserGrant(
+                            grantID: record.grantID, user: user, scopes: Scopes.parse(record.scope) ?? [],
+                            audiences: record.audience, authTime: record.authTime, sessionID: record.sessionID,
+                            nonce: nil, refreshToken: refreshToken),
+                        client: client, now: now))
             default:
                 _ = try txn.delete(Keyspace.deviceCodes, key)
                 return .failure(AuthorityError(.accessDenied, "the user denied the request"))

@@ -55,15 +55,14 @@ extension Authority {
             }
             record.redeemed = true
             try txn.put(Keyspace.authorizationCodes, key, record)
-            try self.putGrant(
-                txn, id: record.grantID, client: client, sub: record.sub, scope: record.scope,
-                audience: record.audience, authTime: record.authTime, sessionID: record.sessionID,
-                refreshToken: refreshToken, now: now)
             return .success(
-                UserGrant(
-                    grantID: record.grantID, user: user, scopes: Scopes.parse(record.scope) ?? [],
-                    audiences: record.audience, authTime: record.authTime, sessionID: record.sessionID,
-                    nonce: record.nonce.isEmpty ? nil : record.nonce, refreshToken: refreshToken))
+                try self.startGrant(
+                    txn,
+                    UserGrant(
+                        grantID: record.grantID, user: user, scopes: Scopes.parse(record.scope) ?? [],
+                        audiences: record.audience, authTime: record.authTime, sessionID: record.sessionID,
+                        nonce: record.nonce.isEmpty ? nil : record.nonce, refreshToken: refreshToken),
+                    client: client, now: now))
         }
         return try issueUserTokens(grant, client: client, now: now, rsaKey: try await idTokenRSAKey(for: client))
     }
@@ -76,30 +75,28 @@ extension Authority {
     /// Starts a grant (a refresh-token family) for a person, with its first refresh token when
     /// there is one. Without one it is kept only while its access tokens may live, so that a
     /// code replay can still revoke them.
-    func putGrant(
-        _ txn: WriteTransaction, id: String, client: Client, sub: String, scope: String, audience: [String],
-        authTime: Int64, sessionID: String, refreshToken: String?, now: Int64
-    ) throws {
+    func startGrant(_ txn: WriteTransaction, _ started: UserGrant, client: Client, now: Int64) throws -> UserGrant {
         var grant = Authsec_Store_V1_GrantRecord()
         grant.clientID = client.clientID
-        grant.sub = sub
-        grant.scope = scope
-        grant.audience = audience
-        grant.authTime = authTime
-        grant.sessionID = sessionID
+        grant.sub = started.user.sub
+        grant.scope = started.scopes.joined(separator: " ")
+        grant.audience = started.audiences
+        grant.authTime = started.authTime
+        grant.sessionID = started.sessionID
         grant.createdAt = now
-        if let refreshToken {
+        if let refreshToken = started.refreshToken {
             grant.expiresAt = now + client.refreshTokenLifetime
             grant.currentToken = Secrets.storageKey(refreshToken)
             var token = Authsec_Store_V1_RefreshTokenRecord()
-            token.grantID = id
+            token.grantID = started.grantID
             token.expiresAt = Self.refreshTokenExpiry(
                 grantExpiry: grant.expiresAt, idle: client.refreshTokenIdleLifetime, now: now)
             try txn.put(Keyspace.refreshTokens, grant.currentToken, token)
         } else {
             grant.expiresAt = now + client.accessTokenLifetime
         }
-        try txn.put(Keyspace.grants, id, grant)
+        try txn.put(Keyspace.grants, started.grantID, grant)
+        return started
     }
 
     /// RFC 7636 §4.6, and its converse: a verifier without a challenge is a downgrade attempt.
