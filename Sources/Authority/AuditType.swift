@@ -4,6 +4,10 @@ public enum AuditType: String, CaseIterable, Sendable {
     case clientUpdate = "client.update"
     case clientDelete = "client.delete"
     case clientRotateSecret = "client.rotate_secret"
+    /// A client registered itself at /register (RFC 7591); the detail is its address.
+    case clientRegister = "client.register"
+    case registrationTokenCreate = "registration_token.create"
+    case registrationTokenRevoke = "registration_token.revoke"
     case scopeCreate = "scope.create"
     case scopeDelete = "scope.delete"
     case keyRotate = "key.rotate"

@@ -47,6 +47,20 @@ extension Authority {
         }
     }
 
+    /// Authorizes reading client `clientID`: with `admin:clients`, or by the client itself (a
+    /// management token of its own, no scope needed), so that a resource server such as an MCP
+    /// server can read its own settings (`security`, `protocol_version`, …) with its credentials.
+    public func authorizeClientRead(token: String, clientID: String, context: CallContext = .inProcess) throws
+        -> AdminCaller
+    {
+        if let claims = try? verifyAccessToken(token), claims.clientID == clientID,
+            claims.aud == [Scopes.managementAudience], let client = try registeredClient(clientID), !client.isDisabled
+        {
+            return AdminCaller(clientID: clientID, reservedScopes: [], context: context)
+        }
+        return try authorizeAdmin(token: token, scope: Scopes.adminClients, context: context)
+    }
+
     private func authorizeAdminOnce(token: String, scope: String, context: CallContext) throws -> AdminCaller {
         guard !token.isEmpty else {
             throw AuthorityError(.invalidToken, "a Bearer access token is required")

@@ -132,7 +132,13 @@ extension Authority {
         }
         for (key, counts) in taken.usage {
             let storeKey = Self.usageKey(key.clientID, hour: key.hour)
-            var hour = try txn.get(Keyspace.usage, storeKey) ?? .with { $0.hour = key.hour * 3600 }
+            let stored = try txn.get(Keyspace.usage, storeKey)
+            if stored == nil, var registration = try txn.get(Keyspace.registrations, key.clientID) {
+                // A registered client's first use in an hour keeps it from expiring unused.
+                registration.lastUsedAt = key.hour * 3600
+                try txn.put(Keyspace.registrations, key.clientID, registration)
+            }
+            var hour = stored ?? .with { $0.hour = key.hour * 3600 }
             hour.tokensIssued += counts.tokensIssued
             hour.introspections += counts.introspections
             hour.refreshes += counts.refreshes

@@ -59,7 +59,7 @@ extension Authority {
             guard try txn.get(Keyspace.clients, client.clientID) == nil else {
                 throw AuthorityError(.alreadyExists, "client \(client.clientID) already exists")
             }
-            try Self.indexWebOrigins(txn, clientID: client.clientID, from: [], to: client.webOrigins)
+            try Self.index(txn, clientID: client.clientID, from: nil, to: client)
             // Its first history version is written at its first update, from this record.
             try txn.put(
                 Keyspace.clients, client.clientID,
@@ -81,10 +81,18 @@ extension Authority {
         return Client(record: record)
     }
 
-    /// Up to `pageSize` clients (default 50, at most 500) after `pageToken`.
-    public func listClients(pageSize: Int, pageToken: String?) throws -> ClientPage {
+    /// Up to `pageSize` clients (default 50, at most 500) after `pageToken`; with
+    /// `registeredOnly`, only those that registered themselves at /register.
+    public func listClients(pageSize: Int, pageToken: String?, registeredOnly: Bool = false) throws -> ClientPage {
         let size = pageSize <= 0 ? 50 : min(pageSize, 500)
         let after = pageToken.flatMap { $0.isEmpty ? nil : $0 }
+        if registeredOnly {
+            let (ids, clients) = try read { txn in
+                let ids = try txn.scan(Keyspace.registrations, after: after, limit: size + 1).map(\.key)
+                return (ids, try ids.prefix(size).compactMap { try txn.get(Keyspace.clients, $0) }.map(Client.init))
+            }
+            return ClientPage(clients: clients, nextPageToken: ids.count > size ? ids[size - 1] : nil)
+        }
         let rows = try read { try $0.scan(Keyspace.clients, after: after, limit: size + 1) }
         let clients = rows.prefix(size).map { Client(record: $0.value) }
         return ClientPage(clients: Array(clients), nextPageToken: rows.count > size ? clients.last?.clientID : nil)
@@ -143,7 +151,7 @@ extension Authority {
             // Its first update writes down the version its record stood for until now.
             if record.version == 0 { try self.putVersion(txn, Self.firstVersion(of: record)) }
             let version = max(record.version, 1) + 1
-            try Self.indexWebOrigins(txn, clientID: clientID, from: record.client.webOrigins, to: client.webOrigins)
+            try Self.index(txn, clientID: clientID, from: Client(fields: record.client), to: client)
             try txn.put(
                 Keyspace.clients, clientID,
                 client.record(secretHashes: hashes, version: version, createdBy: record.createdBy))
@@ -161,25 +169,37 @@ extension Authority {
         }
     }
 
-    /// Keeps `web_origins` in step with a client whose origins change from `old` to `new`.
-    static func indexWebOrigins(_ txn: WriteTransaction, clientID: String, from old: [String], to new: [String])
-        throws
-    {
-        for origin in Set(old).subtracting(new) {
-            let key = Secrets.storageKey(origin)
-            guard var record = try txn.get(Keyspace.webOrigins, key) else { continue }
+    /// Keeps the client indexes (`web_origins`, `resource_servers`) in step with a client
+    /// changing from `old` to `new` (nil: none).
+    static func index(_ txn: WriteTransaction, clientID: String, from old: Client?, to new: Client?) throws {
+        try index(
+            txn, Keyspace.webOrigins, clientID: clientID, from: old?.webOrigins ?? [], to: new?.webOrigins ?? [])
+        try index(
+            txn, Keyspace.resourceServers, clientID: clientID, from: old?.resourceIdentifiers ?? [],
+            to: new?.resourceIdentifiers ?? [])
+    }
+
+    /// Keeps `table`, an index of values to the clients holding them, in step with one client's
+    /// values changing from `old` to `new`.
+    static func index(
+        _ txn: WriteTransaction, _ table: Table<Authsec_Store_V1_ClientIndexRecord>, clientID: String,
+        from old: [String], to new: [String]
+    ) throws {
+        for value in Set(old).subtracting(new) {
+            let key = Secrets.storageKey(value)
+            guard var record = try txn.get(table, key) else { continue }
             record.clientIds.removeAll { $0 == clientID }
             if record.clientIds.isEmpty {
-                _ = try txn.delete(Keyspace.webOrigins, key)
+                _ = try txn.delete(table, key)
             } else {
-                try txn.put(Keyspace.webOrigins, key, record)
+                try txn.put(table, key, record)
             }
         }
-        for origin in Set(new).subtracting(old) {
-            let key = Secrets.storageKey(origin)
-            var record = try txn.get(Keyspace.webOrigins, key) ?? Authsec_Store_V1_WebOriginRecord()
+        for value in Set(new).subtracting(old) {
+            let key = Secrets.storageKey(value)
+            var record = try txn.get(table, key) ?? Authsec_Store_V1_ClientIndexRecord()
             if !record.clientIds.contains(clientID) { record.clientIds.append(clientID) }
-            try txn.put(Keyspace.webOrigins, key, record)
+            try txn.put(table, key, record)
         }
     }
 
@@ -200,35 +220,61 @@ extension Authority {
     }
 
     private func deleteClientOnce(_ clientID: String, by caller: AdminCaller) async throws {
-        let now = clock.now()
         guard clientID != caller.clientID else {
             throw AuthorityError(
                 .failedPrecondition, "client \(clientID) is the caller; a client cannot delete itself")
         }
-        // Counted before the commit, so no verification after it can skip the lookup.
-        var isDeleted = false
-        deletedClientRecords.add(1, ordering: .sequentiallyConsistent)
-        defer { if !isDeleted { deletedClientRecords.subtract(1, ordering: .sequentiallyConsistent) } }
-        try await writeClients { txn in
-            guard let record = try txn.get(Keyspace.clients, clientID) else {
-                throw AuthorityError(.notFound, "client \(clientID) does not exist")
-            }
+        try await removeClients([clientID], by: caller) { record in
             try caller.requireHolds(record.client.allowedScopes, of: clientID, "delete")
-            for hash in record.secretHashes { try txn.delete(Keyspace.clientSecrets, rawKey: Array(hash)) }
-            try txn.delete(Keyspace.clients, clientID)
-            try Self.indexWebOrigins(txn, clientID: clientID, from: record.client.webOrigins, to: [])
-            // Its tokens may live until the longest lifetime from now (a lifetime may have been lowered).
-            var deleted = Authsec_Store_V1_DeletedClientRecord()
-            deleted.deletedAt = now
-            deleted.expiresAt = now + Client.maxAccessTokenLifetime
-            try txn.put(Keyspace.deletedClients, clientID, deleted)
-            _ = try txn.delete(Keyspace.quotaSpend, clientID)
-            _ = try txn.delete(Keyspace.rateLimits, clientID)
-            try self.putAudit(txn, .clientDelete, by: caller, clientID: clientID)
         }
-        isDeleted = true
-        rateLimiter.forget(clientID)
-        quotaLedger.forget(clientID)
+    }
+
+    /// Deletes clients, each with its secrets, indexes and registration; their access tokens stop
+    /// at once, everywhere. `check` may refuse one (the whole call then changes nothing). A client
+    /// that is gone already is not found: for one it is an error, among many it is skipped.
+    func removeClients(
+        _ clientIDs: [String], by caller: AdminCaller,
+        check: @escaping @Sendable (Authsec_Store_V1_StoredClient) throws -> Void = { _ in }
+    ) async throws {
+        let now = clock.now()
+        // Counted before the commit, so no verification after it can skip the lookup.
+        var deletedCount = 0
+        deletedClientRecords.add(clientIDs.count, ordering: .sequentiallyConsistent)
+        defer { deletedClientRecords.subtract(clientIDs.count - deletedCount, ordering: .sequentiallyConsistent) }
+        let removed = try await writeClients { txn -> [String] in
+            var removed: [String] = []
+            for clientID in clientIDs {
+                guard let record = try txn.get(Keyspace.clients, clientID) else {
+                    if clientIDs.count == 1 { throw AuthorityError(.notFound, "client \(clientID) does not exist") }
+                    continue
+                }
+                try check(record)
+                for hash in record.secretHashes { try txn.delete(Keyspace.clientSecrets, rawKey: Array(hash)) }
+                try txn.delete(Keyspace.clients, clientID)
+                try Self.index(txn, clientID: clientID, from: Client(fields: record.client), to: nil)
+                if let registration = try txn.get(Keyspace.registrations, clientID) {
+                    if !registration.fingerprint.isEmpty {
+                        _ = try txn.delete(Keyspace.registrationFingerprints, registration.fingerprint)
+                    }
+                    _ = try txn.delete(Keyspace.registrations, clientID)
+                }
+                // Its tokens may live until the longest lifetime from now (a lifetime may have been lowered).
+                var deleted = Authsec_Store_V1_DeletedClientRecord()
+                deleted.deletedAt = now
+                deleted.expiresAt = now + Client.maxAccessTokenLifetime
+                try txn.put(Keyspace.deletedClients, clientID, deleted)
+                _ = try txn.delete(Keyspace.quotaSpend, clientID)
+                _ = try txn.delete(Keyspace.rateLimits, clientID)
+                try self.putAudit(txn, .clientDelete, by: caller, clientID: clientID)
+                removed.append(clientID)
+            }
+            return removed
+        }
+        deletedCount = removed.count
+        for clientID in removed {
+            rateLimiter.forget(clientID)
+            quotaLedger.forget(clientID)
+        }
     }
 
     /// Issues a new secret. With `keepPreviousFor` > 0 the current secret keeps working that many

@@ -6,7 +6,8 @@ extension Authority {
     /// costs space. Also deletes audit events and client versions older than the audit retention
     /// (none while the audit log is off), usage hours older than 7 days, and the people flows'
     /// expired records: codes, grants, refresh tokens, sessions, pushed requests, device and user
-    /// codes. Returns how many were removed.
+    /// codes; and clients registered at /register that went unused for `--registration-ttl`.
+    /// Returns how many were removed.
     ///
     /// Each call reads at most `limit` records per table, continuing where the previous call
     /// stopped and wrapping around at the end, so one call never holds the writer long; the
@@ -45,7 +46,16 @@ extension Authority {
         try purge(Keyspace.pushedRequests) { $0.expiresAt }
         try purge(Keyspace.deviceCodes) { $0.expiresAt }
         try purge(Keyspace.userCodes) { $0.expiresAt }
+        try purge(Keyspace.registrationTokens) { $0.expiresAt }
         let deletions = flowDeletions
+        // Registered clients unused for --registration-ttl are deleted as an admin would.
+        let registrations = try expired(Keyspace.registrations, after: cursors.flows[Keyspace.registrations.name]) {
+            max($0.registeredAt, $0.lastUsedAt) + registrationPolicy.unusedLifetime
+        }
+        flowCursors[Keyspace.registrations.name] = registrations.next
+        if !registrations.keys.isEmpty {
+            try await removeClients(registrations.keys, by: .inProcess)
+        }
         // Audit keys are in time order: the old ones are the first.
         let events = try read { try $0.scan(Keyspace.audit, limit: limit) }.prefix {
             $0.value.time / 1000 + retention <= now
@@ -62,7 +72,7 @@ extension Authority {
             !revoked.keys.isEmpty || !assertions.keys.isEmpty || !deleted.keys.isEmpty || others > 0
                 || !deletions.isEmpty
         else {
-            return 0
+            return registrations.keys.count
         }
         let (removed, removedDeleted) = try await write { txn in
             var removed = 0
@@ -77,7 +87,7 @@ extension Authority {
             return (removed + removedDeleted, removedDeleted)
         }
         deletedClientRecords.subtract(removedDeleted, ordering: .sequentiallyConsistent)
-        return removed
+        return removed + registrations.keys.count
     }
 }
 

@@ -116,7 +116,14 @@ extension Authority {
             // authorization_codes, grants, refresh_tokens, sessions and consents start empty;
             // web_origins indexes the clients there are.
             for (clientID, stored) in try txn.reader.scan(Keyspace.clients, limit: .max) {
-                try indexWebOrigins(txn, clientID: clientID, from: [], to: stored.client.webOrigins)
+                try index(txn, Keyspace.webOrigins, clientID: clientID, from: [], to: stored.client.webOrigins)
+            }
+        },
+        8: { txn, _ in
+            // Dynamic registration's tables start empty; resource_servers indexes the clients there are.
+            for (clientID, stored) in try txn.reader.scan(Keyspace.clients, limit: .max) {
+                let client = Client(fields: stored.client)
+                try index(txn, Keyspace.resourceServers, clientID: clientID, from: [], to: client.resourceIdentifiers)
             }
         },
     ]

@@ -334,7 +334,10 @@ extension Authority {
                 throw AuthorityError(
                     .invalidTarget, "audience '\(Scopes.managementAudience)' cannot be combined with other audiences")
             }
-            guard client.allowedScopes.contains(where: Scopes.management.contains) else {
+            // A resource server may have one to read its own settings (`authorizeClientRead`).
+            guard
+                client.allowedScopes.contains(where: Scopes.management.contains) || !client.resourceIdentifiers.isEmpty
+            else {
                 throw AuthorityError(
                     .invalidTarget, "audience '\(Scopes.managementAudience)' is not allowed for this client")
             }

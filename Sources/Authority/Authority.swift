@@ -27,6 +27,10 @@ public final class Authority: Sendable {
     let rateLimiter = RateLimiter()
     let quotaLedger = QuotaLedger()
     let loginThrottle = LoginThrottle()
+    /// Counts registrations per client address (`RegistrationPolicy.registrationsPerAddress`).
+    let registrationThrottle = LoginThrottle()
+    /// Who may register a client at `/register`, and for how long it lives unused.
+    public let registrationPolicy: RegistrationPolicy
     /// Audit events and usage counts waiting for the next flush.
     let activity: ActivityRecorder
     /// How long audit events and client versions are kept, in seconds; 0 keeps none (audit off).
@@ -58,9 +62,11 @@ public final class Authority: Sendable {
         store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
         keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0,
         auditRetention: Int64 = Authority.defaultAuditRetention,
-        passwordHasher: any PasswordHasher = BcryptPasswordHasher()
+        passwordHasher: any PasswordHasher = BcryptPasswordHasher(),
+        registrationPolicy: RegistrationPolicy = RegistrationPolicy()
     ) throws {
         self.store = store
+        self.registrationPolicy = registrationPolicy
         self.passwordHasher = passwordHasher
         self.auditRetention = auditRetention
         activity = ActivityRecorder(isAuditOn: auditRetention > 0)

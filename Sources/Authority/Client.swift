@@ -81,13 +81,26 @@ public struct Client: Sendable, Equatable {
         return answered
     }
 
-    /// Whether `audiences` (a token's `aud`) names this client as a resource server: one of its
-    /// `resources`, or an `mcp_server`'s endpoint URL. Such a client may introspect the token.
+    /// The RFC 8707 resource identifiers this client serves: its `resources`, and an MCP
+    /// server's canonical `resource` and endpoint URLs.
+    public var resourceIdentifiers: [String] {
+        var identifiers = fields.resources
+        if !fields.mcpConfig.resource.isEmpty { identifiers.append(fields.mcpConfig.resource) }
+        identifiers += fields.mcpConfig.endpoints.values.sorted()
+        return identifiers.uniqued()
+    }
+
+    /// Whether `audiences` (a token's `aud`) names this client as a resource server (one of its
+    /// `resourceIdentifiers`). Such a client may introspect the token.
     public func isResourceServer(for audiences: [String]) -> Bool {
         audiences.contains { audience in
-            fields.resources.contains(audience) || fields.mcpConfig.endpoints.values.contains(audience)
+            fields.resources.contains(audience) || fields.mcpConfig.resource == audience
+                || fields.mcpConfig.endpoints.values.contains(audience)
         }
     }
+
+    /// Whether an admin made the client, rather than the client itself at /register.
+    public var isRegistered: Bool { fields.registeredAt != 0 }
 
     /// Roughly the heap bytes this client holds, for caches bounded in bytes.
     var approximateByteCount: Int {
@@ -135,6 +148,7 @@ public struct Client: Sendable, Equatable {
         fields.createdAt = now
         fields.updatedAt = now
         fields.isConfidential = false
+        fields.registeredAt = 0
         return fields
     }
 }

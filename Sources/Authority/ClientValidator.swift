@@ -103,15 +103,7 @@ enum ClientValidator {
         }
         client.resources = client.resources.uniqued()
         try require(client.resources.count <= 100, "resources", "lists more than 100 URIs")
-        for resource in client.resources {
-            // RFC 8707 §2: an absolute URI without a fragment.
-            try require(
-                isWebURL(resource, requireTLSUnlessLoopback: true) && !resource.contains("#")
-                    && resource.utf8.count <= 2048,
-                "resources", "'\(resource)' must be an https URL without a fragment (http only on loopback)")
-            try require(
-                resource != Scopes.managementAudience, "resources", "'\(resource)' is Authsec's management audience")
-        }
+        for resource in client.resources { try validate(resource: resource, field: "resources") }
         if client.accessTokenLifetime == 0 { client.accessTokenLifetime = base.fields.accessTokenLifetime }
         try require(
             (60...Client.maxAccessTokenLifetime).contains(client.accessTokenLifetime), "access_token_lifetime",
@@ -196,7 +188,17 @@ enum ClientValidator {
             "must be between 0 and \(maxTokensPerDay) (leave it out for no budget)")
     }
 
+    /// RFC 8707 §2: a resource identifier is an absolute URI without a fragment; ours are URLs.
+    static func validate(resource: String, field: String) throws {
+        try require(
+            isWebURL(resource, requireTLSUnlessLoopback: true) && !resource.contains("#")
+                && resource.utf8.count <= 2048,
+            field, "'\(resource)' must be an https URL without a fragment (http only on loopback)")
+        try require(resource != Scopes.managementAudience, field, "'\(resource)' is Authsec's management audience")
+    }
+
     static func validate(_ mcp: Authsec_V1_McpConfig) throws {
+        if !mcp.resource.isEmpty { try validate(resource: mcp.resource, field: "mcp_config.resource") }
         try require(
             mcp.protocolVersion.count <= 64 && !mcp.protocolVersion.contains(" "), "mcp_config.protocol_version",
             "is not a version string")
@@ -205,11 +207,10 @@ enum ClientValidator {
                 mcpFeatures.contains(feature), "mcp_config.supported_features",
                 "'\(feature)' is not one of \(mcpFeatures.sorted().joined(separator: ", "))")
         }
+        try require(mcp.endpoints.count <= 100, "mcp_config.endpoints", "lists more than 100 endpoints")
         for (name, url) in mcp.endpoints.sorted(by: { $0.key < $1.key }) {
             try require(isToken(name), "mcp_config.endpoints", "'\(name)' is not a valid endpoint name")
-            try require(
-                isWebURL(url, requireTLSUnlessLoopback: true), "mcp_config.endpoints.\(name)",
-                "'\(url)' must be an https URL (http only on loopback)")
+            try validate(resource: url, field: "mcp_config.endpoints.\(name)")
         }
         for origin in mcp.security.allowedOrigins {
             try require(

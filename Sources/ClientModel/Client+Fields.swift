@@ -3,7 +3,9 @@ import SwiftProtobuf
 
 extension Authsec_V1_Client {
     /// Fields the server sets itself: ignored in a created client, refused in an update mask.
-    public static let serverSetFields: Set<String> = ["client_id", "created_at", "updated_at", "is_confidential"]
+    public static let serverSetFields: Set<String> = [
+        "client_id", "created_at", "updated_at", "is_confidential", "registered_at",
+    ]
 
     /// Every field's proto name, from the message's own declaration (`proto/authsec/v1/client.proto`).
     public static let allFields = Set(Google_Protobuf_FieldMask(allFieldsOf: Authsec_V1_Client.self).paths)

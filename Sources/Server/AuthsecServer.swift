@@ -103,7 +103,8 @@ public enum AuthsecServer {
                 do {
                     let authority = try Authority(
                         store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver,
-                        quotaDayStart: configuration.quotaDayStart, auditRetention: configuration.auditRetention)
+                        quotaDayStart: configuration.quotaDayStart, auditRetention: configuration.auditRetention,
+                        registrationPolicy: configuration.registration)
                     cell.set(authority)
                     say(
                         "http listening on \(scheme)://\(hostForURL(configuration.httpHost)):\(port) (issuer \(authority.issuer))"

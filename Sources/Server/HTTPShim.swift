@@ -53,6 +53,7 @@ struct HTTPShim: Sendable {
         }
         AuthorizePages(authority: authority, logger: logger, maxBodySize: maxBodySize).register(on: router)
         UserInfoRoute(authority: authority, maxBodySize: maxBodySize).register(on: router)
+        RegistrationRoute(authority: authority).register(on: router)
         for endpoint in FormEndpoint.allCases {
             router.post(RouterPath(endpoint.rawValue)) { request, context in
                 await respond(to: request, endpoint, context: context.call)
@@ -307,6 +308,7 @@ struct HTTPShim: Sendable {
             "pushed_authorization_request_endpoint": issuer + "/oauth/par",
             "require_pushed_authorization_requests": false,
             "device_authorization_endpoint": issuer + "/oauth/device/code",
+            "registration_endpoint": issuer + "/register",
             "grant_types_supported": [
                 "authorization_code", "client_credentials", "refresh_token",
                 "urn:ietf:params:oauth:grant-type:device_code",

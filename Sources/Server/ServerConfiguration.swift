@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var quotaDayStart: Int64 = 0
     /// Seconds audit events and client versions are kept; 0 keeps none (`--audit-retention`).
     public var auditRetention: Int64 = Authority.defaultAuditRetention
+    /// `--open-registration`, `--registration-scopes`, `--registration-ttl`.
+    public var registration = RegistrationPolicy()
 
     public init() {}
 

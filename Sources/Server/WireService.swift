@@ -215,13 +215,15 @@ public struct WireService: Sendable {
             let created = try await authority.createClient(ClientChange(call.client), by: caller)
             response.client = Self.clientResponse(created)
         case .getClient(let call):
-            try admin(request, Scopes.adminClients, context)
+            try authority.authorizeClientRead(
+                token: Self.bearerToken(request.authorization) ?? "", clientID: call.clientID, context: context)
             var result = Authsec_V1_ClientResponse()
             result.client = Authsec_V1_Client(try authority.client(call.clientID))
             response.client = result
         case .listClients(let call):
             try admin(request, Scopes.adminClients, context)
-            let page = try authority.listClients(pageSize: Int(call.pageSize), pageToken: call.pageToken)
+            let page = try authority.listClients(
+                pageSize: Int(call.pageSize), pageToken: call.pageToken, registeredOnly: call.registeredOnly)
             var result = Authsec_V1_ListClientsResponse()
             result.clients = page.clients.map(Authsec_V1_Client.init)
             result.nextPageToken = page.nextPageToken ?? ""
@@ -358,6 +360,23 @@ public struct WireService: Sendable {
             let caller = try admin(request, Scopes.adminUsers, context)
             try await authority.revokeConsent(of: call.user, for: call.clientID, by: caller)
             response.deleted = Authsec_V1_DeleteResponse()
+        case .createRegistrationToken(let call):
+            let caller = try admin(request, Scopes.adminClients, context)
+            let created = try await authority.createInitialAccessToken(
+                lifetime: call.ttlSeconds == 0 ? 7 * 86_400 : call.ttlSeconds, uses: call.uses, by: caller)
+            response.registrationToken = .with {
+                $0.info = Self.registrationToken(created.info)
+                $0.token = created.token
+            }
+        case .listRegistrationTokens:
+            try admin(request, Scopes.adminClients, context)
+            response.registrationTokens = .with {
+                $0.tokens = (try? authority.listInitialAccessTokens().map(Self.registrationToken)) ?? []
+            }
+        case .revokeRegistrationToken(let call):
+            let caller = try admin(request, Scopes.adminClients, context)
+            try await authority.revokeInitialAccessToken(call.id, by: caller)
+            response.deleted = Authsec_V1_DeleteResponse()
         case nil:
             let fields =
                 request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"
@@ -372,6 +391,16 @@ public struct WireService: Sendable {
         result.clientSecret = created.secret ?? ""
         result.previousSecretExpiresAt = created.previousSecretExpiresAt ?? 0
         return result
+    }
+
+    static func registrationToken(_ token: InitialAccessToken) -> Authsec_V1_RegistrationToken {
+        .with {
+            $0.id = token.id
+            $0.createdAt = token.createdAt
+            $0.expiresAt = token.expiresAt
+            $0.usesLeft = token.usesLeft
+            $0.createdBy = token.createdBy
+        }
     }
 
     static func scope(_ scope: Scope) -> Authsec_V1_Scope {

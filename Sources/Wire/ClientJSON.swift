@@ -79,7 +79,7 @@ public enum ClientJSON {
                 root[name] = fields[name]
             }
         }
-        try gatherAgentFields(&root)
+        try gatherGroupedFields(&root)
         var unknownKeys: [String] = []
         var normalized = try normalize(root, at: [], unknownKeys: &unknownKeys)
         seedValueForms(&normalized)
@@ -108,27 +108,33 @@ public enum ClientJSON {
     }
 
     /// The agent's fields (`agent_type`, `capabilities`, `rate_limits`, …: those of `AgentConfig`)
-    /// given at the top level of a file, as the product page shows them, moved into its agent
-    /// object (`agent_config` or an alias of it, made if absent). A field given in both places
-    /// is an error naming both.
-    static func gatherAgentFields(_ root: inout [String: Any]) throws {
-        let agentFields = Set(Google_Protobuf_FieldMask(allFieldsOf: Authsec_V1_AgentConfig.self).paths)
-        let topLevel = root.keys.sorted().filter { agentFields.contains(snakeCase($0)) }
+    /// and an MCP server's (`protocol_version`, `endpoints`, `security`, `resource`, …: those of
+    /// `McpConfig`) given at the top level of a file, as the product page shows them, moved into
+    /// their object (`agent_config`/`mcp_config` or an alias of it, made if absent). A field given
+    /// in both places is an error naming both.
+    static func gatherGroupedFields(_ root: inout [String: Any]) throws {
+        try gather(
+            Set(Google_Protobuf_FieldMask(allFieldsOf: Authsec_V1_AgentConfig.self).paths), into: "agent_config", &root)
+        try gather(
+            Set(Google_Protobuf_FieldMask(allFieldsOf: Authsec_V1_McpConfig.self).paths), into: "mcp_config", &root)
+    }
+
+    static func gather(_ nestedFields: Set<String>, into field: String, _ root: inout [String: Any]) throws {
+        let topLevel = root.keys.sorted().filter { nestedFields.contains(snakeCase($0)) }
         guard !topLevel.isEmpty else { return }
-        let agentKey =
-            root.keys.sorted().first { (canonicalName[snakeCase($0)] ?? snakeCase($0)) == "agent_config" }
-            ?? "agent_config"
-        guard var agent = (root[agentKey] ?? [String: Any]()) as? [String: Any] else {
-            throw FieldError(field: agentKey, problem: "must be an object")
+        let objectKey =
+            root.keys.sorted().first { (canonicalName[snakeCase($0)] ?? snakeCase($0)) == field } ?? field
+        guard var object = (root[objectKey] ?? [String: Any]()) as? [String: Any] else {
+            throw FieldError(field: objectKey, problem: "must be an object")
         }
         for key in topLevel {
-            if let inside = agent.keys.first(where: { snakeCase($0) == snakeCase(key) }) {
+            if let inside = object.keys.first(where: { snakeCase($0) == snakeCase(key) }) {
                 throw FieldError(
-                    field: key, problem: "is given both at the top level and as \(agentKey).\(inside); give one")
+                    field: key, problem: "is given both at the top level and as \(objectKey).\(inside); give one")
             }
-            agent[key] = root.removeValue(forKey: key)
+            object[key] = root.removeValue(forKey: key)
         }
-        root[agentKey] = agent
+        root[objectKey] = object
     }
 
     /// The seed page's forms of some values, as the message's JSON spells them (step 3 above).

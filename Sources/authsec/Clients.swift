@@ -144,6 +144,25 @@ func printClient(_ response: Authsec_V1_ClientResponse, json: Bool) {
     if !client.resources.isEmpty { rows.append(["resources", client.resources.joined(separator: " ")]) }
     if !client.callbacks.isEmpty { rows.append(["callbacks", client.callbacks.joined(separator: " ")]) }
     if !client.webOrigins.isEmpty { rows.append(["web_origins", client.webOrigins.joined(separator: " ")]) }
+    if client.hasMcpConfig {
+        let mcp = client.mcpConfig
+        if !mcp.resource.isEmpty { rows.append(["resource", mcp.resource]) }
+        for (name, url) in mcp.endpoints.sorted(by: { $0.key < $1.key }) { rows.append(["endpoints.\(name)", url]) }
+        if !mcp.protocolVersion.isEmpty { rows.append(["protocol_version", mcp.protocolVersion]) }
+        if !mcp.supportedFeatures.isEmpty {
+            rows.append(["supported_features", mcp.supportedFeatures.joined(separator: " ")])
+        }
+        rows.append(["security.require_auth", String(mcp.security.requireAuth)])
+        if !mcp.security.allowedOrigins.isEmpty {
+            rows.append(["security.allowed_origins", mcp.security.allowedOrigins.joined(separator: " ")])
+        }
+    }
+    if client.registeredAt != 0 {
+        rows.append([
+            "registered_at",
+            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(client.registeredAt))),
+        ])
+    }
     rows.append(["access_token_lifetime", "\(client.accessTokenLifetime)s"])
     if !response.clientSecret.isEmpty {
         rows.append(["client_secret", response.clientSecret + "   (shown once; store it now)"])
@@ -177,12 +196,14 @@ extension Clients {
         static let configuration = CommandConfiguration(abstract: "List clients, a page at a time.")
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var paging: PageOptions
+        @Flag(help: "Only clients that registered themselves at /register (RFC 7591).") var registered = false
 
         func run() async throws {
             let (clients, token) = try await paging.collect { size, token in
                 var call = Authsec_V1_ListClientsRequest()
                 call.pageSize = size
                 call.pageToken = token
+                call.registeredOnly = registered
                 let page = try await connection.callAsAdmin(.listClients(call)).clients
                 return (page.clients, page.nextPageToken)
             }

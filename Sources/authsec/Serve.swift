@@ -132,6 +132,25 @@ struct Serve: AsyncParsableCommand {
     )
     var allowInsecureClientMetadata = false
 
+    @Flag(
+        name: .customLong("open-registration"),
+        help: "Let anyone register a client at /register (RFC 7591). Without it, an initial access token is needed.")
+    var openRegistration = false
+
+    @Option(
+        name: .customLong("registration-scopes"),
+        help: ArgumentHelp(
+            "Space-separated scopes a registered client may be allowed (default: every registered scope that is not reserved, and openid profile email).",
+            valueName: "SCOPES"))
+    var registrationScopes: String?
+
+    @Option(
+        name: .customLong("registration-ttl"),
+        help: ArgumentHelp(
+            "Delete a client registered at /register once it has gone unused this long (30d, 12h, …).",
+            valueName: "DURATION"))
+    var registrationTTL = DurationArgument(argument: "30d")!
+
     @Option(
         name: .customLong("metrics-allow"),
         help: ArgumentHelp(
@@ -185,6 +204,10 @@ struct Serve: AsyncParsableCommand {
         guard maxConnectionsPerAddress > 0 else {
             throw ValidationError("--max-connections-per-address must be at least 1")
         }
+        guard registrationTTL.seconds >= 60 else { throw ValidationError("--registration-ttl must be at least 1m") }
+        if let registrationScopes, let problem = RegistrationPolicy.problem(withScopes: registrationScopes) {
+            throw ValidationError("--registration-scopes: \(problem)")
+        }
         if let wireThreads, !(1...256).contains(wireThreads) {
             throw ValidationError("--wire-threads must be between 1 and 256")
         }
@@ -213,6 +236,9 @@ struct Serve: AsyncParsableCommand {
         configuration.metricsAllow = metricsAllow
         configuration.quotaDayStart = quotaDayStartSeconds ?? 0
         configuration.auditRetention = auditRetention.seconds
+        configuration.registration = RegistrationPolicy(
+            isOpen: openRegistration, scopes: registrationScopes.map { $0.split(separator: " ").map(String.init) },
+            unusedLifetime: registrationTTL.seconds)
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

@@ -174,13 +174,28 @@ extension Authority {
         return granted
     }
 
-    /// RFC 8707: each `resource` must be one of the client's `allowed_audiences`; none means the issuer.
+    /// RFC 8707 in a flow where a person signs in and consents: each `resource` must be one of
+    /// the client's `allowed_audiences` or any client's registered resource identifier
+    /// (`resource_servers`), so that a client registered at run time needs no audience list.
+    /// None means the issuer.
     func checkedResources(_ resources: [String], client: Client) throws -> [String] {
         guard !resources.isEmpty else { return [issuer] }
+        guard resources.count <= Self.maxResourcesPerRequest else {
+            throw AuthorityError(.invalidTarget, "at most \(Self.maxResourcesPerRequest) resources may be asked for")
+        }
         for resource in resources where !client.allowedAudiences.contains(resource) {
-            throw AuthorityError(.invalidTarget, "resource '\(resource)' is not allowed for this client")
+            guard resource.utf8.count <= 2048, try isRegisteredResource(resource) else {
+                throw AuthorityError(.invalidTarget, "resource '\(resource.prefix(200))' is not a registered resource")
+            }
         }
         return resources.uniqued()
+    }
+
+    static let maxResourcesPerRequest = 10
+
+    /// Whether some client serves `resource` (its `resources`, an MCP server's endpoints or resource).
+    func isRegisteredResource(_ resource: String) throws -> Bool {
+        try read { try $0.get(Keyspace.resourceServers, Secrets.storageKey(resource)) != nil }
     }
 
     // MARK: - What comes next

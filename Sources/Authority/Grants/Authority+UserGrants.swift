@@ -50,6 +50,11 @@ extension Authority {
             if let failure = Self.pkceFailure(challenge: record.codeChallenge, verifier: request.codeVerifier) {
                 return refused(failure)
             }
+            // RFC 8707 §2.2: `resource` at the token endpoint may narrow what was authorized.
+            if let extra = request.audiences.first(where: { !record.audience.contains($0) }) {
+                return .failure(
+                    AuthorityError(.invalidTarget, "resource '\(extra.prefix(200))' was not authorized for this code"))
+            }
             guard let user = try txn.get(Keyspace.users, record.sub), !user.disabled else {
                 return refused("the user who authorized the code can no longer sign in")
             }
@@ -60,7 +65,8 @@ extension Authority {
                     txn,
                     UserGrant(
                         grantID: record.grantID, user: user, scopes: Scopes.parse(record.scope) ?? [],
-                        audiences: record.audience, authTime: record.authTime, sessionID: record.sessionID,
+                        audiences: request.audiences.isEmpty ? record.audience : request.audiences.uniqued(),
+                        authTime: record.authTime, sessionID: record.sessionID,
                         nonce: record.nonce.isEmpty ? nil : record.nonce, refreshToken: refreshToken),
                     client: client, now: now))
         }

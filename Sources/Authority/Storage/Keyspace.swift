@@ -25,7 +25,9 @@ public enum Keyspace {
     /// - 8: `authorization_codes`, `grants`, `refresh_tokens`, `sessions`, `consents`,
     ///   `pushed_requests`, `device_codes`, `user_codes` and `web_origins` (built from the
     ///   clients by the migration).
-    public static let schemaVersion: UInt32 = 8
+    /// - 9: `resource_servers` (built from the clients by the migration), `registrations`,
+    ///   `registration_fingerprints` and `registration_tokens`: dynamic client registration.
+    public static let schemaVersion: UInt32 = 9
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
     /// opens only with the master key that sealed it.
@@ -37,6 +39,7 @@ public enum Keyspace {
         "deleted_clients", "quota_spend", "rate_limits", "users", "usernames", "audit", "client_history", "usage",
         "authorization_codes", "grants", "refresh_tokens", "sessions", "consents",
         "web_origins", "pushed_requests", "device_codes", "user_codes",
+        "resource_servers", "registrations", "registration_fingerprints", "registration_tokens",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -95,9 +98,24 @@ public enum Keyspace {
     public static let deviceCodes = schema.table("device_codes", of: Authsec_Store_V1_DeviceCodeRecord.self)
     /// `user_codes`: a normalized user code → UserCodeRecord, its device code (from version 8).
     public static let userCodes = schema.table("user_codes", of: Authsec_Store_V1_UserCodeRecord.self)
-    /// `web_origins`: `Secrets.storageKey(origin)` → WebOriginRecord, the clients listing the
+    /// `web_origins`: `Secrets.storageKey(origin)` → ClientIndexRecord, the clients listing the
     /// origin, kept in step with every client write (from version 8).
-    public static let webOrigins = schema.table("web_origins", of: Authsec_Store_V1_WebOriginRecord.self)
+    public static let webOrigins = schema.table("web_origins", of: Authsec_Store_V1_ClientIndexRecord.self)
+    /// `resource_servers`: `Secrets.storageKey(resource identifier)` → ClientIndexRecord, the
+    /// clients serving it (`Client.resourceIdentifiers`), kept in step with every client write
+    /// (from version 9).
+    public static let resourceServers = schema.table(
+        "resource_servers", of: Authsec_Store_V1_ClientIndexRecord.self)
+    /// `registrations`: client_id → RegistrationRecord, for clients made at /register (from version 9).
+    public static let registrations = schema.table("registrations", of: Authsec_Store_V1_RegistrationRecord.self)
+    /// `registration_fingerprints`: `Secrets.storageKey(fingerprint)` → the public client a
+    /// registration made, so that the same software registering again gets it (from version 9).
+    public static let registrationFingerprints = schema.table(
+        "registration_fingerprints", of: Authsec_Store_V1_RegistrationFingerprintRecord.self)
+    /// `registration_tokens`: `Secrets.storageKey(initial access token)` → InitialAccessTokenRecord
+    /// (from version 9).
+    public static let registrationTokens = schema.table(
+        "registration_tokens", of: Authsec_Store_V1_InitialAccessTokenRecord.self)
 }
 
 /// Protobuf records are stored as their serialized bytes.
@@ -136,7 +154,10 @@ extension Authsec_Store_V1_GrantRecord: StoreRecord {}
 extension Authsec_Store_V1_RefreshTokenRecord: StoreRecord {}
 extension Authsec_Store_V1_SessionRecord: StoreRecord {}
 extension Authsec_Store_V1_ConsentRecord: StoreRecord {}
-extension Authsec_Store_V1_WebOriginRecord: StoreRecord {}
+extension Authsec_Store_V1_ClientIndexRecord: StoreRecord {}
 extension Authsec_Store_V1_PushedRequestRecord: StoreRecord {}
 extension Authsec_Store_V1_DeviceCodeRecord: StoreRecord {}
 extension Authsec_Store_V1_UserCodeRecord: StoreRecord {}
+extension Authsec_Store_V1_RegistrationRecord: StoreRecord {}
+extension Authsec_Store_V1_RegistrationFingerprintRecord: StoreRecord {}
+extension Authsec_Store_V1_InitialAccessTokenRecord: StoreRecord {}

@@ -153,6 +153,10 @@ public nonisolated struct Authsec_V1_McpConfig: Sendable {
   /// Clears the value of `security`. Subsequent reads from it will return its default value.
   public mutating func clearSecurity() {self._security = nil}
 
+  /// The server's canonical URI (RFC 9728 `resource`), a resource identifier as each endpoint
+  /// URL is: `resource=` may name it, and tokens bound to it may be introspected by this client.
+  public var resource: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -362,6 +366,20 @@ public nonisolated struct Authsec_V1_Client: @unchecked Sendable {
     set {_uniqueStorage()._idTokenSignedResponseAlg = newValue}
   }
 
+  /// RFC 7591 `software_id`: what a dynamically registered client says it is; registrations of
+  /// one public software with the same redirect URIs are answered with one client.
+  public var softwareID: String {
+    get {_storage._softwareID}
+    set {_uniqueStorage()._softwareID = newValue}
+  }
+
+  /// Server-set: when the client registered itself at /register (RFC 7591), Unix seconds; 0 for
+  /// clients an admin made. Such a client expires after --registration-ttl unused.
+  public var registeredAt: Int64 {
+    get {_storage._registeredAt}
+    set {_uniqueStorage()._registeredAt = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -512,7 +530,7 @@ nonisolated extension Authsec_V1_McpSecurity: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".McpConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}supported_features\0\u{1}endpoints\0\u{1}security\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}supported_features\0\u{1}endpoints\0\u{1}security\0\u{1}resource\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -524,6 +542,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.supportedFeatures) }()
       case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.endpoints) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._security) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.resource) }()
       default: break
       }
     }
@@ -546,6 +565,9 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._security {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.resource.isEmpty {
+      try visitor.visitSingularStringField(value: self.resource, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -554,6 +576,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.supportedFeatures != rhs.supportedFeatures {return false}
     if lhs.endpoints != rhs.endpoints {return false}
     if lhs._security != rhs._security {return false}
+    if lhs.resource != rhs.resource {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -561,7 +584,7 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Client"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0\u{3}id_token_signed_response_alg\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0\u{3}id_token_signed_response_alg\0\u{3}software_id\0\u{3}registered_at\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -595,6 +618,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
     var _refreshTokenLeeway: Int64 = 0
     var _refreshTokenIdleLifetime: Int64 = 0
     var _idTokenSignedResponseAlg: String = String()
+    var _softwareID: String = String()
+    var _registeredAt: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -636,6 +661,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       _refreshTokenLeeway = source._refreshTokenLeeway
       _refreshTokenIdleLifetime = source._refreshTokenIdleLifetime
       _idTokenSignedResponseAlg = source._idTokenSignedResponseAlg
+      _softwareID = source._softwareID
+      _registeredAt = source._registeredAt
     }
   }
 
@@ -685,6 +712,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         case 29: try { try decoder.decodeSingularInt64Field(value: &_storage._refreshTokenLeeway) }()
         case 30: try { try decoder.decodeSingularInt64Field(value: &_storage._refreshTokenIdleLifetime) }()
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._idTokenSignedResponseAlg) }()
+        case 32: try { try decoder.decodeSingularStringField(value: &_storage._softwareID) }()
+        case 33: try { try decoder.decodeSingularInt64Field(value: &_storage._registeredAt) }()
         default: break
         }
       }
@@ -790,6 +819,12 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       if !_storage._idTokenSignedResponseAlg.isEmpty {
         try visitor.visitSingularStringField(value: _storage._idTokenSignedResponseAlg, fieldNumber: 31)
       }
+      if !_storage._softwareID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._softwareID, fieldNumber: 32)
+      }
+      if _storage._registeredAt != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._registeredAt, fieldNumber: 33)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -830,6 +865,8 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._refreshTokenLeeway != rhs_storage._refreshTokenLeeway {return false}
         if _storage._refreshTokenIdleLifetime != rhs_storage._refreshTokenIdleLifetime {return false}
         if _storage._idTokenSignedResponseAlg != rhs_storage._idTokenSignedResponseAlg {return false}
+        if _storage._softwareID != rhs_storage._softwareID {return false}
+        if _storage._registeredAt != rhs_storage._registeredAt {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -623,14 +623,76 @@ public nonisolated struct Authsec_Store_V1_ConsentRecord: Sendable {
   public init() {}
 }
 
-/// `web_origins`: base64url SHA-256 of an origin → the clients that list it in web_origins, so
-/// that CORS answers a registered origin with one lookup. Since schema version 8.
-public nonisolated struct Authsec_Store_V1_WebOriginRecord: Sendable {
+/// The clients an indexed value belongs to. `web_origins` (since schema version 8): base64url
+/// SHA-256 of an origin → the clients that list it in web_origins, so that CORS answers a
+/// registered origin with one lookup. `resource_servers` (since 9): base64url SHA-256 of a
+/// resource identifier → the clients serving it (`resources`, an MCP server's endpoints and
+/// resource), so that `resource=` in a person's flow is checked with one lookup.
+public nonisolated struct Authsec_Store_V1_ClientIndexRecord: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var clientIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `registrations`: client_id → how a client registered itself at /register (since schema 9).
+public nonisolated struct Authsec_Store_V1_RegistrationRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// SHA-256 of the RFC 7592 registration access token; empty when it was deleted.
+  public var accessTokenHash: Data = Data()
+
+  /// `registration_fingerprints` key of the registration, removed with the client.
+  public var fingerprint: String = String()
+
+  public var registeredAt: Int64 = 0
+
+  /// The start of the last hour the client was used in (from its usage), 0 if never.
+  public var lastUsedAt: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `registration_fingerprints`: base64url SHA-256 of a public registration's software, redirect
+/// URIs, grants, scopes and auth method → the client it made (since schema 9).
+public nonisolated struct Authsec_Store_V1_RegistrationFingerprintRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clientID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// `registration_tokens`: base64url SHA-256 of an initial access token (RFC 7591 §3) → this
+/// record (since schema 9). Removed when it expires or its last use is spent.
+public nonisolated struct Authsec_Store_V1_InitialAccessTokenRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var createdAt: Int64 = 0
+
+  public var expiresAt: Int64 = 0
+
+  /// Registrations it may still make; 0 means unlimited until it expires.
+  public var usesLeft: Int64 = 0
+
+  public var createdBy: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1896,8 +1958,8 @@ nonisolated extension Authsec_Store_V1_ConsentRecord: SwiftProtobuf.Message, Swi
   }
 }
 
-nonisolated extension Authsec_Store_V1_WebOriginRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".WebOriginRecord"
+nonisolated extension Authsec_Store_V1_ClientIndexRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClientIndexRecord"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
@@ -1919,8 +1981,133 @@ nonisolated extension Authsec_Store_V1_WebOriginRecord: SwiftProtobuf.Message, S
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Authsec_Store_V1_WebOriginRecord, rhs: Authsec_Store_V1_WebOriginRecord) -> Bool {
+  public static func ==(lhs: Authsec_Store_V1_ClientIndexRecord, rhs: Authsec_Store_V1_ClientIndexRecord) -> Bool {
     if lhs.clientIds != rhs.clientIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_RegistrationRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegistrationRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token_hash\0\u{1}fingerprint\0\u{3}registered_at\0\u{3}last_used_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.accessTokenHash) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.registeredAt) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.accessTokenHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.accessTokenHash, fieldNumber: 1)
+    }
+    if !self.fingerprint.isEmpty {
+      try visitor.visitSingularStringField(value: self.fingerprint, fieldNumber: 2)
+    }
+    if self.registeredAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.registeredAt, fieldNumber: 3)
+    }
+    if self.lastUsedAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastUsedAt, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_RegistrationRecord, rhs: Authsec_Store_V1_RegistrationRecord) -> Bool {
+    if lhs.accessTokenHash != rhs.accessTokenHash {return false}
+    if lhs.fingerprint != rhs.fingerprint {return false}
+    if lhs.registeredAt != rhs.registeredAt {return false}
+    if lhs.lastUsedAt != rhs.lastUsedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_RegistrationFingerprintRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegistrationFingerprintRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_RegistrationFingerprintRecord, rhs: Authsec_Store_V1_RegistrationFingerprintRecord) -> Bool {
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_InitialAccessTokenRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InitialAccessTokenRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}created_at\0\u{3}expires_at\0\u{3}uses_left\0\u{3}created_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.createdAt) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.expiresAt) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.usesLeft) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.createdAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAt, fieldNumber: 2)
+    }
+    if self.expiresAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAt, fieldNumber: 3)
+    }
+    if self.usesLeft != 0 {
+      try visitor.visitSingularInt64Field(value: self.usesLeft, fieldNumber: 4)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_InitialAccessTokenRecord, rhs: Authsec_Store_V1_InitialAccessTokenRecord) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.usesLeft != rhs.usesLeft {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
