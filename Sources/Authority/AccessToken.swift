@@ -13,6 +13,12 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
     public var scope: String
     /// The issuing agent's settings, for clients that set `agent_config.claims_in_token`.
     public var agent: AgentClaims?
+    /// RFC 8693 §4.1 `act`, flattened: the actors' `sub`s, the current actor first and each
+    /// earlier one after it (`{"sub": actors[0], "act": {"sub": actors[1]}}`). Empty when the
+    /// token acts for no one.
+    public var actors: [String] = []
+    /// RFC 8693 §4.4 `may_act.sub`: the only party that may exchange this token, when set.
+    public var mayAct: String?
 
     public var scopes: [String] { scope.split(separator: " ").map(String.init) }
 
@@ -41,18 +47,36 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
     /// Roughly the heap bytes these claims hold, for caches bounded in bytes.
     var approximateByteCount: Int {
         128 + [iss, sub, jti, clientID, scope].reduce(0) { $0 + 32 + $1.utf8.count }
+            + actors.reduce(0) { $0 + 48 + $1.utf8.count }
             + aud.reduce(32) { $0 + 48 + $1.utf8.count } + (agent?.approximateByteCount ?? 0)
     }
 
     enum CodingKeys: String, CodingKey {
-        case iss, sub, aud, exp, iat, jti, scope, agent
+        case iss, sub, aud, exp, iat, jti, scope, agent, act
         case clientID = "client_id"
+        case mayAct = "may_act"
     }
+
+    /// An `act` or `may_act` object: its `sub` and the actor before it.
+    private struct Actor: Decodable {
+        let sub: String
+        let act: Box?
+
+        /// An `act` nested in an `act`; a class so that the type can hold itself.
+        final class Box: Decodable {
+            let actor: Actor
+            init(from decoder: Decoder) throws { actor = try Actor(from: decoder) }
+        }
+    }
+
+    /// The most actors a token may name; a longer chain is refused as malformed.
+    public static let maxActors = 8
 
     public init(
         iss: String, sub: String, aud: [String], exp: Int64, iat: Int64, jti: String, clientID: String, scope: String,
-        agent: AgentClaims? = nil
+        agent: AgentClaims? = nil, actors: [String] = []
     ) {
+        self.actors = actors
         self.iss = iss
         self.sub = sub
         self.aud = aud
@@ -79,6 +103,34 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
         clientID = try container.decode(String.self, forKey: .clientID)
         scope = try container.decodeIfPresent(String.self, forKey: .scope) ?? ""
         agent = try container.decodeIfPresent(AgentClaims.self, forKey: .agent)
+        var actor = try container.decodeIfPresent(Actor.self, forKey: .act)
+        while let current = actor {
+            actors.append(current.sub)
+            guard actors.count <= Self.maxActors else {
+                throw DecodingError.dataCorruptedError(forKey: .act, in: container, debugDescription: "too deep")
+            }
+            actor = current.act?.actor
+        }
+        mayAct = try container.decodeIfPresent(Actor.self, forKey: .mayAct)?.sub
+    }
+
+    /// RFC 8693 §4.1's nested `act` object for `actors`, or nil when there are none.
+    public var actJSON: String? {
+        guard !actors.isEmpty else { return nil }
+        var json: [UInt8] = []
+        Self.appendActors(actors, to: &json)
+        return String(decoding: json.dropFirst(#","act":"#.utf8.count), as: UTF8.self)
+    }
+
+    /// Appends `,"act":{…}` for `actors`, nested as RFC 8693 §4.1 writes it.
+    static func appendActors(_ actors: [String], to json: inout [UInt8]) {
+        guard !actors.isEmpty else { return }
+        json.append(contentsOf: #","act":"#.utf8)
+        for (index, actor) in actors.enumerated() {
+            json.append(contentsOf: (index == 0 ? #"{"sub":"# : #","act":{"sub":"#).utf8)
+            JSONText.appendString(actor, to: &json)
+        }
+        json.append(contentsOf: Array(repeating: UInt8(ascii: "}"), count: actors.count))
     }
 }
 
@@ -108,6 +160,7 @@ enum AccessTokenCodec {
             json.append(contentsOf: #","agent":"#.utf8)
             agent.append(to: &json)
         }
+        AccessTokenClaims.appendActors(claims.actors, to: &json)
         json.append(UInt8(ascii: "}"))
         // The token is built as bytes in one buffer and becomes a String once.
         var token = [UInt8]()

@@ -18,12 +18,28 @@ public struct TokenRequest: Sendable {
     public var refreshToken: String?
     /// The device flow (RFC 8628 §3.4): the device code.
     public var deviceCode: String?
+    /// Token exchange (RFC 8693 §2.1).
+    public var subjectToken: String?
+    public var subjectTokenType: String?
+    public var actorToken: String?
+    public var actorTokenType: String?
+    public var requestedTokenType: String?
+    /// The JWT bearer grant (RFC 7523 §2.1): the assertion, such as an ID-JAG.
+    public var assertion: String?
 
     public init(
         grantType: String, scope: String?, audiences: [String], credentials: ClientCredentials, code: String? = nil,
-        redirectURI: String? = nil, codeVerifier: String? = nil, refreshToken: String? = nil, deviceCode: String? = nil
+        redirectURI: String? = nil, codeVerifier: String? = nil, refreshToken: String? = nil, deviceCode: String? = nil,
+        subjectToken: String? = nil, subjectTokenType: String? = nil, actorToken: String? = nil,
+        actorTokenType: String? = nil, requestedTokenType: String? = nil, assertion: String? = nil
     ) {
         self.deviceCode = deviceCode
+        self.subjectToken = subjectToken
+        self.subjectTokenType = subjectTokenType
+        self.actorToken = actorToken
+        self.actorTokenType = actorTokenType
+        self.requestedTokenType = requestedTokenType
+        self.assertion = assertion
         self.grantType = grantType
         self.scope = scope
         self.audiences = audiences
@@ -45,6 +61,8 @@ public struct TokenGrant: Sendable {
     public var refreshToken: String? = nil
     /// Issued when the grant holds `openid` (OpenID Connect Core §3.1.3.3).
     public var idToken: String? = nil
+    /// RFC 8693 §2.2.1 `issued_token_type`, for a token exchange.
+    public var issuedTokenType: String? = nil
 }
 
 /// An RFC 7662 answer: the claims of an active token, or nil for inactive.
@@ -279,6 +297,10 @@ extension Authority {
             switch grant {
             case .clientCredentials:
                 let issued = try issueClientCredentials(client, scope: request.scope, audiences: request.audiences)
+                noteIssued(to: client, context: context)
+                return .ready(.success(issued))
+            case .tokenExchange:
+                let issued = try exchangeToken(request, client: client)
                 noteIssued(to: client, context: context)
                 return .ready(.success(issued))
             case .authorizationCode, .refreshToken, .deviceCode:

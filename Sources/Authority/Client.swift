@@ -23,10 +23,15 @@ public enum GrantType: String, CaseIterable, Sendable {
     case authorizationCode = "authorization_code"
     case refreshToken = "refresh_token"
     case deviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+    case tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 
-    /// Accepts `device_code` as shorthand for the RFC 8628 URN.
+    /// Accepts `device_code` and `token_exchange` as shorthand for the RFC 8628 and RFC 8693 URNs.
     public init?(spelling: String) {
-        if spelling == "device_code" { self = .deviceCode } else { self.init(rawValue: spelling) }
+        switch spelling {
+        case "device_code": self = .deviceCode
+        case "token_exchange": self = .tokenExchange
+        default: self.init(rawValue: spelling)
+        }
     }
 }
 

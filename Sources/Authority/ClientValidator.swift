@@ -73,10 +73,15 @@ enum ClientValidator {
                 "client_credentials is not allowed for a mobile app")
         }
         if authMethod == .none {
-            try require(
-                !grantTypes.contains(.clientCredentials), "grant_types",
-                "client_credentials needs a confidential client (token_endpoint_auth_method other than none)")
+            for grant in [GrantType.clientCredentials, .tokenExchange] where grantTypes.contains(grant) {
+                try require(
+                    false, "grant_types",
+                    "\(grant.rawValue) needs a confidential client (token_endpoint_auth_method other than none)")
+            }
         }
+        try require(
+            client.tokenExchange.subjectClients.count <= 100 && client.tokenExchange.audiences.count <= 100,
+            "token_exchange", "lists more than 100 entries")
         for callback in client.callbacks {
             if let problem = redirectProblem(callback, allowPrivateScheme: appType == .mobile) {
                 throw AuthorityError(.invalidRedirectURI, "callbacks: '\(callback)' \(problem)")

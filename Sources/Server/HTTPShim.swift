@@ -185,7 +185,10 @@ struct HTTPShim: Sendable {
             grantType: form["grant_type"] ?? "", scope: form["scope"],
             audiences: form.all("audience") + form.all("resource"), credentials: try credentials(form, authorization),
             code: form["code"], redirectURI: form["redirect_uri"], codeVerifier: form["code_verifier"],
-            refreshToken: form["refresh_token"], deviceCode: form["device_code"])
+            refreshToken: form["refresh_token"], deviceCode: form["device_code"],
+            subjectToken: form["subject_token"], subjectTokenType: form["subject_token_type"],
+            actorToken: form["actor_token"], actorTokenType: form["actor_token_type"],
+            requestedTokenType: form["requested_token_type"], assertion: form["assertion"])
     }
 
     private func tokenReply(_ grant: TokenGrant) -> FormReply {
@@ -196,6 +199,7 @@ struct HTTPShim: Sendable {
         append(grant.scope, to: &body)
         if let refreshToken = grant.refreshToken { body += ",\"refresh_token\":\"" + refreshToken + "\"" }
         if let idToken = grant.idToken { body += ",\"id_token\":\"" + idToken + "\"" }
+        if let issued = grant.issuedTokenType { body += ",\"issued_token_type\":\"" + issued + "\"" }
         return FormReply(status: .ok, body: body + "}")
     }
 
@@ -311,7 +315,7 @@ struct HTTPShim: Sendable {
             "registration_endpoint": issuer + "/register",
             "grant_types_supported": [
                 "authorization_code", "client_credentials", "refresh_token",
-                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange",
             ],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -365,6 +369,7 @@ struct HTTPShim: Sendable {
         body += #","exp":\#(claims.exp),"iat":\#(claims.iat),"jti":"#
         append(claims.jti, to: &body)
         if let agent { body += #","agent":"# + agent.json }
+        if let act = claims.actJSON { body += #","act":"# + act }
         return body + #","token_type":"Bearer"}"#
     }
 }

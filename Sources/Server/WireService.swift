@@ -105,7 +105,13 @@ public struct WireService: Sendable {
             redirectURI: call.redirectUri.isEmpty ? nil : call.redirectUri,
             codeVerifier: call.codeVerifier.isEmpty ? nil : call.codeVerifier,
             refreshToken: call.refreshToken.isEmpty ? nil : call.refreshToken,
-            deviceCode: call.deviceCode.isEmpty ? nil : call.deviceCode)
+            deviceCode: call.deviceCode.isEmpty ? nil : call.deviceCode,
+            subjectToken: call.subjectToken.isEmpty ? nil : call.subjectToken,
+            subjectTokenType: call.subjectTokenType.isEmpty ? nil : call.subjectTokenType,
+            actorToken: call.actorToken.isEmpty ? nil : call.actorToken,
+            actorTokenType: call.actorTokenType.isEmpty ? nil : call.actorTokenType,
+            requestedTokenType: call.requestedTokenType.isEmpty ? nil : call.requestedTokenType,
+            assertion: call.assertion.isEmpty ? nil : call.assertion)
     }
 
     static func tokenResponse(_ grant: TokenGrant) -> Authsec_V1_TokenResponse {
@@ -116,6 +122,7 @@ public struct WireService: Sendable {
         result.scope = grant.scope
         if let refreshToken = grant.refreshToken { result.refreshToken = refreshToken }
         if let idToken = grant.idToken { result.idToken = idToken }
+        if let issued = grant.issuedTokenType { result.issuedTokenType = issued }
         return result
     }
 
@@ -140,6 +147,7 @@ public struct WireService: Sendable {
             result.iat = claims.iat
             result.jti = claims.jti
             result.tokenType = "Bearer"
+            result.actors = claims.actors
             if let agent = answer.agent {
                 result.agentType = agent.agentType
                 result.agentCapabilities = agent.capabilities

@@ -244,7 +244,7 @@ import Testing
         await expectError(.failedPrecondition) {
             _ = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         }
-        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3, 4, 5, 6, 7, 8])
+        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [2, 3, 4, 5, 6, 7, 8, 9])
         #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [])
         let authority = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         let adminID = "admin-qivxtNONFNdO"

@@ -179,7 +179,7 @@ import Testing
         let store = try Store(configuration: configuration)
         defer { store.close() }
         expectSealingError(.wrongKey) { try Authority.checkSealingKey(SealingKey.random(), opens: store) }
-        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [4, 5, 6, 7, 8])
+        #expect(try await Authority.migrate(store, sealingKey: sealingKey) == [4, 5, 6, 7, 8, 9])
         let authority = try Authority(store: store, issuer: Fixture.issuer, sealingKey: sealingKey)
         // The sealed keys are the very keys version 1 stored raw.
         #expect(Set(rawSigningKeys(authority)) == Set(before.map(\.privateKey)))

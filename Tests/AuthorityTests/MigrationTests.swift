@@ -64,7 +64,7 @@ import Testing
             try txn.put(Keyspace.meta, "schema_version", Authority.encode(3))
             try txn.put(Authority.clientRecords, "old-client", record)
         }
-        #expect(try await Authority.migrate(store, sealingKey: SealingKey.random()) == [4, 5, 6, 7, 8])
+        #expect(try await Authority.migrate(store, sealingKey: SealingKey.random()) == [4, 5, 6, 7, 8, 9])
 
         let stored = try #require(try store.read { try $0.get(Keyspace.clients, "old-client") })
         #expect(stored.secretHashes == old.secretHashes)
@@ -141,7 +141,7 @@ extension MigrationTests {
         }
         #expect(try fixture.store.read { try $0.get(Keyspace.clients, adminID) }?.client.allowedScopes.count == 4)
         fixture.clock.advance(by: 60)
-        #expect(try await Authority.migrate(fixture.store, sealingKey: fixture.sealingKey, clock: fixture.clock) == [6, 7, 8])
+        #expect(try await Authority.migrate(fixture.store, sealingKey: fixture.sealingKey, clock: fixture.clock) == [6, 7, 8, 9])
         #expect(try await Authority.migrate(fixture.store, sealingKey: fixture.sealingKey) == [])
 
         let authority = try Authority(

@@ -164,6 +164,25 @@ public nonisolated struct Authsec_V1_McpConfig: Sendable {
   fileprivate var _security: Authsec_V1_McpSecurity? = nil
 }
 
+/// What a client holding the token-exchange grant (RFC 8693) may exchange, beyond the default
+/// (any active access token this server issued to a person, within the client's allowed_scopes
+/// and allowed_audiences). Each list given narrows it.
+public nonisolated struct Authsec_V1_TokenExchangePolicy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Only subject tokens issued to these clients (the person's apps).
+  public var subjectClients: [String] = []
+
+  /// Only exchanged tokens for these audiences.
+  public var audiences: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// A registered client, in the management API's spelling. Unset optional fields take the
 /// defaults of the client's app_type on create; the server always sets them in what it answers
 /// and stores, so they always print.
@@ -380,6 +399,15 @@ public nonisolated struct Authsec_V1_Client: @unchecked Sendable {
     set {_uniqueStorage()._registeredAt = newValue}
   }
 
+  public var tokenExchange: Authsec_V1_TokenExchangePolicy {
+    get {_storage._tokenExchange ?? Authsec_V1_TokenExchangePolicy()}
+    set {_uniqueStorage()._tokenExchange = newValue}
+  }
+  /// Returns true if `tokenExchange` has been explicitly set.
+  public var hasTokenExchange: Bool {_storage._tokenExchange != nil}
+  /// Clears the value of `tokenExchange`. Subsequent reads from it will return its default value.
+  public mutating func clearTokenExchange() {_uniqueStorage()._tokenExchange = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -582,9 +610,44 @@ nonisolated extension Authsec_V1_McpConfig: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
+nonisolated extension Authsec_V1_TokenExchangePolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TokenExchangePolicy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_clients\0\u{1}audiences\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.subjectClients) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.audiences) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.subjectClients.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.subjectClients, fieldNumber: 1)
+    }
+    if !self.audiences.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.audiences, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_TokenExchangePolicy, rhs: Authsec_V1_TokenExchangePolicy) -> Bool {
+    if lhs.subjectClients != rhs.subjectClients {return false}
+    if lhs.audiences != rhs.audiences {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Client"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0\u{3}id_token_signed_response_alg\0\u{3}software_id\0\u{3}registered_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_id\0\u{1}name\0\u{1}description\0\u{3}app_type\0\u{1}logo\0\u{1}website\0\u{3}grant_types\0\u{3}token_endpoint_auth_method\0\u{1}callbacks\0\u{3}web_origins\0\u{3}logout_urls\0\u{3}allowed_scopes\0\u{3}allowed_audiences\0\u{3}access_token_lifetime\0\u{3}refresh_token_lifetime\0\u{3}id_token_lifetime\0\u{3}rotate_refresh_token\0\u{3}require_proof_key_for_code_exchange\0\u{1}jwks\0\u{3}jwks_uri\0\u{3}require_pushed_authorization_requests\0\u{3}agent_config\0\u{3}mcp_config\0\u{3}created_at\0\u{3}updated_at\0\u{3}is_confidential\0\u{1}resources\0\u{1}disabled\0\u{3}refresh_token_leeway\0\u{3}refresh_token_idle_lifetime\0\u{3}id_token_signed_response_alg\0\u{3}software_id\0\u{3}registered_at\0\u{3}token_exchange\0")
 
   fileprivate class _StorageClass {
     var _clientID: String = String()
@@ -620,6 +683,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
     var _idTokenSignedResponseAlg: String = String()
     var _softwareID: String = String()
     var _registeredAt: Int64 = 0
+    var _tokenExchange: Authsec_V1_TokenExchangePolicy? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -663,6 +727,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       _idTokenSignedResponseAlg = source._idTokenSignedResponseAlg
       _softwareID = source._softwareID
       _registeredAt = source._registeredAt
+      _tokenExchange = source._tokenExchange
     }
   }
 
@@ -714,6 +779,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         case 31: try { try decoder.decodeSingularStringField(value: &_storage._idTokenSignedResponseAlg) }()
         case 32: try { try decoder.decodeSingularStringField(value: &_storage._softwareID) }()
         case 33: try { try decoder.decodeSingularInt64Field(value: &_storage._registeredAt) }()
+        case 34: try { try decoder.decodeSingularMessageField(value: &_storage._tokenExchange) }()
         default: break
         }
       }
@@ -825,6 +891,9 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
       if _storage._registeredAt != 0 {
         try visitor.visitSingularInt64Field(value: _storage._registeredAt, fieldNumber: 33)
       }
+      try { if let v = _storage._tokenExchange {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -867,6 +936,7 @@ nonisolated extension Authsec_V1_Client: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._idTokenSignedResponseAlg != rhs_storage._idTokenSignedResponseAlg {return false}
         if _storage._softwareID != rhs_storage._softwareID {return false}
         if _storage._registeredAt != rhs_storage._registeredAt {return false}
+        if _storage._tokenExchange != rhs_storage._tokenExchange {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -679,47 +679,117 @@ public nonisolated struct Authsec_V1_Status: Sendable {
   public init() {}
 }
 
-public nonisolated struct Authsec_V1_TokenRequest: Sendable {
+public nonisolated struct Authsec_V1_TokenRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// client_credentials, authorization_code, refresh_token
-  public var grantType: String = String()
+  public var grantType: String {
+    get {_storage._grantType}
+    set {_uniqueStorage()._grantType = newValue}
+  }
 
   /// space-separated
-  public var scope: String = String()
+  public var scope: String {
+    get {_storage._scope}
+    set {_uniqueStorage()._scope = newValue}
+  }
 
   /// or RFC 8707 resource; each must be allowed for the client
-  public var audience: [String] = []
+  public var audience: [String] {
+    get {_storage._audience}
+    set {_uniqueStorage()._audience = newValue}
+  }
 
-  public var clientID: String = String()
+  public var clientID: String {
+    get {_storage._clientID}
+    set {_uniqueStorage()._clientID = newValue}
+  }
 
-  public var clientSecret: String = String()
+  public var clientSecret: String {
+    get {_storage._clientSecret}
+    set {_uniqueStorage()._clientSecret = newValue}
+  }
 
   /// urn:ietf:params:oauth:client-assertion-type:jwt-bearer
-  public var clientAssertionType: String = String()
+  public var clientAssertionType: String {
+    get {_storage._clientAssertionType}
+    set {_uniqueStorage()._clientAssertionType = newValue}
+  }
 
-  public var clientAssertion: String = String()
+  public var clientAssertion: String {
+    get {_storage._clientAssertion}
+    set {_uniqueStorage()._clientAssertion = newValue}
+  }
 
   /// authorization_code
-  public var code: String = String()
+  public var code: String {
+    get {_storage._code}
+    set {_uniqueStorage()._code = newValue}
+  }
 
   /// authorization_code: as sent to /authorize
-  public var redirectUri: String = String()
+  public var redirectUri: String {
+    get {_storage._redirectUri}
+    set {_uniqueStorage()._redirectUri = newValue}
+  }
 
   /// authorization_code: PKCE (RFC 7636)
-  public var codeVerifier: String = String()
+  public var codeVerifier: String {
+    get {_storage._codeVerifier}
+    set {_uniqueStorage()._codeVerifier = newValue}
+  }
 
   /// refresh_token
-  public var refreshToken: String = String()
+  public var refreshToken: String {
+    get {_storage._refreshToken}
+    set {_uniqueStorage()._refreshToken = newValue}
+  }
 
   /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628)
-  public var deviceCode: String = String()
+  public var deviceCode: String {
+    get {_storage._deviceCode}
+    set {_uniqueStorage()._deviceCode = newValue}
+  }
+
+  /// urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693 §2.1)
+  public var subjectToken: String {
+    get {_storage._subjectToken}
+    set {_uniqueStorage()._subjectToken = newValue}
+  }
+
+  public var subjectTokenType: String {
+    get {_storage._subjectTokenType}
+    set {_uniqueStorage()._subjectTokenType = newValue}
+  }
+
+  public var actorToken: String {
+    get {_storage._actorToken}
+    set {_uniqueStorage()._actorToken = newValue}
+  }
+
+  public var actorTokenType: String {
+    get {_storage._actorTokenType}
+    set {_uniqueStorage()._actorTokenType = newValue}
+  }
+
+  public var requestedTokenType: String {
+    get {_storage._requestedTokenType}
+    set {_uniqueStorage()._requestedTokenType = newValue}
+  }
+
+  /// urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523 §2.1): the JWT, such as an ID-JAG
+  public var assertion: String {
+    get {_storage._assertion}
+    set {_uniqueStorage()._assertion = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Authsec_V1_TokenResponse: Sendable {
@@ -741,6 +811,9 @@ public nonisolated struct Authsec_V1_TokenResponse: Sendable {
 
   /// when the openid scope was granted
   public var idToken: String = String()
+
+  /// token exchange (RFC 8693 §2.2.1)
+  public var issuedTokenType: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -805,6 +878,10 @@ public nonisolated struct Authsec_V1_IntrospectResponse: Sendable {
   public var agentContextRetention: String = String()
 
   public var agentMaxContextSize: Int64 = 0
+
+  /// RFC 8693 `act` of a delegated (exchanged) token, flattened: the current actor first, then
+  /// each earlier one. HTTP answers the nested object.
+  public var actors: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2813,84 +2890,184 @@ nonisolated extension Authsec_V1_Status.Code: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_type\0\u{1}scope\0\u{1}audience\0\u{3}client_id\0\u{3}client_secret\0\u{3}client_assertion_type\0\u{3}client_assertion\0\u{1}code\0\u{3}redirect_uri\0\u{3}code_verifier\0\u{3}refresh_token\0\u{3}device_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}grant_type\0\u{1}scope\0\u{1}audience\0\u{3}client_id\0\u{3}client_secret\0\u{3}client_assertion_type\0\u{3}client_assertion\0\u{1}code\0\u{3}redirect_uri\0\u{3}code_verifier\0\u{3}refresh_token\0\u{3}device_code\0\u{3}subject_token\0\u{3}subject_token_type\0\u{3}actor_token\0\u{3}actor_token_type\0\u{3}requested_token_type\0\u{1}assertion\0")
+
+  fileprivate class _StorageClass {
+    var _grantType: String = String()
+    var _scope: String = String()
+    var _audience: [String] = []
+    var _clientID: String = String()
+    var _clientSecret: String = String()
+    var _clientAssertionType: String = String()
+    var _clientAssertion: String = String()
+    var _code: String = String()
+    var _redirectUri: String = String()
+    var _codeVerifier: String = String()
+    var _refreshToken: String = String()
+    var _deviceCode: String = String()
+    var _subjectToken: String = String()
+    var _subjectTokenType: String = String()
+    var _actorToken: String = String()
+    var _actorTokenType: String = String()
+    var _requestedTokenType: String = String()
+    var _assertion: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _grantType = source._grantType
+      _scope = source._scope
+      _audience = source._audience
+      _clientID = source._clientID
+      _clientSecret = source._clientSecret
+      _clientAssertionType = source._clientAssertionType
+      _clientAssertion = source._clientAssertion
+      _code = source._code
+      _redirectUri = source._redirectUri
+      _codeVerifier = source._codeVerifier
+      _refreshToken = source._refreshToken
+      _deviceCode = source._deviceCode
+      _subjectToken = source._subjectToken
+      _subjectTokenType = source._subjectTokenType
+      _actorToken = source._actorToken
+      _actorTokenType = source._actorTokenType
+      _requestedTokenType = source._requestedTokenType
+      _assertion = source._assertion
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.grantType) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.scope) }()
-      case 3: try { try decoder.decodeRepeatedStringField(value: &self.audience) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.clientSecret) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.clientAssertionType) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.clientAssertion) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.code) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.redirectUri) }()
-      case 10: try { try decoder.decodeSingularStringField(value: &self.codeVerifier) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.refreshToken) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.deviceCode) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._grantType) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._scope) }()
+        case 3: try { try decoder.decodeRepeatedStringField(value: &_storage._audience) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._clientID) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._clientSecret) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._clientAssertionType) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._clientAssertion) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._code) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._redirectUri) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._codeVerifier) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._refreshToken) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._deviceCode) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._subjectToken) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._subjectTokenType) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._actorToken) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._actorTokenType) }()
+        case 17: try { try decoder.decodeSingularStringField(value: &_storage._requestedTokenType) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._assertion) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.grantType.isEmpty {
-      try visitor.visitSingularStringField(value: self.grantType, fieldNumber: 1)
-    }
-    if !self.scope.isEmpty {
-      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 2)
-    }
-    if !self.audience.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.audience, fieldNumber: 3)
-    }
-    if !self.clientID.isEmpty {
-      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 4)
-    }
-    if !self.clientSecret.isEmpty {
-      try visitor.visitSingularStringField(value: self.clientSecret, fieldNumber: 5)
-    }
-    if !self.clientAssertionType.isEmpty {
-      try visitor.visitSingularStringField(value: self.clientAssertionType, fieldNumber: 6)
-    }
-    if !self.clientAssertion.isEmpty {
-      try visitor.visitSingularStringField(value: self.clientAssertion, fieldNumber: 7)
-    }
-    if !self.code.isEmpty {
-      try visitor.visitSingularStringField(value: self.code, fieldNumber: 8)
-    }
-    if !self.redirectUri.isEmpty {
-      try visitor.visitSingularStringField(value: self.redirectUri, fieldNumber: 9)
-    }
-    if !self.codeVerifier.isEmpty {
-      try visitor.visitSingularStringField(value: self.codeVerifier, fieldNumber: 10)
-    }
-    if !self.refreshToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.refreshToken, fieldNumber: 11)
-    }
-    if !self.deviceCode.isEmpty {
-      try visitor.visitSingularStringField(value: self.deviceCode, fieldNumber: 12)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._grantType.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._grantType, fieldNumber: 1)
+      }
+      if !_storage._scope.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._scope, fieldNumber: 2)
+      }
+      if !_storage._audience.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._audience, fieldNumber: 3)
+      }
+      if !_storage._clientID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientID, fieldNumber: 4)
+      }
+      if !_storage._clientSecret.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientSecret, fieldNumber: 5)
+      }
+      if !_storage._clientAssertionType.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientAssertionType, fieldNumber: 6)
+      }
+      if !_storage._clientAssertion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientAssertion, fieldNumber: 7)
+      }
+      if !_storage._code.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._code, fieldNumber: 8)
+      }
+      if !_storage._redirectUri.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._redirectUri, fieldNumber: 9)
+      }
+      if !_storage._codeVerifier.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._codeVerifier, fieldNumber: 10)
+      }
+      if !_storage._refreshToken.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._refreshToken, fieldNumber: 11)
+      }
+      if !_storage._deviceCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._deviceCode, fieldNumber: 12)
+      }
+      if !_storage._subjectToken.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectToken, fieldNumber: 13)
+      }
+      if !_storage._subjectTokenType.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectTokenType, fieldNumber: 14)
+      }
+      if !_storage._actorToken.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._actorToken, fieldNumber: 15)
+      }
+      if !_storage._actorTokenType.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._actorTokenType, fieldNumber: 16)
+      }
+      if !_storage._requestedTokenType.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestedTokenType, fieldNumber: 17)
+      }
+      if !_storage._assertion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._assertion, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Authsec_V1_TokenRequest, rhs: Authsec_V1_TokenRequest) -> Bool {
-    if lhs.grantType != rhs.grantType {return false}
-    if lhs.scope != rhs.scope {return false}
-    if lhs.audience != rhs.audience {return false}
-    if lhs.clientID != rhs.clientID {return false}
-    if lhs.clientSecret != rhs.clientSecret {return false}
-    if lhs.clientAssertionType != rhs.clientAssertionType {return false}
-    if lhs.clientAssertion != rhs.clientAssertion {return false}
-    if lhs.code != rhs.code {return false}
-    if lhs.redirectUri != rhs.redirectUri {return false}
-    if lhs.codeVerifier != rhs.codeVerifier {return false}
-    if lhs.refreshToken != rhs.refreshToken {return false}
-    if lhs.deviceCode != rhs.deviceCode {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._grantType != rhs_storage._grantType {return false}
+        if _storage._scope != rhs_storage._scope {return false}
+        if _storage._audience != rhs_storage._audience {return false}
+        if _storage._clientID != rhs_storage._clientID {return false}
+        if _storage._clientSecret != rhs_storage._clientSecret {return false}
+        if _storage._clientAssertionType != rhs_storage._clientAssertionType {return false}
+        if _storage._clientAssertion != rhs_storage._clientAssertion {return false}
+        if _storage._code != rhs_storage._code {return false}
+        if _storage._redirectUri != rhs_storage._redirectUri {return false}
+        if _storage._codeVerifier != rhs_storage._codeVerifier {return false}
+        if _storage._refreshToken != rhs_storage._refreshToken {return false}
+        if _storage._deviceCode != rhs_storage._deviceCode {return false}
+        if _storage._subjectToken != rhs_storage._subjectToken {return false}
+        if _storage._subjectTokenType != rhs_storage._subjectTokenType {return false}
+        if _storage._actorToken != rhs_storage._actorToken {return false}
+        if _storage._actorTokenType != rhs_storage._actorTokenType {return false}
+        if _storage._requestedTokenType != rhs_storage._requestedTokenType {return false}
+        if _storage._assertion != rhs_storage._assertion {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2898,7 +3075,7 @@ nonisolated extension Authsec_V1_TokenRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}token_type\0\u{3}expires_in\0\u{1}scope\0\u{3}refresh_token\0\u{3}id_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}token_type\0\u{3}expires_in\0\u{1}scope\0\u{3}refresh_token\0\u{3}id_token\0\u{3}issued_token_type\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2912,6 +3089,7 @@ nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeSingularStringField(value: &self.scope) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.refreshToken) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.idToken) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.issuedTokenType) }()
       default: break
       }
     }
@@ -2936,6 +3114,9 @@ nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProt
     if !self.idToken.isEmpty {
       try visitor.visitSingularStringField(value: self.idToken, fieldNumber: 6)
     }
+    if !self.issuedTokenType.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuedTokenType, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2946,6 +3127,7 @@ nonisolated extension Authsec_V1_TokenResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.scope != rhs.scope {return false}
     if lhs.refreshToken != rhs.refreshToken {return false}
     if lhs.idToken != rhs.idToken {return false}
+    if lhs.issuedTokenType != rhs.issuedTokenType {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3008,7 +3190,7 @@ nonisolated extension Authsec_V1_IntrospectRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Authsec_V1_IntrospectResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IntrospectResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}active\0\u{1}scope\0\u{3}client_id\0\u{1}sub\0\u{1}aud\0\u{1}iss\0\u{1}exp\0\u{1}iat\0\u{1}jti\0\u{3}token_type\0\u{3}agent_type\0\u{3}agent_capabilities\0\u{3}agent_context_retention\0\u{3}agent_max_context_size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}active\0\u{1}scope\0\u{3}client_id\0\u{1}sub\0\u{1}aud\0\u{1}iss\0\u{1}exp\0\u{1}iat\0\u{1}jti\0\u{3}token_type\0\u{3}agent_type\0\u{3}agent_capabilities\0\u{3}agent_context_retention\0\u{3}agent_max_context_size\0\u{1}actors\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3030,6 +3212,7 @@ nonisolated extension Authsec_V1_IntrospectResponse: SwiftProtobuf.Message, Swif
       case 12: try { try decoder.decodeRepeatedStringField(value: &self.agentCapabilities) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.agentContextRetention) }()
       case 14: try { try decoder.decodeSingularInt64Field(value: &self.agentMaxContextSize) }()
+      case 15: try { try decoder.decodeRepeatedStringField(value: &self.actors) }()
       default: break
       }
     }
@@ -3078,6 +3261,9 @@ nonisolated extension Authsec_V1_IntrospectResponse: SwiftProtobuf.Message, Swif
     if self.agentMaxContextSize != 0 {
       try visitor.visitSingularInt64Field(value: self.agentMaxContextSize, fieldNumber: 14)
     }
+    if !self.actors.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.actors, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3096,6 +3282,7 @@ nonisolated extension Authsec_V1_IntrospectResponse: SwiftProtobuf.Message, Swif
     if lhs.agentCapabilities != rhs.agentCapabilities {return false}
     if lhs.agentContextRetention != rhs.agentContextRetention {return false}
     if lhs.agentMaxContextSize != rhs.agentMaxContextSize {return false}
+    if lhs.actors != rhs.actors {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
