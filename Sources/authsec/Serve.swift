@@ -152,6 +152,11 @@ struct Serve: AsyncParsableCommand {
     var registrationTTL = DurationArgument(argument: "30d")!
 
     @Option(
+        name: .customLong("registrations-per-address"),
+        help: "Registrations one client address may make at /register within 15 minutes before it must wait.")
+    var registrationsPerAddress = 20
+
+    @Option(
         name: .customLong("metrics-allow"),
         help: ArgumentHelp(
             "An address or CIDR range (10.0.0.0/8, fd00::/8) that may read /metrics; repeatable. Default: loopback only.",
@@ -204,6 +209,9 @@ struct Serve: AsyncParsableCommand {
         guard maxConnectionsPerAddress > 0 else {
             throw ValidationError("--max-connections-per-address must be at least 1")
         }
+        guard (1...1_000_000).contains(registrationsPerAddress) else {
+            throw ValidationError("--registrations-per-address must be between 1 and 1000000")
+        }
         guard registrationTTL.seconds >= 60 else { throw ValidationError("--registration-ttl must be at least 1m") }
         if let registrationScopes, let problem = RegistrationPolicy.problem(withScopes: registrationScopes) {
             throw ValidationError("--registration-scopes: \(problem)")
@@ -238,7 +246,7 @@ struct Serve: AsyncParsableCommand {
         configuration.auditRetention = auditRetention.seconds
         configuration.registration = RegistrationPolicy(
             isOpen: openRegistration, scopes: registrationScopes.map { $0.split(separator: " ").map(String.init) },
-            unusedLifetime: registrationTTL.seconds)
+            unusedLifetime: registrationTTL.seconds, registrationsPerAddress: registrationsPerAddress)
         do {
             try await AuthsecServer.run(configuration) { say($0) }
         } catch let error as AuthsecServer.StartError {

@@ -92,7 +92,7 @@ extension Authority {
         }
         registrationThrottle.recordFailure(
             addressKey,
-            policy: LoginThrottle.Policy(freeFailures: registrationPolicy.registrationsPerAddress, firstLock: 60),
+            policy: LoginThrottle.Policy(freeFailures: registrationPolicy.registrationsPerAddress - 1, firstLock: 60),
             now: now)
         return registered
     }
