@@ -90,9 +90,11 @@ extension Authority {
 }
 
 extension Authority {
-    /// The registered client `clientID`, through the client cache (a client change empties it).
+    /// The registered client `clientID`, through the client cache (a client change empties it),
+    /// or a client known by its metadata document that was loaded (`loadClientDocument`).
     public func registeredClient(_ clientID: String) throws -> Client? {
         if let cached = caches.client(clientID) { return cached }
+        if let fromDocument = documentClient(clientID) { return fromDocument }
         let generation = caches.generation
         guard let record = try read({ try $0.get(Keyspace.clients, clientID) }) else { return nil }
         let client = Client(record: record)

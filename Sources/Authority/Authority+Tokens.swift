@@ -100,6 +100,22 @@ extension Authority {
                 }
             }
         }
+        if case .publicClient(let clientID) = credentials, Self.isClientDocumentURL(clientID),
+            documentClient(clientID) == nil
+        {
+            return .pending {
+                do {
+                    let client = try await self.loadClientDocument(clientID)
+                    guard client.authMethod == .none else {
+                        throw AuthorityError(.invalidClient, "client authentication failed")
+                    }
+                    return try self.admitted(client, context: context)
+                } catch {
+                    self.noteAuthenticationFailure(error, credentials, context)
+                    throw error
+                }
+            }
+        }
         return .deciding {
             do {
                 return .ready(.success(try admitted(authenticateWithoutAssertion(credentials), context: context)))
@@ -169,7 +185,9 @@ extension Authority {
             else { throw failure }
             return entry.client
         case .publicClient(let clientID):
-            let client = try read { try $0.get(Keyspace.clients, clientID) }.map(Client.init(record:))
+            let client =
+                try read { try $0.get(Keyspace.clients, clientID) }.map(Client.init(record:))
+                ?? documentClient(clientID)
             guard let client, client.authMethod == .none, !client.isDisabled else { throw failure }
             return client
         case .assertion:
@@ -196,8 +214,14 @@ extension Authority {
             case .string(let subject)? = unverified["sub"]
         else { throw failure }
         if let claimedID, claimedID != subject { throw failure }
-        guard let record = try read({ try $0.get(Keyspace.clients, subject) }) else { throw failure }
-        let client = Client(record: record)
+        let client: Client
+        if let record = try read({ try $0.get(Keyspace.clients, subject) }) {
+            client = Client(record: record)
+        } else if Self.isClientDocumentURL(subject) {
+            client = try await loadClientDocument(subject)
+        } else {
+            throw failure
+        }
         guard client.authMethod == .privateKeyJWT, !client.isDisabled else { throw failure }
         func fetchedKeys(refresh: Bool) async throws -> String {
             guard let keyResolver else { throw failure }

@@ -20,6 +20,9 @@ public final class Authority: Sendable {
     public let issuer: String
     let clock: any WallClock
     let keyResolver: (any ClientKeyResolver)?
+    /// Fetches Client ID Metadata Documents; none means such client ids are unknown.
+    let documentResolver: (any ClientDocumentResolver)?
+    let documentClients = DocumentClients()
     let keyRing: Mutex<KeyRing>
     /// Seals new signing keys and opens stored ones; kept outside the store by the server.
     let sealingKey: SealingKey
@@ -60,7 +63,8 @@ public final class Authority: Sendable {
     ///   schema; `SealingError` if `sealingKey` does not open every signing key.
     public init(
         store: Store, issuer: String, sealingKey: SealingKey, clock: any WallClock = SystemClock(),
-        keyResolver: (any ClientKeyResolver)? = nil, quotaDayStart: Int64 = 0,
+        keyResolver: (any ClientKeyResolver)? = nil, documentResolver: (any ClientDocumentResolver)? = nil,
+        quotaDayStart: Int64 = 0,
         auditRetention: Int64 = Authority.defaultAuditRetention,
         passwordHasher: any PasswordHasher = BcryptPasswordHasher(),
         registrationPolicy: RegistrationPolicy = RegistrationPolicy()
@@ -76,6 +80,7 @@ public final class Authority: Sendable {
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         self.clock = clock
         self.keyResolver = keyResolver
+        self.documentResolver = documentResolver
         let records = try store.read { txn -> [Authsec_Store_V1_SigningKeyRecord] in
             guard let version = try txn.get(Keyspace.meta, "schema_version") else {
                 throw AuthorityError(.failedPrecondition, "the data directory is not initialized")

@@ -86,10 +86,10 @@ public enum AuthsecServer {
                 "--allow-insecure-client-metadata: client URLs may be http and reach loopback and private addresses; for development and tests only"
             )
         }
-        let keyResolver = JWKSFetcher(
-            fetcher: SafeFetcher(
-                configuration: .init(allowsInsecureTargets: configuration.allowsInsecureClientMetadata)),
-            logger: logger)
+        let fetcher = SafeFetcher(
+            configuration: .init(allowsInsecureTargets: configuration.allowsInsecureClientMetadata))
+        let keyResolver = JWKSFetcher(fetcher: fetcher, logger: logger)
+        let documentResolver = ClientDocumentFetcher(fetcher: fetcher, logger: logger)
         let app = Application(
             router: shim.router(),
             server: .authsec(
@@ -103,6 +103,7 @@ public enum AuthsecServer {
                 do {
                     let authority = try Authority(
                         store: store, issuer: issuer, sealingKey: sealingKey, keyResolver: keyResolver,
+                        documentResolver: documentResolver,
                         quotaDayStart: configuration.quotaDayStart, auditRetention: configuration.auditRetention,
                         registrationPolicy: configuration.registration)
                     cell.set(authority)

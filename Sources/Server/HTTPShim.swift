@@ -313,6 +313,7 @@ struct HTTPShim: Sendable {
             "require_pushed_authorization_requests": false,
             "device_authorization_endpoint": issuer + "/oauth/device/code",
             "registration_endpoint": issuer + "/register",
+            "client_id_metadata_document_supported": true,
             "grant_types_supported": [
                 "authorization_code", "client_credentials", "refresh_token",
                 "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange",

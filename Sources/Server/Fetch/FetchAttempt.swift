@@ -24,7 +24,7 @@ final class FetchAttempt: @unchecked Sendable {
 
     private let setup: Setup
     private let eventLoop: any EventLoop
-    private let promise: EventLoopPromise<[UInt8]>
+    private let promise: EventLoopPromise<FetchedDocument>
     private var isFinished = false
     private var channel: (any Channel)?
     private var timeout: Scheduled<Void>?
@@ -37,7 +37,7 @@ final class FetchAttempt: @unchecked Sendable {
     }
 
     /// Starts the attempt; the future fails with a `FetchError` for every failure.
-    static func run(_ setup: Setup, on eventLoop: any EventLoop) -> EventLoopFuture<[UInt8]> {
+    static func run(_ setup: Setup, on eventLoop: any EventLoop) -> EventLoopFuture<FetchedDocument> {
         let attempt = FetchAttempt(setup, on: eventLoop)
         eventLoop.execute { attempt.start() }
         return attempt.promise.futureResult
@@ -141,7 +141,7 @@ final class FetchAttempt: @unchecked Sendable {
     /// Completes the fetch once; later outcomes (a late resolver answer, the close that follows
     /// the response) are ignored. Closes the connection either way: the request said
     /// `Connection: close`, and a failed peer gets nothing more from us.
-    func finish(_ result: Result<[UInt8], FetchError>, closing other: (any Channel)? = nil) {
+    func finish(_ result: Result<FetchedDocument, FetchError>, closing other: (any Channel)? = nil) {
         eventLoop.assertInEventLoop()
         guard !isFinished else { return }
         isFinished = true

@@ -13,6 +13,7 @@ final class FetchResponseCollector: ChannelInboundHandler, RemovableChannelHandl
     private let maxBytes: Int
     private let attempt: FetchAttempt
     private var body: [UInt8] = []
+    private var maxAge: Int64?
     private var isDone = false
 
     init(request: HTTPRequestHead, maxBytes: Int, attempt: FetchAttempt) {
@@ -37,6 +38,7 @@ final class FetchResponseCollector: ChannelInboundHandler, RemovableChannelHandl
                 return fail(context, FetchError(.redirected, "answered \(code); redirects are not followed"))
             }
             guard code == 200 else { return fail(context, FetchError(.badStatus, "answered \(code)")) }
+            maxAge = FetchedDocument.maxAge(cacheControl: head.headers["cache-control"].joined(separator: ","))
             if let announced = head.headers.first(name: "content-length").flatMap(Int.init) {
                 guard announced <= maxBytes else {
                     return fail(context, FetchError(.tooLarge, "announces \(announced) bytes; the cap is \(maxBytes)"))
@@ -50,7 +52,7 @@ final class FetchResponseCollector: ChannelInboundHandler, RemovableChannelHandl
             body.append(contentsOf: buffer.readableBytesView)
         case .end:
             isDone = true
-            attempt.finish(.success(body), closing: context.channel)
+            attempt.finish(.success(FetchedDocument(body: body, maxAge: maxAge)), closing: context.channel)
         }
     }
 

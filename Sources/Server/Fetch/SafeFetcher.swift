@@ -41,13 +41,15 @@ final class SafeFetcher: Sendable {
 
         /// A client's JWK Set: 2 s, 64 KiB.
         static let jwksURI = Limits(deadline: .seconds(2), maxBytes: 64 * 1024)
+        /// A Client ID Metadata Document: 5 s, 5 KB.
+        static let clientMetadata = Limits(deadline: .seconds(5), maxBytes: 5 * 1024)
     }
 
     let configuration: Configuration
     private let policy: AddressPolicy
     private let tls: Result<NIOSSLContext, FetchError>
     private let eventLoopGroup: any EventLoopGroup
-    private let inFlight = Mutex<[String: Task<[UInt8], any Error>]>([:])
+    private let inFlight = Mutex<[String: Task<FetchedDocument, any Error>]>([:])
 
     init(
         configuration: Configuration = .init(),
@@ -76,6 +78,11 @@ final class SafeFetcher: Sendable {
     /// - Parameter accept: the `Accept` header, e.g. `application/jwk-set+json, application/json`.
     /// - Throws: `FetchError` for every failure, with a reason for the log.
     func fetch(_ url: String, accept: String, limits: Limits) async throws(FetchError) -> [UInt8] {
+        try await fetchDocument(url, accept: accept, limits: limits).body
+    }
+
+    /// `fetch`, with what the response's `Cache-Control` says about keeping it.
+    func fetchDocument(_ url: String, accept: String, limits: Limits) async throws(FetchError) -> FetchedDocument {
         let parsed = try FetchURL(url, allowsHTTP: configuration.allowsInsecureTargets)
         let context: NIOSSLContext?
         if parsed.usesTLS {
@@ -97,18 +104,18 @@ final class SafeFetcher: Sendable {
             flights[url] = task
             return task
         }
-        let body: [UInt8]
+        let document: FetchedDocument
         do {
-            body = try await task.value
+            document = try await task.value
         } catch let error as FetchError {
             throw error
         } catch {
             throw FetchError(.connectionFailed, "\(error)")
         }
-        guard body.count <= limits.maxBytes else {
-            throw FetchError(.tooLarge, "body of \(body.count) bytes passed the cap of \(limits.maxBytes)")
+        guard document.body.count <= limits.maxBytes else {
+            throw FetchError(.tooLarge, "body of \(document.body.count) bytes passed the cap of \(limits.maxBytes)")
         }
-        return body
+        return document
     }
 
     /// How many fetches are in flight (for tests).

@@ -90,6 +90,10 @@ struct AuthorizePages: Sendable {
         do {
             let parameters = try parameters.get()
             let browser = AuthorizationRequest(parameters: parameters)
+            if let clientID = try browser.single("client_id"), Authority.isClientDocumentURL(clientID) {
+                // A client known by its metadata document is fetched (or found fresh) first.
+                try await authority.loadClientDocument(clientID)
+            }
             if let requestURI = try browser.single("request_uri") {
                 // RFC 9126 §4: the pushed parameters, and only them, once.
                 let pushed = try await authority.takePushedRequest(
@@ -246,6 +250,10 @@ struct AuthorizePages: Sendable {
             "hasScopes": !scopes.isEmpty,
             "scopes": try scopeRows(scopes, authority),
         ]
+        if Authority.isClientDocumentURL(client.clientID) {
+            // Self-described (a metadata document): say where the description came from.
+            values["documentHost"] = URLComponents(string: client.clientID)?.host ?? client.clientID
+        }
         if Self.isWebURL(client.logo) { values["logo"] = client.logo }
         if Self.isWebURL(client.website) {
             values["website"] = client.website

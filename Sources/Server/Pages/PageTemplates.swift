@@ -91,6 +91,7 @@ struct PageTemplates: Sendable {
         </div>
         {{> scope-list}}
         {{^hasScopes}}<p>know who you are.</p>{{/hasScopes}}
+        {{#documentHost}}<p class="muted">This application describes itself at <strong>{{documentHost}}</strong>; no administrator registered it.</p>{{/documentHost}}
         <p class="muted">Signed in as <strong>{{username}}</strong>. Allowing sends you back to <strong>{{redirectHost}}</strong>.</p>
         <form method="post" action="/authorize/consent">
         <input type="hidden" name="csrf" value="{{csrf}}">

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -408,3 +409,132 @@ def _write(server, name: str, body: dict):
     path = server.workdir / f"{name}.json"
     path.write_text(json.dumps(body))
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Client ID Metadata Documents
+# ---------------------------------------------------------------------------------------------
+
+
+class Documents:
+    """A loopback http server of metadata documents: path → (status, headers, body)."""
+
+    def __init__(self):
+        self.routes: dict[str, tuple[int, dict, bytes]] = {}
+        self.hits: dict[str, int] = {}
+        documents = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                documents.hits[self.path] = documents.hits.get(self.path, 0) + 1
+                status, headers, body = documents.routes.get(self.path, (404, {}, b"{}"))
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def serve(self, path: str, document: dict | bytes, status: int = 200, **headers) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.routes[path] = (status, headers, body)
+        return self.url(path)
+
+    def document(self, path: str, **overrides) -> str:
+        body = {"client_id": self.url(path), "client_name": "Doc client", "redirect_uris": [LOOPBACK_CALLBACK],
+                "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+                "token_endpoint_auth_method": "none"}
+        body.update(overrides)
+        return self.serve(path, {k: v for k, v in body.items() if v is not None})
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def documents():
+    served = Documents()
+    yield served
+    served.close()
+
+
+def authorize_page(metadata, client_id: str) -> requests.Response:
+    session = OAuth2Session(client_id, redirect_uri=LOOPBACK_CALLBACK, scope="openid", code_challenge_method="S256")
+    url, _ = session.create_authorization_url(metadata["authorization_endpoint"],
+                                              code_verifier=secrets.token_urlsafe(48))
+    return requests.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+
+
+def test_a_metadata_document_client_signs_a_person_in(server, metadata, documents, mcp_server):
+    assert metadata["client_id_metadata_document_supported"] is True
+    assert "none" in metadata["token_endpoint_auth_methods_supported"]
+    client_id = documents.document("/clients/good.json", client_name="Doc Assistant")
+    client = {"client_id": client_id, "token_endpoint_auth_method": "none"}
+    browser_tokens = person_tokens(server, metadata, client, MCP_URL, scope="openid ai:access")
+    claims = claims_of(browser_tokens["access_token"])
+    assert claims["client_id"] == client_id and claims["aud"] in (MCP_URL, [MCP_URL])
+    # Its refresh token works, the document being held (max-age absent: 5 minutes).
+    fetched = documents.hits["/clients/good.json"]
+    refreshed = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "grant_type": "refresh_token", "refresh_token": browser_tokens["refresh_token"], "client_id": client_id})
+    assert refreshed.status_code == 200, refreshed.text
+    assert documents.hits["/clients/good.json"] == fetched
+
+
+def test_the_consent_page_names_where_the_document_came_from(server, metadata, documents):
+    client_id = documents.document("/clients/consent.json", client_name="Doc Consent")
+    browser = Browser(server)
+    page = browser.follow(browser.get(authorize_page(metadata, client_id).request.url))
+    page = browser.sign_in(page, "ada", PASSWORD)
+    assert "/authorize/consent" in page.text
+    assert "Doc Consent" in page.text and "127.0.0.1" in page.text and "describes itself" in page.text
+
+
+@pytest.mark.parametrize("case", ["redirects", "too large", "client_id differs", "lacks the redirect",
+                                  "holds a secret", "secret method", "not json", "missing"])
+def test_an_unacceptable_metadata_document_gets_an_error_page(server, metadata, documents, case):
+    path = "/bad/" + case.replace(" ", "-") + ".json"
+    if case == "redirects":
+        target = documents.document("/bad/target.json")
+        client_id = documents.serve(path, b"", status=302, Location=target)
+    elif case == "too large":
+        client_id = documents.document(path, client_name="x" * 6000)
+    elif case == "client_id differs":
+        client_id = documents.document(path, client_id=documents.url("/somewhere-else.json"))
+    elif case == "lacks the redirect":
+        client_id = documents.document(path, redirect_uris=["http://127.0.0.1:1/other"])
+    elif case == "holds a secret":
+        client_id = documents.document(path, client_secret="s3cret")
+    elif case == "secret method":
+        client_id = documents.document(path, token_endpoint_auth_method="client_secret_basic")
+    elif case == "not json":
+        client_id = documents.serve(path, b"<html>hello</html>")
+    else:
+        client_id = documents.url(path)
+    resp = authorize_page(metadata, client_id)
+    assert resp.status_code == 400, (case, resp.status_code, resp.text[:300])
+    assert "Location" not in resp.headers and resp.headers["Content-Type"].startswith("text/html")
+    # The token endpoint refuses such a client too.
+    token = requests.post(metadata["token_endpoint"], timeout=HTTP_TIMEOUT, data={
+        "grant_type": "authorization_code", "code": "x", "client_id": client_id})
+    assert token.status_code in (400, 401) and token.json()["error"] in ("invalid_client", "invalid_grant"), token.text
+
+
+def test_a_loopback_metadata_document_is_not_fetched_without_the_flag(documents):
+    client_id = documents.document("/clients/loopback.json")
+    with launch(insecure_client_metadata=False) as srv:
+        meta = requests.get(srv.url("/.well-known/oauth-authorization-server"), timeout=HTTP_TIMEOUT).json()
+        before = documents.hits.get("/clients/loopback.json", 0)
+        resp = authorize_page(meta, client_id)
+        assert resp.status_code == 400 and "Location" not in resp.headers
+        assert documents.hits.get("/clients/loopback.json", 0) == before

@@ -136,7 +136,7 @@ def server():
 
 
 @contextlib.contextmanager
-def launch(*extra_args: str):
+def launch(*extra_args: str, insecure_client_metadata: bool = True):
     """Starts `authsec serve` on loopback (port 0) with `extra_args`; stops it with SIGTERM."""
     binary = authsec_bin()
     if not os.access(binary, os.X_OK):
@@ -150,7 +150,7 @@ def launch(*extra_args: str):
         # The jwks_uri tests below serve client keys over http from loopback, which only
         # --allow-insecure-client-metadata lets the server fetch.
         [binary, "serve", "--data", str(data_dir), "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0",
-         "--allow-insecure-client-metadata", *extra_args],
+         *(["--allow-insecure-client-metadata"] if insecure_client_metadata else []), *extra_args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr_file,
