@@ -8,6 +8,9 @@ public enum AuditType: String, CaseIterable, Sendable {
     case clientRegister = "client.register"
     case registrationTokenCreate = "registration_token.create"
     case registrationTokenRevoke = "registration_token.revoke"
+    /// An identity provider was trusted for ID-JAGs, or no longer; the detail is its issuer.
+    case trustAdd = "trust.add"
+    case trustRemove = "trust.remove"
     case scopeCreate = "scope.create"
     case scopeDelete = "scope.delete"
     case keyRotate = "key.rotate"

@@ -327,7 +327,7 @@ extension Authority {
                 let issued = try exchangeToken(request, client: client)
                 noteIssued(to: client, context: context)
                 return .ready(.success(issued))
-            case .authorizationCode, .refreshToken, .deviceCode:
+            case .authorizationCode, .refreshToken, .deviceCode, .jwtBearer:
                 return .pending {
                     do {
                         let issued =
@@ -335,6 +335,7 @@ extension Authority {
                             case .authorizationCode:
                                 try await self.redeemCode(request, client: client, context: context)
                             case .refreshToken: try await self.refresh(request, client: client, context: context)
+                            case .jwtBearer: try await self.redeemIdentityAssertion(request, client: client)
                             default: try await self.redeemDeviceCode(request, client: client, context: context)
                             }
                         self.noteIssued(to: client, context: context)

@@ -24,12 +24,16 @@ public enum GrantType: String, CaseIterable, Sendable {
     case refreshToken = "refresh_token"
     case deviceCode = "urn:ietf:params:oauth:grant-type:device_code"
     case tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    /// RFC 7523 §2.1, for Identity Assertion JWT Authorization Grants (enterprise-managed authorization).
+    case jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-    /// Accepts `device_code` and `token_exchange` as shorthand for the RFC 8628 and RFC 8693 URNs.
+    /// Accepts `device_code`, `token_exchange` and `jwt_bearer` as shorthand for the RFC 8628,
+    /// RFC 8693 and RFC 7523 URNs.
     public init?(spelling: String) {
         switch spelling {
         case "device_code": self = .deviceCode
         case "token_exchange": self = .tokenExchange
+        case "jwt_bearer": self = .jwtBearer
         default: self.init(rawValue: spelling)
         }
     }

@@ -73,7 +73,7 @@ enum ClientValidator {
                 "client_credentials is not allowed for a mobile app")
         }
         if authMethod == .none {
-            for grant in [GrantType.clientCredentials, .tokenExchange] where grantTypes.contains(grant) {
+            for grant in [GrantType.clientCredentials, .tokenExchange, .jwtBearer] where grantTypes.contains(grant) {
                 try require(
                     false, "grant_types",
                     "\(grant.rawValue) needs a confidential client (token_endpoint_auth_method other than none)")

@@ -317,7 +317,10 @@ struct HTTPShim: Sendable {
             "grant_types_supported": [
                 "authorization_code", "client_credentials", "refresh_token",
                 "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
             ],
+            // Enterprise-managed authorization: Identity Assertion JWT Authorization Grants.
+            "authorization_grant_profiles_supported": ["urn:ietf:params:oauth:grant-profile:id-jag"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "authorization_response_iss_parameter_supported": true,

@@ -385,6 +385,19 @@ public struct WireService: Sendable {
             let caller = try admin(request, Scopes.adminClients, context)
             try await authority.revokeInitialAccessToken(call.id, by: caller)
             response.deleted = Authsec_V1_DeleteResponse()
+        case .addTrustedIssuer(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            let added = try await authority.addTrustedIssuer(call.issuer, jwksURI: call.jwksUri, by: caller)
+            response.trustedIssuer = .with { $0.issuer = Self.trustedIssuer(added) }
+        case .listTrustedIssuers:
+            try admin(request, Scopes.adminUsers, context)
+            response.trustedIssuers = .with {
+                $0.issuers = (try? authority.listTrustedIssuers().map(Self.trustedIssuer)) ?? []
+            }
+        case .removeTrustedIssuer(let call):
+            let caller = try admin(request, Scopes.adminUsers, context)
+            try await authority.removeTrustedIssuer(call.issuer, by: caller)
+            response.deleted = Authsec_V1_DeleteResponse()
         case nil:
             let fields =
                 request.unknownFields.data.isEmpty ? "no call was set" : "the call is not one this server knows"
@@ -399,6 +412,15 @@ public struct WireService: Sendable {
         result.clientSecret = created.secret ?? ""
         result.previousSecretExpiresAt = created.previousSecretExpiresAt ?? 0
         return result
+    }
+
+    static func trustedIssuer(_ trusted: TrustedIssuer) -> Authsec_V1_TrustedIssuer {
+        .with {
+            $0.issuer = trusted.issuer
+            $0.jwksUri = trusted.jwksURI
+            $0.createdAt = trusted.createdAt
+            $0.createdBy = trusted.createdBy
+        }
     }
 
     static func registrationToken(_ token: InitialAccessToken) -> Authsec_V1_RegistrationToken {

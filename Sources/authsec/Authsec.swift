@@ -7,7 +7,8 @@ struct Authsec: AsyncParsableCommand {
         commandName: "authsec",
         abstract: "OAuth 2.1 / OpenID Connect authorization server for AI clients, with its admin CLI.",
         subcommands: [
-            Serve.self, Init.self, Clients.self, Scopes.self, Keys.self, Users.self, RegistrationTokens.self, TokenCommand.self,
+            Serve.self, Init.self, Clients.self, Scopes.self, Keys.self, Users.self, RegistrationTokens.self, Trust.self,
+            TokenCommand.self,
             IntrospectCommand.self, RevokeCommand.self, QuotaCommand.self, UsageCommand.self, AuditCommand.self,
             Bench.self,
         ]

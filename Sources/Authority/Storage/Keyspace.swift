@@ -26,7 +26,8 @@ public enum Keyspace {
     ///   `pushed_requests`, `device_codes`, `user_codes` and `web_origins` (built from the
     ///   clients by the migration).
     /// - 9: `resource_servers` (built from the clients by the migration), `registrations`,
-    ///   `registration_fingerprints` and `registration_tokens`: dynamic client registration.
+    ///   `registration_fingerprints` and `registration_tokens`: dynamic client registration;
+    ///   `trusted_issuers`: identity providers whose ID-JAGs are accepted.
     public static let schemaVersion: UInt32 = 9
 
     /// The first version whose store holds secrets sealed with a master key: from it on, a store
@@ -39,7 +40,7 @@ public enum Keyspace {
         "deleted_clients", "quota_spend", "rate_limits", "users", "usernames", "audit", "client_history", "usage",
         "authorization_codes", "grants", "refresh_tokens", "sessions", "consents",
         "web_origins", "pushed_requests", "device_codes", "user_codes",
-        "resource_servers", "registrations", "registration_fingerprints", "registration_tokens",
+        "resource_servers", "registrations", "registration_fingerprints", "registration_tokens", "trusted_issuers",
     ])
 
     /// `meta`: key → raw bytes. Holds `schema_version`, `initialized_at` and (from version 2)
@@ -116,6 +117,8 @@ public enum Keyspace {
     /// (from version 9).
     public static let registrationTokens = schema.table(
         "registration_tokens", of: Authsec_Store_V1_InitialAccessTokenRecord.self)
+    /// `trusted_issuers`: an identity provider's issuer → TrustedIssuerRecord (from version 9).
+    public static let trustedIssuers = schema.table("trusted_issuers", of: Authsec_Store_V1_TrustedIssuerRecord.self)
 }
 
 /// Protobuf records are stored as their serialized bytes.
@@ -161,3 +164,4 @@ extension Authsec_Store_V1_UserCodeRecord: StoreRecord {}
 extension Authsec_Store_V1_RegistrationRecord: StoreRecord {}
 extension Authsec_Store_V1_RegistrationFingerprintRecord: StoreRecord {}
 extension Authsec_Store_V1_InitialAccessTokenRecord: StoreRecord {}
+extension Authsec_Store_V1_TrustedIssuerRecord: StoreRecord {}

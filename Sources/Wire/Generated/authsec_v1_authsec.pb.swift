@@ -304,6 +304,30 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     set {call = .revokeRegistrationToken(newValue)}
   }
 
+  public var addTrustedIssuer: Authsec_V1_AddTrustedIssuerRequest {
+    get {
+      if case .addTrustedIssuer(let v)? = call {return v}
+      return Authsec_V1_AddTrustedIssuerRequest()
+    }
+    set {call = .addTrustedIssuer(newValue)}
+  }
+
+  public var listTrustedIssuers: Authsec_V1_ListTrustedIssuersRequest {
+    get {
+      if case .listTrustedIssuers(let v)? = call {return v}
+      return Authsec_V1_ListTrustedIssuersRequest()
+    }
+    set {call = .listTrustedIssuers(newValue)}
+  }
+
+  public var removeTrustedIssuer: Authsec_V1_RemoveTrustedIssuerRequest {
+    get {
+      if case .removeTrustedIssuer(let v)? = call {return v}
+      return Authsec_V1_RemoveTrustedIssuerRequest()
+    }
+    set {call = .removeTrustedIssuer(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Call: Equatable, Sendable {
@@ -339,6 +363,9 @@ public nonisolated struct Authsec_V1_Request: Sendable {
     case createRegistrationToken(Authsec_V1_CreateRegistrationTokenRequest)
     case listRegistrationTokens(Authsec_V1_ListRegistrationTokensRequest)
     case revokeRegistrationToken(Authsec_V1_RevokeRegistrationTokenRequest)
+    case addTrustedIssuer(Authsec_V1_AddTrustedIssuerRequest)
+    case listTrustedIssuers(Authsec_V1_ListTrustedIssuersRequest)
+    case removeTrustedIssuer(Authsec_V1_RemoveTrustedIssuerRequest)
 
   }
 
@@ -529,6 +556,22 @@ public nonisolated struct Authsec_V1_Response: @unchecked Sendable {
     set {_uniqueStorage()._result = .registrationTokens(newValue)}
   }
 
+  public var trustedIssuer: Authsec_V1_TrustedIssuerResponse {
+    get {
+      if case .trustedIssuer(let v)? = _storage._result {return v}
+      return Authsec_V1_TrustedIssuerResponse()
+    }
+    set {_uniqueStorage()._result = .trustedIssuer(newValue)}
+  }
+
+  public var trustedIssuers: Authsec_V1_ListTrustedIssuersResponse {
+    get {
+      if case .trustedIssuers(let v)? = _storage._result {return v}
+      return Authsec_V1_ListTrustedIssuersResponse()
+    }
+    set {_uniqueStorage()._result = .trustedIssuers(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -552,6 +595,8 @@ public nonisolated struct Authsec_V1_Response: @unchecked Sendable {
     case consents(Authsec_V1_ListConsentsResponse)
     case registrationToken(Authsec_V1_RegistrationTokenResponse)
     case registrationTokens(Authsec_V1_ListRegistrationTokensResponse)
+    case trustedIssuer(Authsec_V1_TrustedIssuerResponse)
+    case trustedIssuers(Authsec_V1_ListTrustedIssuersResponse)
 
   }
 
@@ -1820,13 +1865,102 @@ public nonisolated struct Authsec_V1_RevokeRegistrationTokenRequest: Sendable {
   public init() {}
 }
 
+public nonisolated struct Authsec_V1_TrustedIssuer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var issuer: String = String()
+
+  public var jwksUri: String = String()
+
+  public var createdAt: Int64 = 0
+
+  public var createdBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_AddTrustedIssuerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the identity provider's issuer identifier (an https URL)
+  public var issuer: String = String()
+
+  /// where its signing keys are published (https)
+  public var jwksUri: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_TrustedIssuerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var issuer: Authsec_V1_TrustedIssuer {
+    get {_issuer ?? Authsec_V1_TrustedIssuer()}
+    set {_issuer = newValue}
+  }
+  /// Returns true if `issuer` has been explicitly set.
+  public var hasIssuer: Bool {self._issuer != nil}
+  /// Clears the value of `issuer`. Subsequent reads from it will return its default value.
+  public mutating func clearIssuer() {self._issuer = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _issuer: Authsec_V1_TrustedIssuer? = nil
+}
+
+public nonisolated struct Authsec_V1_ListTrustedIssuersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_ListTrustedIssuersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var issuers: [Authsec_V1_TrustedIssuer] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Authsec_V1_RemoveTrustedIssuerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var issuer: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.v1"
 
 nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0\u{4}\u{a}create_user\0\u{3}get_user\0\u{3}list_users\0\u{3}update_user\0\u{3}delete_user\0\u{3}set_user_password\0\u{3}set_user_disabled\0\u{3}list_consents\0\u{3}revoke_consent\0\u{4}\u{2}list_audit\0\u{3}client_history\0\u{3}get_usage\0\u{3}create_registration_token\0\u{3}list_registration_tokens\0\u{3}revoke_registration_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}authorization\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{4}\u{6}create_client\0\u{3}get_client\0\u{3}list_clients\0\u{3}update_client\0\u{3}delete_client\0\u{3}rotate_client_secret\0\u{4}\u{5}create_scope\0\u{3}list_scopes\0\u{3}delete_scope\0\u{4}\u{8}list_keys\0\u{3}rotate_key\0\u{4}\u{9}get_quota\0\u{4}\u{a}create_user\0\u{3}get_user\0\u{3}list_users\0\u{3}update_user\0\u{3}delete_user\0\u{3}set_user_password\0\u{3}set_user_disabled\0\u{3}list_consents\0\u{3}revoke_consent\0\u{4}\u{2}list_audit\0\u{3}client_history\0\u{3}get_usage\0\u{3}create_registration_token\0\u{3}list_registration_tokens\0\u{3}revoke_registration_token\0\u{3}add_trusted_issuer\0\u{3}list_trusted_issuers\0\u{3}remove_trusted_issuer\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2252,6 +2386,45 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
           self.call = .revokeRegistrationToken(v)
         }
       }()
+      case 76: try {
+        var v: Authsec_V1_AddTrustedIssuerRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .addTrustedIssuer(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .addTrustedIssuer(v)
+        }
+      }()
+      case 77: try {
+        var v: Authsec_V1_ListTrustedIssuersRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listTrustedIssuers(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listTrustedIssuers(v)
+        }
+      }()
+      case 78: try {
+        var v: Authsec_V1_RemoveTrustedIssuerRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .removeTrustedIssuer(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .removeTrustedIssuer(v)
+        }
+      }()
       default: break
       }
     }
@@ -2397,6 +2570,18 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
       guard case .revokeRegistrationToken(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 75)
     }()
+    case .addTrustedIssuer?: try {
+      guard case .addTrustedIssuer(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 76)
+    }()
+    case .listTrustedIssuers?: try {
+      guard case .listTrustedIssuers(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 77)
+    }()
+    case .removeTrustedIssuer?: try {
+      guard case .removeTrustedIssuer(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 78)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2413,7 +2598,7 @@ nonisolated extension Authsec_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0\u{2}\u{a}user\0\u{2}\u{2}users\0\u{2}\u{5}consents\0\u{2}\u{3}audit\0\u{3}client_history\0\u{1}usage\0\u{3}registration_token\0\u{3}registration_tokens\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{2}\u{8}token\0\u{1}introspect\0\u{1}revoke\0\u{3}server_info\0\u{1}charge\0\u{2}\u{6}client\0\u{2}\u{2}clients\0\u{2}\u{2}deleted\0\u{2}\u{6}scope\0\u{1}scopes\0\u{2}\u{9}keys\0\u{2}\u{a}quota\0\u{2}\u{a}user\0\u{2}\u{2}users\0\u{2}\u{5}consents\0\u{2}\u{3}audit\0\u{3}client_history\0\u{1}usage\0\u{3}registration_token\0\u{3}registration_tokens\0\u{4}\u{2}trusted_issuer\0\u{3}trusted_issuers\0")
 
   fileprivate class _StorageClass {
     var _id: UInt64 = 0
@@ -2712,6 +2897,32 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
             _storage._result = .registrationTokens(v)
           }
         }()
+        case 76: try {
+          var v: Authsec_V1_TrustedIssuerResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .trustedIssuer(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .trustedIssuer(v)
+          }
+        }()
+        case 77: try {
+          var v: Authsec_V1_ListTrustedIssuersResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .trustedIssuers(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .trustedIssuers(v)
+          }
+        }()
         default: break
         }
       }
@@ -2810,6 +3021,14 @@ nonisolated extension Authsec_V1_Response: SwiftProtobuf.Message, SwiftProtobuf.
       case .registrationTokens?: try {
         guard case .registrationTokens(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 74)
+      }()
+      case .trustedIssuer?: try {
+        guard case .trustedIssuer(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 76)
+      }()
+      case .trustedIssuers?: try {
+        guard case .trustedIssuers(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 77)
       }()
       case nil: break
       }
@@ -5223,6 +5442,199 @@ nonisolated extension Authsec_V1_RevokeRegistrationTokenRequest: SwiftProtobuf.M
 
   public static func ==(lhs: Authsec_V1_RevokeRegistrationTokenRequest, rhs: Authsec_V1_RevokeRegistrationTokenRequest) -> Bool {
     if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_TrustedIssuer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrustedIssuer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0\u{3}jwks_uri\0\u{3}created_at\0\u{3}created_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.issuer) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.jwksUri) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.createdAt) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.issuer.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuer, fieldNumber: 1)
+    }
+    if !self.jwksUri.isEmpty {
+      try visitor.visitSingularStringField(value: self.jwksUri, fieldNumber: 2)
+    }
+    if self.createdAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAt, fieldNumber: 3)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_TrustedIssuer, rhs: Authsec_V1_TrustedIssuer) -> Bool {
+    if lhs.issuer != rhs.issuer {return false}
+    if lhs.jwksUri != rhs.jwksUri {return false}
+    if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_AddTrustedIssuerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddTrustedIssuerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0\u{3}jwks_uri\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.issuer) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.jwksUri) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.issuer.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuer, fieldNumber: 1)
+    }
+    if !self.jwksUri.isEmpty {
+      try visitor.visitSingularStringField(value: self.jwksUri, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_AddTrustedIssuerRequest, rhs: Authsec_V1_AddTrustedIssuerRequest) -> Bool {
+    if lhs.issuer != rhs.issuer {return false}
+    if lhs.jwksUri != rhs.jwksUri {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_TrustedIssuerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrustedIssuerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._issuer) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._issuer {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_TrustedIssuerResponse, rhs: Authsec_V1_TrustedIssuerResponse) -> Bool {
+    if lhs._issuer != rhs._issuer {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ListTrustedIssuersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListTrustedIssuersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ListTrustedIssuersRequest, rhs: Authsec_V1_ListTrustedIssuersRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_ListTrustedIssuersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListTrustedIssuersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.issuers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.issuers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.issuers, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_ListTrustedIssuersResponse, rhs: Authsec_V1_ListTrustedIssuersResponse) -> Bool {
+    if lhs.issuers != rhs.issuers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_V1_RemoveTrustedIssuerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveTrustedIssuerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.issuer) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.issuer.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuer, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_V1_RemoveTrustedIssuerRequest, rhs: Authsec_V1_RemoveTrustedIssuerRequest) -> Bool {
+    if lhs.issuer != rhs.issuer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

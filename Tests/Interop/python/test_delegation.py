@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
@@ -538,3 +539,114 @@ def test_a_loopback_metadata_document_is_not_fetched_without_the_flag(documents)
         resp = authorize_page(meta, client_id)
         assert resp.status_code == 400 and "Location" not in resp.headers
         assert documents.hits.get("/clients/loopback.json", 0) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Enterprise-managed authorization: Identity Assertion JWT Authorization Grants (ID-JAG)
+# ---------------------------------------------------------------------------------------------
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+IDP_ISSUER = "https://idp.example.com"
+
+
+@pytest.fixture(scope="module")
+def idp(server, documents):
+    """An identity provider: its ES256 key, its JWKS served on loopback, trusted by the CLI."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="idp-1", use="sig", alg="ES256")
+    jwks_uri = documents.serve("/idp/jwks.json", {"keys": [jwk]})
+    added = server.cli_json("trust", "add", IDP_ISSUER, "--jwks-uri", jwks_uri, "--json")
+    assert added["issuer"] == IDP_ISSUER and added["jwks_uri"] == jwks_uri
+    return key
+
+
+@pytest.fixture(scope="module")
+def enterprise_client(server):
+    return register(server, {"name": "Enterprise MCP client", "app_type": "ai_agent", "grant_types": ["jwt_bearer"],
+                             "allowed_scopes": ["ai:access", "mcp:tools"]}, "enterprise")
+
+
+def id_jag(server, key, client_id: str, **overrides) -> str:
+    now = int(time.time())
+    claims = {"iss": IDP_ISSUER, "sub": "ada", "aud": server.issuer, "client_id": client_id,
+              "jti": secrets.token_hex(8), "iat": now, "exp": now + 300, "resource": MCP_URL,
+              "scope": "mcp:tools"}
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, algorithm="ES256",
+                      headers={"typ": "oauth-id-jag+jwt", "kid": "idp-1"})
+
+
+def redeem(server, client: dict, assertion: str, **extra) -> requests.Response:
+    data = {"grant_type": JWT_BEARER, "assertion": assertion, **extra}
+    return requests.post(server.url("/oauth/token"), data=data, auth=(client["client_id"], client["client_secret"]),
+                         timeout=HTTP_TIMEOUT)
+
+
+def test_metadata_lists_the_id_jag_profile(metadata):
+    assert metadata["authorization_grant_profiles_supported"] == ["urn:ietf:params:oauth:grant-profile:id-jag"]
+    assert JWT_BEARER in metadata["grant_types_supported"]
+
+
+def test_an_id_jag_from_a_trusted_issuer_gets_a_token(server, metadata, idp, enterprise_client, mcp_server):
+    resp = redeem(server, enterprise_client, id_jag(server, idp, enterprise_client["client_id"]))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert "refresh_token" not in body and body["scope"] == "mcp:tools"
+    claims = claims_of(body["access_token"])
+    ada = server.cli_json("users", "get", "ada", "--json")
+    assert claims["sub"] == ada["sub"] and claims["client_id"] == enterprise_client["client_id"]
+    assert claims["aud"] in (MCP_URL, [MCP_URL])
+    assert introspect(server, body["access_token"], mcp_server)["active"] is True
+    # The person may be named by email too (the username here is ada; a user named by email).
+    server.cli_json("users", "create", "grace@example.com", "--password-file", write_password(server), "--json")
+    by_email = redeem(server, enterprise_client,
+                      id_jag(server, idp, enterprise_client["client_id"], sub="opaque-42", email="grace@example.com"))
+    assert by_email.status_code == 200, by_email.text
+
+
+def test_id_jag_bad_inputs(server, idp, enterprise_client, agent):
+    cid = enterprise_client["client_id"]
+
+    def refused(resp: requests.Response, error: str):
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"] == error, resp.json()
+
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    refused(redeem(server, enterprise_client, id_jag(server, idp, cid, iss="https://untrusted.example")),
+            "invalid_grant")
+    refused(redeem(server, enterprise_client, id_jag(server, idp, cid, aud=[server.issuer, "https://other.example"])),
+            "invalid_grant")
+    refused(redeem(server, enterprise_client, id_jag(server, idp, agent["client_id"])), "invalid_grant")
+    refused(redeem(server, enterprise_client, id_jag(server, idp, cid, exp=int(time.time()) - 5)), "invalid_grant")
+    refused(redeem(server, enterprise_client, id_jag(server, other_key, cid)), "invalid_grant")
+    refused(redeem(server, enterprise_client, id_jag(server, idp, cid, sub="nobody")), "invalid_grant")
+    refused(redeem(server, enterprise_client, id_jag(server, idp, cid, resource="https://unregistered.example")),
+            "invalid_target")
+    refused(redeem(server, enterprise_client, id_jag(server, idp, cid, scope="admin:clients")), "invalid_scope")
+    untyped = jwt.encode({"iss": IDP_ISSUER, "sub": "ada", "aud": server.issuer, "client_id": cid, "jti": "t1",
+                          "exp": int(time.time()) + 60}, idp, algorithm="ES256", headers={"kid": "idp-1"})
+    refused(redeem(server, enterprise_client, untyped), "invalid_grant")
+    refused(redeem(server, enterprise_client, "not-a-jwt"), "invalid_grant")
+    once = id_jag(server, idp, cid)
+    assert redeem(server, enterprise_client, once).status_code == 200
+    refused(redeem(server, enterprise_client, once), "invalid_grant")  # replayed
+    # The client must hold the grant.
+    resp = redeem(server, agent, id_jag(server, idp, agent["client_id"]))
+    assert resp.json()["error"] == "unauthorized_client", resp.text
+
+
+def test_an_issuer_no_longer_trusted_is_refused(server, documents, enterprise_client):
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="idp-1", alg="ES256")
+    issuer = "https://short-lived-idp.example"
+    server.cli("trust", "add", issuer, "--jwks-uri", documents.serve("/idp2/jwks.json", {"keys": [jwk]}))
+    assert issuer in [t["issuer"] for t in server.cli_json("trust", "list", "--json")["trusted_issuers"]]
+    assertion = id_jag(server, key, enterprise_client["client_id"], iss=issuer)
+    assert redeem(server, enterprise_client, assertion).status_code == 200
+    server.cli("trust", "remove", issuer)
+    resp = redeem(server, enterprise_client, id_jag(server, key, enterprise_client["client_id"], iss=issuer))
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
+    bad = server.cli("trust", "add", "ftp://idp.example", "--jwks-uri", "https://idp.example/jwks", check=False)
+    assert bad.returncode != 0 and "issuer" in bad.stderr

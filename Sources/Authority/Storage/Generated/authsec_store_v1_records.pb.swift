@@ -785,6 +785,26 @@ public nonisolated struct Authsec_Store_V1_UserCodeRecord: Sendable {
   public init() {}
 }
 
+/// `trusted_issuers`: an identity provider's issuer → this record (since schema 9). Its Identity
+/// Assertion JWT Authorization Grants (ID-JAG) are accepted at the token endpoint.
+public nonisolated struct Authsec_Store_V1_TrustedIssuerRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var issuer: String = String()
+
+  public var jwksUri: String = String()
+
+  public var createdAt: Int64 = 0
+
+  public var createdBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "authsec.store.v1"
@@ -2303,6 +2323,51 @@ nonisolated extension Authsec_Store_V1_UserCodeRecord: SwiftProtobuf.Message, Sw
   public static func ==(lhs: Authsec_Store_V1_UserCodeRecord, rhs: Authsec_Store_V1_UserCodeRecord) -> Bool {
     if lhs.deviceCode != rhs.deviceCode {return false}
     if lhs.expiresAt != rhs.expiresAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Authsec_Store_V1_TrustedIssuerRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrustedIssuerRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}issuer\0\u{3}jwks_uri\0\u{3}created_at\0\u{3}created_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.issuer) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.jwksUri) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.createdAt) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.issuer.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuer, fieldNumber: 1)
+    }
+    if !self.jwksUri.isEmpty {
+      try visitor.visitSingularStringField(value: self.jwksUri, fieldNumber: 2)
+    }
+    if self.createdAt != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAt, fieldNumber: 3)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Authsec_Store_V1_TrustedIssuerRecord, rhs: Authsec_Store_V1_TrustedIssuerRecord) -> Bool {
+    if lhs.issuer != rhs.issuer {return false}
+    if lhs.jwksUri != rhs.jwksUri {return false}
+    if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
