@@ -260,10 +260,18 @@ extension Authority {
         record.grantID = Secrets.grantID()
         let consentKey = session.sub + " " + authorization.clientID
         let scopes = authorization.scopes
-        let stored = record
+        let allowed = Set(try registeredClient(authorization.clientID)?.allowedScopes ?? [])
+        let issued = record
         try await write { txn in
-            try txn.put(Keyspace.authorizationCodes, Secrets.storageKey(code), stored)
             var consent = try txn.get(Keyspace.consents, consentKey)
+            var stored = issued
+            // Step-up: a client back for more scopes than the person consented to (after a
+            // resource server's insufficient_scope) gets, once they consent to the new ones, the
+            // union: what it had and what it asked for.
+            if consented, let earlier = consent?.scopes, !Set(scopes).isSubset(of: earlier) {
+                stored.scope = (earlier.filter(allowed.contains) + scopes).uniqued().joined(separator: " ")
+            }
+            try txn.put(Keyspace.authorizationCodes, Secrets.storageKey(code), stored)
             if consented {
                 var given = consent ?? Authsec_Store_V1_ConsentRecord()
                 if given.grantedAt == 0 { given.grantedAt = now }
@@ -273,7 +281,7 @@ extension Authority {
             }
             // The consent remembers the grants made under it, so that revoking it revokes them.
             if var consent {
-                consent.grantIds = Array((consent.grantIds + [stored.grantID]).suffix(Self.grantsPerConsent))
+                consent.grantIds = Array((consent.grantIds + [issued.grantID]).suffix(Self.grantsPerConsent))
                 try txn.put(Keyspace.consents, consentKey, consent)
             }
         }

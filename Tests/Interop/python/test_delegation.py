@@ -173,6 +173,27 @@ def test_a_resource_that_is_not_registered_is_invalid_target(server, metadata, m
     assert answer["error"] == "invalid_target" and answer["state"] == state and answer["iss"] == server.issuer
 
 
+def test_step_up_asks_only_for_the_new_scopes_and_the_token_carries_the_union(server, metadata, mcp_server):
+    client = registered_public_client(server, "Step-up client")
+    first = person_tokens(server, metadata, client, MCP_URL, scope="openid ai:access")
+    assert set(first["scope"].split()) == {"openid", "ai:access"}
+    # The MCP server answered insufficient_scope for mcp:tools: the client asks for it alone.
+    session = OAuth2Session(client["client_id"], redirect_uri=LOOPBACK_CALLBACK, scope="mcp:tools",
+                            code_challenge_method="S256")
+    verifier = secrets.token_urlsafe(48)
+    url, state = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier,
+                                                  resource=MCP_URL)
+    browser = Browser(server)
+    page = browser.sign_in(browser.follow(browser.get(url)), "ada", PASSWORD)
+    assert "/authorize/consent" in page.text
+    assert "Call MCP tools" in page.text and "Access AI features" not in page.text
+    params = callback_parameters(browser.consent(page), LOOPBACK_CALLBACK)
+    token = session.fetch_token(metadata["token_endpoint"], code=params["code"], code_verifier=verifier,
+                                resource=MCP_URL)
+    assert set(token["scope"].split()) == {"openid", "ai:access", "mcp:tools"}
+    assert set(claims_of(token["access_token"])["scope"].split()) == {"openid", "ai:access", "mcp:tools"}
+
+
 # ---------------------------------------------------------------------------------------------
 # Dynamic client registration (RFC 7591, RFC 7592)
 # ---------------------------------------------------------------------------------------------
