@@ -32,9 +32,18 @@ PEOPLE_VALUES = ["code", "token", "S256", "plain", "none", "login consent", "non
                  "x" * 5000]
 
 
+# Client ID Metadata Document URLs: literal addresses only (no DNS), each refused by the address
+# policy (the fuzzed server runs without --allow-insecure-client-metadata), so nothing leaves loopback.
+DOCUMENT_CLIENT_IDS = ["http://127.0.0.1:1/client.json", "https://127.0.0.1:1/client.json", "https://[::1]:1/c",
+                       "https://10.0.0.1/client.json", "https://169.254.169.254/latest", "https://127.0.0.1/",
+                       "https://127.0.0.1:1/a/../b", "https://127.0.0.1:1/" + "x" * 300]
+
+
 def people_pairs(rng: random.Random, ph) -> list:
     """Random parameters of the authorization endpoint and the pages, the client_id often real."""
-    pairs = [("client_id", ph("CLIENT_ID"))] if rng.random() < 0.7 else []
+    r = rng.random()
+    pairs = [("client_id", ph("CLIENT_ID"))] if r < 0.6 else \
+        [("client_id", rng.choice(DOCUMENT_CLIENT_IDS))] if r < 0.7 else []
     for _ in range(rng.choice([0, 1, 3, 6, 10])):
         pairs.append((rng.choice(PEOPLE_PARAMETERS), rng.choice(PEOPLE_VALUES + [rand_text(rng)])))
     return pairs
@@ -94,9 +103,71 @@ def basic(client_id: str, secret: str) -> bytes:
     return b"Basic " + base64.b64encode(raw.encode())
 
 
+TOKEN_TYPES = ["urn:ietf:params:oauth:token-type:access_token", "urn:ietf:params:oauth:token-type:jwt",
+               "urn:ietf:params:oauth:token-type:id_token", "access_token", ""]
+
+
+def delegation_pairs(rng: random.Random, ph) -> list:
+    """A token exchange (RFC 8693) or a jwt-bearer grant (an ID-JAG), with random parts."""
+    if rng.random() < 0.6:
+        pairs = [("grant_type", rng.choice(["urn:ietf:params:oauth:grant-type:token-exchange", "token_exchange"]))]
+        for name in rng.sample(["subject_token", "subject_token_type", "actor_token", "actor_token_type",
+                                "requested_token_type"], rng.choice([1, 2, 3, 5])):
+            value = rng.choice([ph("ACCESS_TOKEN"), ph("ACCESS_TOKEN")[:-3], "a.b.c", rand_text(rng)]) \
+                if name.endswith("token") else rng.choice(TOKEN_TYPES + [rand_text(rng)])
+            pairs.append((name, value))
+        return pairs
+    header = rng.choice(["eyJ0eXAiOiJvYXV0aC1pZC1qYWcrand0IiwiYWxnIjoiRVMyNTYiLCJraWQiOiJrIn0",  # ID-JAG header
+                         "eyJhbGciOiJub25lIn0", "e30", rand_word(rng)])
+    body = base64.urlsafe_b64encode(rng.choice([
+        b'{"iss":"https://127.0.0.1:1","sub":"ada","aud":"x","client_id":"c","jti":"j","exp":9999999999}',
+        b'{"iss":1}', b"[]", b"not json", rand_text(rng).encode("utf-8", "surrogatepass")])).rstrip(b"=").decode()
+    return [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", rng.choice([f"{header}.{body}.c2ln", f"{header}.{body}", "", rand_text(rng)]))]
+
+
+REGISTRATION_VALUES = [["http://127.0.0.1:5/cb"], ["https://app.example/cb"], ["http://app.example/cb"], "x", 1, None,
+                       True, [], [1, 2], {"a": 1}, "none", "client_secret_basic", "private_key_jwt", "native", "web",
+                       ["authorization_code", "refresh_token"], ["client_credentials"], ["code"], ["token"],
+                       "openid ai:access", "x" * 3000, "com.example.app:/cb"]
+REGISTRATION_FIELDS = ["redirect_uris", "client_name", "token_endpoint_auth_method", "grant_types", "response_types",
+                       "scope", "application_type", "software_id", "logo_uri", "client_uri", "jwks_uri", "jwks",
+                       "post_logout_redirect_uris", "client_id", "contacts", "id_token_signed_response_alg"]
+
+
+def registration_request(rng: random.Random, ph) -> Req:
+    """RFC 7591 registration (JSON), or RFC 7592 reading, replacing or deleting one."""
+    import json
+    body_object = {rng.choice(REGISTRATION_FIELDS): rng.choice(REGISTRATION_VALUES + [rand_text(rng)])
+                   for _ in range(rng.choice([0, 1, 3, 6, 12]))}
+    if rng.random() < 0.6:
+        body_object.setdefault("redirect_uris", ["http://127.0.0.1:5/cb"])
+    try:
+        body = json.dumps(body_object).encode()
+    except ValueError:
+        body = b"{}"
+    if rng.random() < 0.1:
+        body = rng.choice([b"[]", b"{", b"null", b'{"redirect_uris":' * 50, rand_text(rng).encode("utf-8", "surrogatepass")])
+    method = rng.choice(["POST", "POST", "POST", "GET", "PUT", "DELETE"])
+    target = "/register" if method == "POST" else "/register/" + rng.choice(
+        [ph("CLIENT_ID"), rand_word(rng), "x" * 300, "%2e%2e"])
+    headers = [(b"Host", ph("HOST").encode()), (b"Content-Type", rng.choice(
+        [b"application/json", b"application/json", b"application/json; charset=utf-8", b"text/plain"]))]
+    if rng.random() < 0.5:
+        headers.append((b"Authorization", rng.choice([b"Bearer " + rand_word(rng).encode(), b"Bearer ",
+                                                      b"Bearer " + ph("ACCESS_TOKEN").encode()])))
+    if method in ("POST", "PUT"):
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    else:
+        body = b""
+    return Req(method, target, headers=headers, body=body)
+
+
 def base_request(rng: random.Random, v: Vars) -> Req:
     ph = v.ph
     r = rng.random()
+    if r < 0.06:
+        return registration_request(rng, ph)
     if r < 0.7:
         path = rng.choice(FORM_PATHS)
         pairs = []
@@ -116,8 +187,10 @@ def base_request(rng: random.Random, v: Vars) -> Req:
             pairs += people_pairs(rng, ph)
         elif path == "/oauth/token":
             grant = rng.random()
-            if grant < 0.7:
+            if grant < 0.6:
                 pairs.append(("grant_type", "client_credentials"))
+            elif grant < 0.7:
+                pairs += delegation_pairs(rng, ph)
             elif grant < 0.85:
                 pairs.append(("grant_type", rng.choice([
                     "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",

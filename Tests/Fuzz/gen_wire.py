@@ -17,7 +17,9 @@ from values import Vars, rand_int64, rand_text, rand_uint32, rand_url, rand_word
 CALLS = ["token", "introspect", "revoke", "server_info", "charge", "create_client", "get_client", "list_clients",
          "update_client", "delete_client", "rotate_client_secret", "create_scope", "list_scopes", "delete_scope",
          "list_keys", "rotate_key", "get_quota", "list_audit", "client_history", "get_usage", "create_user",
-         "get_user", "list_users", "update_user", "delete_user", "set_user_password", "set_user_disabled"]
+         "get_user", "list_users", "update_user", "delete_user", "set_user_password", "set_user_disabled",
+         "list_consents", "revoke_consent", "create_registration_token", "list_registration_tokens",
+         "revoke_registration_token", "add_trusted_issuer", "list_trusted_issuers", "remove_trusted_issuer"]
 MANAGEMENT = set(CALLS[5:])
 # Valid and nearly valid passwords: 8 characters, 72 bytes (24 three-byte characters), one past
 # it, a NUL inside, too short. Only the valid ones cost a bcrypt hash on the server.
@@ -26,7 +28,11 @@ USERNAMES = ["fuzz-user", "FUZZ-USER", "alice", "Bob.Smith", "a", "u_looks_like_
              "has space", "\u00e9mile", "a@b.example", "plus+tag"]
 APP_TYPES = ["ai_agent", "mcp_server", "web", "mobile", "ai-agent", "mcp-server"]
 GRANTS = ["client_credentials", "authorization_code", "refresh_token", "device_code",
-          "urn:ietf:params:oauth:grant-type:device_code", "implicit", "password"]
+          "urn:ietf:params:oauth:grant-type:device_code", "implicit", "password", "token_exchange",
+          "urn:ietf:params:oauth:grant-type:token-exchange", "jwt_bearer", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
+# Literal addresses only: the fuzzed server refuses them all (no DNS, nothing leaves loopback).
+ISSUER_URLS = ["https://127.0.0.1:1", "https://127.0.0.1:1/jwks", "http://10.0.0.1/jwks", "https://[::1]:1/k",
+               "ftp://127.0.0.1/x", "https://169.254.169.254/latest", ""]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 SCOPES = [CUSTOM_SCOPE, OTHER_SCOPE, "openid", "profile", "email", "offline_access", "admin:clients",
           "authsec:introspect"]
@@ -144,6 +150,17 @@ def build_request(rng: random.Random, v: Vars, server: Server, call: str, rid: i
         if not req.authorization or rng.random() < 0.3:
             t.client_id = rng.choice([ph("CLIENT_ID"), ph("CLIENT_ID"), rand_text(rng, known_ids)])
             t.client_secret = rng.choice([ph("CLIENT_SECRET"), ph("CLIENT_SECRET"), rand_text(rng)])
+        if "exchange" in t.grant_type or rng.random() < 0.05:
+            t.subject_token = rng.choice([ph("ACCESS_TOKEN"), ph("ACCESS_TOKEN")[:-4], "a.b.c", rand_text(rng)])
+            t.subject_token_type = rng.choice(["urn:ietf:params:oauth:token-type:access_token", rand_text(rng)])
+            if rng.random() < 0.3:
+                t.actor_token = rng.choice([ph("ACCESS_TOKEN"), rand_text(rng)])
+                t.actor_token_type = rng.choice(["urn:ietf:params:oauth:token-type:access_token", rand_text(rng)])
+            if rng.random() < 0.3:
+                t.requested_token_type = rand_text(rng, ["urn:ietf:params:oauth:token-type:jwt"])
+        if "bearer" in t.grant_type or rng.random() < 0.05:
+            t.assertion = rng.choice(["a.b.c", "eyJ0eXAiOiJvYXV0aC1pZC1qYWcrand0In0.e30.c2ln", ph("ACCESS_TOKEN"),
+                                      rand_text(rng)])
         if rng.random() < 0.1:
             t.client_assertion_type = rng.choice(["urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                                                   rand_text(rng)])
@@ -224,6 +241,28 @@ def build_request(rng: random.Random, v: Vars, server: Server, call: str, rid: i
         req.rotate_key.activate_in = rng.choice([0, 0, 60, 600, rand_int64(rng)])
     elif call in USER_CALLS:
         build_user_call(rng, v, server, req, call)
+    elif call == "list_consents":
+        req.list_consents.user = rand_text(rng, [ph("USER_SUB"), "fuzz-user"])
+    elif call == "revoke_consent":
+        req.revoke_consent.user = rand_text(rng, [ph("USER_SUB"), "fuzz-user"])
+        req.revoke_consent.client_id = rand_text(rng, known_ids + mine)
+    elif call == "create_registration_token":
+        c = req.create_registration_token
+        c.SetInParent()
+        c.ttl_seconds = rng.choice([0, 59, 60, 86_400, 31_536_001, -1, rand_int64(rng)])
+        c.uses = rng.choice([0, 1, 5, 1_000_001, -1, rand_int64(rng)])
+    elif call == "list_registration_tokens":
+        req.list_registration_tokens.SetInParent()
+    elif call == "revoke_registration_token":
+        req.revoke_registration_token.id = rand_text(rng, ["iat_", "iat_" + "x" * 12])
+    elif call == "add_trusted_issuer":
+        a = req.add_trusted_issuer
+        a.issuer = rng.choice(ISSUER_URLS + [rand_text(rng)])
+        a.jwks_uri = rng.choice(ISSUER_URLS + [rand_text(rng)])
+    elif call == "list_trusted_issuers":
+        req.list_trusted_issuers.SetInParent()
+    elif call == "remove_trusted_issuer":
+        req.remove_trusted_issuer.issuer = rng.choice(ISSUER_URLS + [rand_text(rng)])
     return req
 
 

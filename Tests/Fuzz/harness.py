@@ -151,7 +151,7 @@ class Server:
             try:
                 self.proc = subprocess.Popen(
                     [self.binary, "serve", "--data", str(self.workdir / "data"),
-                     "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0"],
+                     "--http", "127.0.0.1:0", "--wire", "127.0.0.1:0", "--open-registration"],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                     text=True, bufsize=1, env=child_env(),
                 )
