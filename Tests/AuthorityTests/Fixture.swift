@@ -18,7 +18,9 @@ struct Fixture {
     /// - Parameter passwordHasher: bcrypt at the lowest cost by default, so tests stay fast.
     init(
         auditRetention: Int64 = Authority.defaultAuditRetention,
-        passwordHasher: any PasswordHasher = BcryptPasswordHasher(cost: 4)
+        passwordHasher: any PasswordHasher = BcryptPasswordHasher(cost: 4),
+        registrationPolicy: RegistrationPolicy = RegistrationPolicy(),
+        documentResolver: (any ClientDocumentResolver)? = nil
     ) async throws {
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("authsec-auth-\(UUID().uuidString)").path
@@ -27,8 +29,8 @@ struct Fixture {
         sealingKey = SealingKey.random()
         admin = try await Authority.initialize(store, sealingKey: sealingKey, clock: clock)
         authority = try Authority(
-            store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock, auditRetention: auditRetention,
-            passwordHasher: passwordHasher)
+            store: store, issuer: Self.issuer, sealingKey: sealingKey, clock: clock, documentResolver: documentResolver,
+            auditRetention: auditRetention, passwordHasher: passwordHasher, registrationPolicy: registrationPolicy)
     }
 
     /// The init admin as a management caller: it holds every reserved scope.
