@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from test_interop import HTTP_TIMEOUT, launch
+from test_interop import HTTP_TIMEOUT, authsec_bin, launch
 from test_people import PASSWORD, Browser, callback_parameters, register, write_password
 
 MCP_URL = "http://127.0.0.1:9/mcp"
@@ -271,6 +272,10 @@ def test_the_same_public_software_registering_again_gets_the_same_client(server)
     (dcr_body(redirect_uris=["https://app.example/cb#frag"]), "invalid_redirect_uri", "redirect_uris"),
     (dcr_body(grant_types=["client_credentials"]), "invalid_client_metadata", "grant_types"),
     (dcr_body(grant_types=["implicit"]), "invalid_client_metadata", "grant_types"),
+    (dcr_body(grant_types=["urn:example:unknown-grant"]), "invalid_client_metadata", "grant_types"),
+    (dcr_body(grant_types=["urn:ietf:params:oauth:grant-type:token-exchange"]), "invalid_client_metadata",
+     "grant_types"),
+    (dcr_body(redirect_uris=["com.example.app:/cb"]), "invalid_redirect_uri", "redirect_uris"),
     (dcr_body(token_endpoint_auth_method="tls_client_auth"), "invalid_client_metadata", "token_endpoint_auth_method"),
     (dcr_body(response_types=["token"]), "invalid_client_metadata", "response_types"),
     (dcr_body(redirect_uris="https://app.example/cb"), "invalid_client_metadata", "redirect_uris"),
@@ -284,6 +289,28 @@ def test_bad_registrations_are_refused_naming_the_field(server, body, error, fie
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"] == error
     assert resp.json()["error_description"].startswith(field), resp.json()
+
+
+def test_application_type_native_is_a_public_mobile_client_with_private_use_redirects(server):
+    resp = post_register(server, dcr_body(application_type="native", redirect_uris=["com.example.app:/cb"]))
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["application_type"] == "native" and body["token_endpoint_auth_method"] == "none"
+    stored = server.cli_json("clients", "get", body["client_id"], "--json")
+    assert stored["app_type"] == "mobile" and stored["callbacks"] == ["com.example.app:/cb"]
+
+
+def test_registration_scopes_limit_what_a_registration_is_allowed():
+    with launch("--open-registration", "--registration-scopes", "openid mcp:tools") as srv:
+        srv.cli("scopes", "create", "ai:access", "--description", "AI")
+        srv.cli("scopes", "create", "mcp:tools", "--description", "MCP tools")
+        asked = post_register(srv, dcr_body(scope="openid ai:access mcp:tools"))
+        assert asked.status_code == 201 and asked.json()["scope"].split() == ["openid", "mcp:tools"]
+        unasked = post_register(srv, dcr_body(client_name="no scope", scope=None))
+        assert unasked.status_code == 201 and unasked.json()["scope"].split() == ["openid", "mcp:tools"]
+    refused = subprocess.run([authsec_bin(), "serve", "--registration-scopes", "admin:clients"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "reserved" in refused.stderr
 
 
 def test_a_huge_or_malformed_registration_is_refused(server):
