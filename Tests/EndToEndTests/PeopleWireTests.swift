@@ -120,6 +120,34 @@ import Wire
         #expect(redeemed.token.idToken.split(separator: ".").count == 3)
         #expect(!redeemed.token.refreshToken.isEmpty)
 
+        // An agent exchanges the person's token over the wire (RFC 8693); the answer says what it is
+        // and the token names the agent in `act`, which introspection shows as `actors`.
+        var agentCall = Authsec_V1_CreateClientRequest()
+        agentCall.client.name = "Agent"
+        agentCall.client.appType = "ai_agent"
+        agentCall.client.grantTypes = ["token_exchange"]
+        agentCall.client.allowedScopes = ["openid"]
+        let agent = try await client.call(Authsec_V1_Request(authorization: bearer, call: .createClient(agentCall)))
+            .client
+        var exchange = Authsec_V1_TokenRequest()
+        exchange.grantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+        exchange.subjectToken = redeemed.token.accessToken
+        exchange.subjectTokenType = "urn:ietf:params:oauth:token-type:access_token"
+        let agentBasic = "Basic " + Data("\(agent.client.clientID):\(agent.clientSecret)".utf8).base64EncodedString()
+        let exchanged = try await client.call(Authsec_V1_Request(authorization: agentBasic, call: .token(exchange)))
+        #expect(exchanged.status.code == .ok, "\(exchanged.status)")
+        #expect(exchanged.token.issuedTokenType == "urn:ietf:params:oauth:token-type:access_token")
+        #expect(exchanged.token.refreshToken.isEmpty && exchanged.token.scope == "openid")
+        var introspect = Authsec_V1_IntrospectRequest()
+        introspect.token = exchanged.token.accessToken
+        let seen = try await client.call(
+            Authsec_V1_Request(authorization: server.basicAdmin, call: .introspect(introspect)))
+        #expect(seen.introspect.active && seen.introspect.actors == [agent.client.clientID])
+        #expect(seen.introspect.clientID == agent.client.clientID && seen.introspect.sub.hasPrefix("u_"))
+        exchange.subjectTokenType = "urn:ietf:params:oauth:token-type:id_token"
+        let wrongType = try await client.call(Authsec_V1_Request(authorization: agentBasic, call: .token(exchange)))
+        #expect(wrongType.status.code == .invalidArgument && wrongType.status.error == "invalid_request")
+
         let refreshed = try await token {
             $0.grantType = "refresh_token"
             $0.refreshToken = redeemed.token.refreshToken

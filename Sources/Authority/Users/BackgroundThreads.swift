@@ -11,20 +11,32 @@ import Synchronization
 /// yet a thread of the normal class that wakes (an event loop) preempts it at once, so sign-ins
 /// run as fast as the cores allow while token calls keep their latency (BENCHMARKS.md, "People").
 ///
+/// An idle-class thread gets almost no time while other processes keep every core busy (its
+/// weight is 3 against a normal thread's 1024): a sign-in could wait minutes. So when the threads
+/// have started and finished nothing for `stallLimit`, work still waiting is also started on a thread of the
+/// normal class, and whichever result comes first is delivered. While the threads make progress
+/// (a queue of sign-ins on an otherwise quiet machine) nothing is duplicated.
+///
 /// Jobs wait in order in an unbounded queue: each is a request in flight, which the doors'
 /// connection limits bound.
 final class BackgroundThreads: Sendable {
     private let jobs = Mutex<[@Sendable () -> Void]>([])
     private let ready = DispatchSemaphore(value: 0)
+    /// When a job last started or finished (or the threads started), in uptime nanoseconds.
+    private let lastProgress = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
+    let stallLimit: Duration
 
-    init(count: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    init(count: Int = ProcessInfo.processInfo.activeProcessorCount, stallLimit: Duration = .seconds(1)) {
+        self.stallLimit = stallLimit
         for index in 0..<max(1, count) {
             let thread = Thread { [self] in
                 Self.lowerPriority()
                 while true {
                     ready.wait()
                     let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                    lastProgress.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                     job?()
+                    lastProgress.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                 }
             }
             thread.name = "authsec-kdf-\(index)"
@@ -32,10 +44,45 @@ final class BackgroundThreads: Sendable {
         }
     }
 
-    /// Runs `job` on one of the threads.
-    func run(_ job: @escaping @Sendable () -> Void) {
-        jobs.withLock { $0.append(job) }
+    /// Runs `work` on one of the threads and hands its result to `deliver`, once; if the threads
+    /// stall first, it runs at normal priority too (see above).
+    func run<T: Sendable>(_ work: @escaping @Sendable () -> T, deliver: @escaping @Sendable (T) -> Void) {
+        let delivery = Delivery(deliver)
+        jobs.withLock { $0.append { delivery.offer(work()) } }
         ready.signal()
+        watch(work, delivery)
+    }
+
+    /// Checks every `stallLimit` until `delivery` is made; runs `work` here, at normal priority,
+    /// once the threads have finished nothing for that long.
+    private func watch<T: Sendable>(_ work: @escaping @Sendable () -> T, _ delivery: Delivery<T>) {
+        let (seconds, attoseconds) = stallLimit.components
+        let limit = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit))) { [self] in
+            guard !delivery.isDone else { return }
+            let idle = DispatchTime.now().uptimeNanoseconds &- lastProgress.load(ordering: .relaxed)
+            if idle >= limit {
+                delivery.offer(work())
+            } else {
+                watch(work, delivery)
+            }
+        }
+    }
+
+    /// Hands a result over once, whichever thread computes it first.
+    private final class Delivery<T: Sendable>: Sendable {
+        private let deliver: @Sendable (T) -> Void
+        private let done = Atomic<Bool>(false)
+
+        init(_ deliver: @escaping @Sendable (T) -> Void) { self.deliver = deliver }
+
+        var isDone: Bool { done.load(ordering: .acquiring) }
+
+        func offer(_ result: T) {
+            if done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                deliver(result)
+            }
+        }
     }
 
     /// Moves the calling thread to `SCHED_IDLE` (sched(7)): the fair scheduler preempts such a

@@ -48,7 +48,7 @@ public struct BcryptPasswordHasher: PasswordHasher {
     /// Runs `work` on the low-priority threads and resumes the caller with its result.
     private func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            threads.run { continuation.resume(returning: work()) }
+            threads.run(work) { continuation.resume(returning: $0) }
         }
     }
 
