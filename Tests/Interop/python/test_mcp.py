@@ -506,3 +506,36 @@ def test_unregistered_resource_is_refused(authsec, metadata):
         "code_challenge_method": "S256", "resource": "http://127.0.0.1:9/not-registered"})
     params = callback_parameters(resp, "http://127.0.0.1:9/callback")
     assert params["error"] == "invalid_target"
+
+
+EXAMPLE_CLIENT = REPO_ROOT / "examples" / "mcp-server" / "client.py"
+
+
+def test_the_example_client_signs_in_once_and_calls_tools(authsec, mcp_introspecting):
+    """The README's walkthrough: the example client against the example server; the person
+    answers the sign-in URL it prints, and the browser's last redirect reaches its callback."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(EXAMPLE_CLIENT), mcp_introspecting.url, "--no-browser",
+                             "--callback-port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    output: list[str] = []
+    try:
+        for line in iter(proc.stdout.readline, ""):
+            output.append(line)
+            if line.startswith("sign in at: "):
+                url = line.removeprefix("sign in at: ").strip()
+                browser = Browser(authsec)
+                page = browser.sign_in(browser.follow(browser.get(url)), USERNAME, PASSWORD)
+                if "/authorize/consent" in page.text:
+                    page = browser.consent(page)
+                location = page.headers["Location"]
+                assert location.startswith(f"http://127.0.0.1:{port}/callback?"), location
+                assert requests.get(location, timeout=HTTP_TIMEOUT).status_code == 200
+        assert proc.wait(timeout=60) == 0, "".join(output)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = "".join(output)
+    assert "tools: add, echo, whoami" in text, text
+    assert "add(2, 40) = {'result': 42}" in text, text
+    assert f"'sub': '{authsec.user['sub']}'" in text, text
