@@ -137,8 +137,7 @@ extension Authority {
 
     /// `client`, if its request rate allows one more request now.
     func admitted(_ client: Client, context: CallContext) throws -> Client {
-        let limits = client.agentConfig.rateLimits
-        let perMinute = limits.hasRequestsPerMinute ? limits.requestsPerMinute : 0
+        let perMinute = client.requestsPerMinute
         guard perMinute > 0 else { return client }
         guard let wait = rateLimiter.admit(client.clientID, perMinute: perMinute, now: clock.nanoseconds()) else {
             return client
@@ -427,7 +426,7 @@ extension Authority {
             iss: issuer, sub: client.clientID, aud: audience,
             exp: now + client.accessTokenLifetime, iat: now, jti: Secrets.tokenID(), clientID: client.clientID,
             scope: granted.joined(separator: " "),
-            agent: client.agentConfig.claimsInToken ? AgentClaims(client.agentConfig) : nil)
+            agent: client.agentConfig.claimsInToken ? client.agentClaims : nil)
         guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
             throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
         }
@@ -462,12 +461,16 @@ extension Authority {
             claims = verified
         }
         guard now < claims.exp else { return nil }
+        // Only what the lookups need goes into the closure: capturing the claims would copy (and
+        // retain) every field of them, on the hottest path there is.
+        let jti = claims.jti
+        let grantID = claims.grantID.map(String.init)
+        let clientID = deletedClientRecords.load(ordering: .acquiring) > 0 ? claims.clientID : nil
         // A deleted client's tokens end with it (its record stays until they would have expired).
         let isRefused = try read { txn in
-            try txn.get(Keyspace.revokedTokens, claims.jti) != nil
-                || (claims.grantID != nil && txn.get(Keyspace.revokedTokens, String(claims.grantID!)) != nil)
-                || (deletedClientRecords.load(ordering: .acquiring) > 0
-                    && txn.get(Keyspace.deletedClients, claims.clientID) != nil)
+            try txn.get(Keyspace.revokedTokens, jti) != nil
+                || (grantID != nil && txn.get(Keyspace.revokedTokens, grantID!) != nil)
+                || (clientID != nil && txn.get(Keyspace.deletedClients, clientID!) != nil)
         }
         return isRefused ? nil : claims
     }
@@ -493,8 +496,8 @@ extension Authority {
         // A client introspecting its own token is the token's client: no lookup.
         let agent =
             claims.clientID == caller.clientID
-            ? AgentClaims(caller.agentConfig)
-            : try registeredClient(claims.clientID).flatMap { AgentClaims($0.agentConfig) }
+            ? caller.agentClaims
+            : try registeredClient(claims.clientID).flatMap(\.agentClaims)
         return Introspection(claims: claims, agent: agent)
     }
 

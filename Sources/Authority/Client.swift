@@ -62,6 +62,16 @@ public struct Client: Sendable, Equatable {
     public let appType: AppType
     public let grantTypes: [GrantType]
     public let authMethod: ClientAuthMethod
+    /// The fields every token call reads, copied out once: a dynamic member is a key path
+    /// applied at run time into the message's storage, which costs on the hottest paths.
+    public let clientID: String
+    public let allowedScopes: [String]
+    public let allowedAudiences: [String]
+    public let accessTokenLifetime: Int64
+    /// `agent_config.rate_limits.requests_per_minute`; 0 when not limited.
+    let requestsPerMinute: Int64
+    /// The agent's settings as claims (nil when it has none), for introspection and tokens.
+    let agentClaims: AgentClaims?
 
     /// A client from fields that were validated when stored; an unknown spelling (never written)
     /// reads as the safest choice rather than failing every request of the client.
@@ -70,6 +80,13 @@ public struct Client: Sendable, Equatable {
         appType = AppType(rawValue: fields.appType) ?? .aiAgent
         grantTypes = fields.grantTypes.compactMap(GrantType.init(rawValue:))
         authMethod = ClientAuthMethod(rawValue: fields.tokenEndpointAuthMethod) ?? .clientSecretBasic
+        clientID = fields.clientID
+        allowedScopes = fields.allowedScopes
+        allowedAudiences = fields.allowedAudiences
+        accessTokenLifetime = fields.accessTokenLifetime
+        let limits = fields.agentConfig.rateLimits
+        requestsPerMinute = limits.hasRequestsPerMinute ? limits.requestsPerMinute : 0
+        agentClaims = AgentClaims(fields.agentConfig)
     }
 
     /// A field by its generated name (`client.allowedScopes`, `client.jwksUri`).
