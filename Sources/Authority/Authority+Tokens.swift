@@ -427,11 +427,17 @@ extension Authority {
             exp: now + client.accessTokenLifetime, iat: now, jti: Secrets.tokenID(), clientID: client.clientID,
             scope: granted.joined(separator: " "),
             agent: client.agentConfig.claimsInToken ? client.agentClaims : nil)
+        return TokenGrant(
+            accessToken: try signAccessToken(claims, now: now), expiresIn: client.accessTokenLifetime,
+            scope: claims.scope)
+    }
+
+    /// `claims` signed with the ES256 key active at `now`.
+    func signAccessToken(_ claims: AccessTokenClaims, now: Int64) throws -> String {
         guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
             throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
         }
-        let token = try AccessTokenCodec.sign(claims, with: key)
-        return TokenGrant(accessToken: token, expiresIn: client.accessTokenLifetime, scope: claims.scope)
+        return try AccessTokenCodec.sign(claims, with: key)
     }
 
     /// `names` without those no longer registered; reads the store only after a scope change.

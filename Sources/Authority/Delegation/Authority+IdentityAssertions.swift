@@ -93,11 +93,8 @@ extension Authority {
         let tokenClaims = AccessTokenClaims(
             iss: issuer, sub: user.sub, aud: audiences, exp: now + client.accessTokenLifetime, iat: now,
             jti: Secrets.tokenID(), clientID: client.clientID, scope: scopes.joined(separator: " "))
-        guard let signer = keyRing.withLock({ $0.signer(at: now) }) else {
-            throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
-        }
         return TokenGrant(
-            accessToken: try AccessTokenCodec.sign(tokenClaims, with: signer), expiresIn: client.accessTokenLifetime,
+            accessToken: try signAccessToken(tokenClaims, now: now), expiresIn: client.accessTokenLifetime,
             scope: tokenClaims.scope, issuedTokenType: Self.accessTokenType)
     }
 

@@ -70,11 +70,8 @@ extension Authority {
             iss: issuer, sub: subject.sub, aud: audiences, exp: min(now + client.accessTokenLifetime, subject.exp),
             iat: now, jti: jti, clientID: client.clientID, scope: scopes.joined(separator: " "),
             actors: [client.clientID] + subject.actors)
-        guard let key = keyRing.withLock({ $0.signer(at: now) }) else {
-            throw AuthorityError(.serverError, "no signing key is active", detail: "key ring has no signer")
-        }
         return TokenGrant(
-            accessToken: try AccessTokenCodec.sign(claims, with: key), expiresIn: claims.exp - now,
+            accessToken: try signAccessToken(claims, now: now), expiresIn: claims.exp - now,
             scope: claims.scope, issuedTokenType: Self.accessTokenType)
     }
 

@@ -93,7 +93,7 @@ extension Authority {
         }
         var withMethod = object
         if withMethod["token_endpoint_auth_method"] == nil { withMethod["token_endpoint_auth_method"] = "none" }
-        var metadata: ClientMetadata
+        let metadata: ClientMetadata
         do {
             metadata = try ClientMetadata(withMethod)
         } catch let error as AuthorityError {
@@ -104,22 +104,14 @@ extension Authority {
                 || metadata.fields.tokenEndpointAuthMethod == ClientAuthMethod.privateKeyJWT.rawValue
         else { throw refused("token_endpoint_auth_method must be none or private_key_jwt") }
         guard !metadata.fields.callbacks.isEmpty else { throw refused("redirect_uris is required") }
-        let registrable = try registrableScopes()
-        metadata.fields.allowedScopes =
-            metadata.fields.allowedScopes.isEmpty
-            ? registrable : metadata.fields.allowedScopes.filter(registrable.contains)
-        let now = clock.now()
-        var fields = Client.defaults(filling: metadata.fields, clientID: url, appType: metadata.appType, now: now)
-        fields.grantTypes = fields.grantTypes.filter {
-            $0 == GrantType.authorizationCode.rawValue || $0 == GrantType.refreshToken.rawValue
-        }
-        let base = Client(fields: Client.defaults(clientID: url, appType: metadata.appType, now: now))
         do {
-            return try read { txn in
-                try ClientValidator.validate(fields, base: base) { try txn.get(Keyspace.scopes, $0) != nil }
+            return try registeredFields(metadata, clientID: url, now: clock.now()) {
+                $0.grantTypes = $0.grantTypes.filter {
+                    $0 == GrantType.authorizationCode.rawValue || $0 == GrantType.refreshToken.rawValue
+                }
             }
         } catch let error as AuthorityError {
-            throw refused(ClientMetadata.spelledForRegistration(error).description)
+            throw refused(error.description)
         }
     }
 }

@@ -44,15 +44,10 @@ extension Authority {
         guard wait == 0 else {
             throw AuthorityError(.rateLimited, "too many registrations from this address", retryAfter: wait)
         }
-        var metadata = try ClientMetadata.parse(body)
-        let registrable = try registrableScopes()
-        metadata.fields.allowedScopes =
-            metadata.fields.allowedScopes.isEmpty
-            ? registrable : metadata.fields.allowedScopes.filter(registrable.contains)
         let clientID = Secrets.clientID()
-        var fields = Client.defaults(filling: metadata.fields, clientID: clientID, appType: metadata.appType, now: now)
-        fields.registeredAt = now
-        let client = try registrationChecked(fields, clientID: clientID, appType: metadata.appType, now: now)
+        let client = try registeredFields(try ClientMetadata.parse(body), clientID: clientID, now: now) {
+            $0.registeredAt = now
+        }
         let secret = client.authMethod.usesSecret ? Secrets.clientSecret() : nil
         let accessToken = Secrets.opaqueToken()
         let fingerprint = client.isConfidential ? nil : Self.fingerprint(of: client)
@@ -105,11 +100,19 @@ extension Authority {
         return try existingScopes(candidates.filter { !Scopes.reserved.contains($0) }.uniqued())
     }
 
-    /// `fields` checked by the one client rule, its errors spelled as RFC 7591 names the fields.
-    private func registrationChecked(_ fields: Authsec_V1_Client, clientID: String, appType: AppType, now: Int64)
-        throws -> Client
-    {
-        let base = Client(fields: Client.defaults(clientID: clientID, appType: appType, now: now))
+    /// The client `metadata` describes, as a registration makes it: only the registrable scopes
+    /// (all of them when it asks for none), the type's defaults, `adjust`ed (the server-set
+    /// fields), then checked by the one client rule, its errors spelled as RFC 7591 names the fields.
+    func registeredFields(
+        _ metadata: ClientMetadata, clientID: String, now: Int64, adjust: (inout Authsec_V1_Client) -> Void = { _ in }
+    ) throws -> Client {
+        var given = metadata.fields
+        let registrable = try registrableScopes()
+        given.allowedScopes =
+            given.allowedScopes.isEmpty ? registrable : given.allowedScopes.filter(registrable.contains)
+        var fields = Client.defaults(filling: given, clientID: clientID, appType: metadata.appType, now: now)
+        adjust(&fields)
+        let base = Client(fields: Client.defaults(clientID: clientID, appType: metadata.appType, now: now))
         do {
             return try read { txn in
                 try ClientValidator.validate(fields, base: base) { try txn.get(Keyspace.scopes, $0) != nil }
@@ -147,19 +150,15 @@ extension Authority {
     {
         let now = clock.now()
         let current = try registeredClient(clientID, accessToken: accessToken)
-        var metadata = try ClientMetadata.parse(body)
+        let metadata = try ClientMetadata.parse(body)
         let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
         guard (object?["client_id"] as? String) == clientID else {
             throw AuthorityError(.invalidRequest, "client_id: must be given and equal the registered client's")
         }
-        let registrable = try registrableScopes()
-        metadata.fields.allowedScopes =
-            metadata.fields.allowedScopes.isEmpty
-            ? registrable : metadata.fields.allowedScopes.filter(registrable.contains)
-        var fields = Client.defaults(filling: metadata.fields, clientID: clientID, appType: metadata.appType, now: now)
-        fields.createdAt = current.createdAt
-        fields.registeredAt = current.registeredAt
-        let client = try registrationChecked(fields, clientID: clientID, appType: metadata.appType, now: now)
+        let client = try registeredFields(metadata, clientID: clientID, now: now) {
+            $0.createdAt = current.createdAt
+            $0.registeredAt = current.registeredAt
+        }
         guard client.isConfidential == current.isConfidential,
             client.authMethod.usesSecret == current.authMethod.usesSecret
         else {
