@@ -17,7 +17,7 @@ struct RegistrationRoute: Sendable {
                 let body = try await Self.body(request)
                 let registration = try await authority.register(
                     body, initialAccessToken: Self.bearer(request), context: context.call)
-                var object = Self.metadata(of: registration.client, issuer: authority.issuer)
+                var object = Self.metadata(of: registration.client)
                 if let secret = registration.secret {
                     object["client_secret"] = secret
                     object["client_secret_expires_at"] = 0
@@ -66,9 +66,12 @@ struct RegistrationRoute: Sendable {
         } catch let error as AuthorityError {
             return Self.error(error)
         } catch is NIOTooManyBytesError {
-            return Self.error(
+            // The rest of the body is not read, so the connection's framing is lost: close it.
+            var response = Self.error(
                 AuthorityError(.invalidClientMetadata, "the metadata exceeds \(Self.maxBodySize) bytes"),
                 status: .contentTooLarge)
+            response.headers[.connection] = "close"
+            return response
         } catch {
             return Self.error(AuthorityError(.invalidRequest, "the request body could not be read"))
         }
@@ -96,13 +99,13 @@ struct RegistrationRoute: Sendable {
 
     /// RFC 7592 §3: what reading or replacing answers, with the registration's own URI.
     static func managed(_ client: Client, _ authority: Authority) -> [String: Any] {
-        var object = metadata(of: client, issuer: authority.issuer)
+        var object = metadata(of: client)
         object["registration_client_uri"] = clientURI(client.clientID, authority)
         return object
     }
 
     /// A client in RFC 7591's names.
-    static func metadata(of client: Client, issuer: String) -> [String: Any] {
+    static func metadata(of client: Client) -> [String: Any] {
         var object: [String: Any] = [
             "client_id": client.clientID,
             "client_id_issued_at": client.registeredAt != 0 ? client.registeredAt : client.createdAt,
