@@ -24,23 +24,15 @@ final class ServerMetrics: Sendable {
 
     /// One door's series.
     struct DoorSeries: Sendable {
-        let requests: [Metrics.Counter]
-        let durations: [Metrics.Timer]
+        /// `authsec_requests_total` and `authsec_request_duration_seconds`, kept per thread.
+        let requests: RequestStats
         let errors: [String: Metrics.Counter]
         let connections: Metrics.Meter
         let refusedConnections: Metrics.Counter
 
         init(door: CallContext.Door, factory: PrometheusMetricsFactory) {
             let name = [("door", door.rawValue)]
-            requests = Call.allCases.map {
-                Metrics.Counter(
-                    label: "authsec_requests_total", dimensions: name + [("call", $0.label)], factory: factory)
-            }
-            durations = Call.allCases.map {
-                Metrics.Timer(
-                    label: "authsec_request_duration_seconds", dimensions: name + [("call", $0.label)],
-                    factory: factory)
-            }
+            requests = RequestStats(door: door.rawValue)
             var errors: [String: Metrics.Counter] = [:]
             for code in AuthorityError.Code.allCases.map(\.rawValue) + [ServerMetrics.otherError] {
                 errors[code] = Metrics.Counter(
@@ -55,9 +47,7 @@ final class ServerMetrics: Sendable {
         /// Counts one answered request of `call` begun at `started` (`DispatchTime` ns), and its
         /// error code if any.
         func record(_ call: Call, since started: UInt64, error: String?) {
-            requests[call.rawValue].increment()
-            let elapsed = DispatchTime.now().uptimeNanoseconds &- started
-            durations[call.rawValue].recordNanoseconds(Int64(truncatingIfNeeded: elapsed))
+            requests.record(call, nanoseconds: DispatchTime.now().uptimeNanoseconds &- started)
             if let error, !error.isEmpty { (errors[error] ?? errors[ServerMetrics.otherError])?.increment() }
         }
     }
@@ -89,7 +79,12 @@ final class ServerMetrics: Sendable {
     func series(_ door: CallContext.Door) -> DoorSeries { door == .http ? http : wire }
 
     /// Everything, in Prometheus's text exposition format.
-    func exposition() -> String { registry.emitToString() }
+    func exposition() -> String {
+        let (wireRequests, wireDurations) = wire.requests.exposition()
+        let (httpRequests, httpDurations) = http.requests.exposition()
+        return registry.emitToString() + "# TYPE authsec_requests_total counter\n" + wireRequests + httpRequests
+            + "# TYPE authsec_request_duration_seconds histogram\n" + wireDurations + httpDurations
+    }
 }
 
 extension ServerMetrics.Call {
