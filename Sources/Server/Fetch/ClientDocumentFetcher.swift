@@ -21,15 +21,12 @@ final class ClientDocumentFetcher: ClientDocumentResolver {
         if case .failure(let error) = failures.withLock({ $0.lookup(url, at: .now, refresh: false) }) { throw error }
         do throws(FetchError) {
             let document = try await fetcher.fetchDocument(url, accept: "application/json", limits: .clientMetadata)
-            guard let text = String(validating: document.body, as: UTF8.self) else {
-                throw FetchError(.malformedResponse, "the document is not UTF-8")
-            }
-            return (text, document.maxAge)
+            return (try FetchedDocument.text(document.body), document.maxAge)
         } catch {
             logger.warning(
                 "client metadata document fetch failed",
                 metadata: [
-                    "client_id": "\((try? FetchURL(url, allowsHTTP: true))?.description ?? "(not a valid URL)")",
+                    "client_id": "\(FetchURL.logged(url))",
                     "reason": "\(error)",
                 ])
             failures.withLock { $0.store(.failure(error), for: url, at: .now) }

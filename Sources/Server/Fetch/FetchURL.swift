@@ -109,6 +109,11 @@ struct FetchURL: Sendable, Equatable, CustomStringConvertible {
         return isDefaultPort ? name : "\(name):\(port)"
     }
 
+    /// `url` as `description` writes it, or a note that it does not parse: for the log.
+    static func logged(_ url: String) -> String {
+        (try? FetchURL(url, allowsHTTP: true))?.description ?? "(not a valid URL)"
+    }
+
     /// Scheme, host, port and path, without the query, which may carry something secret: for the log.
     var description: String {
         let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/"

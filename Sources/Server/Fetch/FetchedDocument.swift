@@ -7,6 +7,14 @@ struct FetchedDocument: Sendable {
     /// `no-cache`; nil when the response says nothing.
     let maxAge: Int64?
 
+    /// `body` as text; a document that is not UTF-8 is a malformed response.
+    static func text(_ body: [UInt8]) throws(FetchError) -> String {
+        guard let text = String(validating: body, as: UTF8.self) else {
+            throw FetchError(.malformedResponse, "the document is not UTF-8")
+        }
+        return text
+    }
+
     static func maxAge(cacheControl: String) -> Int64? {
         var maxAge: Int64?
         for directive in cacheControl.lowercased().split(separator: ",") {

@@ -44,16 +44,12 @@ final class JWKSFetcher: ClientKeyResolver {
         }
         let result: Result<String, FetchError>
         do throws(FetchError) {
-            let body = try await fetch(uri)
-            guard let text = String(validating: body, as: UTF8.self) else {
-                throw FetchError(.malformedResponse, "the document is not UTF-8")
-            }
-            result = .success(text)
+            result = .success(try FetchedDocument.text(try await fetch(uri)))
         } catch {
             logger.warning(
                 "jwks_uri fetch failed",
                 metadata: [
-                    "jwks_uri": "\((try? FetchURL(uri, allowsHTTP: true))?.description ?? "(not a valid URL)")",
+                    "jwks_uri": "\(FetchURL.logged(uri))",
                     "reason": "\(error)",
                 ])
             result = .failure(error)
