@@ -8,8 +8,9 @@ import Synchronization
 
 /// Threads of Linux's idle scheduling class (`SCHED_IDLE`), one per core, for work that must not
 /// delay requests: password hashing. A bcrypt check may take every idle cycle of every core,
-/// yet a thread of the normal class that wakes (an event loop) preempts it at once, so sign-ins
-/// run as fast as the cores allow while token calls keep their latency (BENCHMARKS.md, "People").
+/// yet a thread of the normal class that wakes (an event loop) preempts it within
+/// `PreemptionTicker`'s interval, so sign-ins run as fast as the cores allow while token calls
+/// keep their latency (BENCHMARKS.md, "People").
 ///
 /// An idle-class thread gets almost no time while other processes keep every core busy (its
 /// weight is 3 against a normal thread's 1024): a sign-in could wait minutes. So when the threads
@@ -30,16 +31,18 @@ final class BackgroundThreads: Sendable {
         self.stallLimit = stallLimit
         for index in 0..<max(1, count) {
             let thread = Thread { [self] in
-                Self.lowerPriority()
+                Self.prepareThread(named: "authsec-kdf-\(index)")
+                let ticker = PreemptionTicker()
                 while true {
                     ready.wait()
                     let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
                     lastProgress.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                    ticker.arm()
                     job?()
+                    ticker.disarm()
                     lastProgress.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                 }
             }
-            thread.name = "authsec-kdf-\(index)"
             thread.start()
         }
     }
@@ -85,12 +88,17 @@ final class BackgroundThreads: Sendable {
         }
     }
 
-    /// Moves the calling thread to `SCHED_IDLE` (sched(7)): the fair scheduler preempts such a
-    /// thread whenever a normal one wakes, where a nice-19 thread only loses its share (measured:
-    /// token p99 3.2 ms beside sign-ins at nice 19). Where it cannot be set, the thread falls back
-    /// to nice 19, and failing that runs at normal priority.
-    private static func lowerPriority() {
+    /// Names the calling thread (a name given through `Thread.name` before `start` is not applied
+    /// on Linux, and the thread kept its creator's, an event loop's) and moves it to `SCHED_IDLE`
+    /// (sched(7)): the fair scheduler preempts such a thread whenever a normal one wakes, where a
+    /// nice-19 thread only loses its share (measured: token p99 3.2 ms beside sign-ins at nice 19).
+    /// Where it cannot be set, the thread falls back to nice 19, and failing that runs at normal
+    /// priority. A preemption from another CPU still waits for the thread to enter the kernel,
+    /// which `PreemptionTicker` makes happen while a job runs.
+    private static func prepareThread(named name: String) {
         #if os(Linux)
+            // pthread_setname_np is a GNU extension Glibc's module leaves out; this is its body.
+            try? name.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             var parameters = sched_param()
             parameters.sched_priority = 0
             // SCHED_IDLE is 5 in the Linux ABI; Glibc declares it only under _GNU_SOURCE.

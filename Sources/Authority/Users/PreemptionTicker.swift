@@ -1,0 +1,165 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A per-thread timer that interrupts a `SCHED_IDLE` thread running long pure computation (a
+/// bcrypt hash) every `interval` while armed, and makes it step aside, so that a woken event loop
+/// waits at most about that long behind it instead of up to a scheduler tick or more.
+///
+/// Why (measured with `perf sched` beside sign-ins, BENCHMARKS.md "Sign-ins"): the idle class does
+/// not make a hash yield at once. Under EEVDF an idle-class thread that was kept waiting is owed
+/// time (positive lag, up to ~4 ms of it); when it runs again it pulls the run queue's average
+/// down, a woken event loop counts as not yet eligible, and it waits while the hash repays — event
+/// loops waited 3–4.5 ms behind a hash. A preemption from another CPU is also only noticed when the
+/// hash's thread enters the kernel, which a hash never does by itself.
+///
+/// So each tick enters the kernel (a signal) and steps aside: `sched_yield` while the thread has
+/// had its CPU to itself (cheap, and nothing is owed), and a sleep of a nanosecond — leaving the run
+/// queue, so that whoever waits runs now — for `owedWindow` after any interval in which something
+/// else ran on its CPU. Sleeping always would cost little beside busy event loops but much on an
+/// idle machine, where every sleep idles the CPU (measured: one sign-in 346 ms instead of 145 ms).
+///
+/// Linux only (elsewhere it does nothing). Each instance belongs to the thread that made it.
+struct PreemptionTicker: ~Copyable {
+    #if os(Linux)
+        private var timer: timer_t?
+        private let pacing: UnsafeMutablePointer<Pacing>
+    #endif
+    private let interval: Duration
+
+    /// Makes a disarmed timer aimed at the calling thread. Where one cannot be made, `arm` and
+    /// `disarm` do nothing: the thread then yields at the tick, as before.
+    init(interval: Duration = .microseconds(100)) {
+        self.interval = interval
+        #if os(Linux)
+            pacing = .allocate(capacity: 1)
+            pacing.initialize(to: Pacing())
+            Self.installHandler
+            // Threads started from an event loop or a dispatch queue inherit a mask that blocks
+            // nearly every signal; a blocked signal would stay pending and interrupt nothing.
+            var unblocked = sigset_t()
+            sigemptyset(&unblocked)
+            sigaddset(&unblocked, Self.signal)
+            pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
+            // A sleep of 1 ns would otherwise last the default 50 µs of timer slack.
+            try? "1".write(toFile: "/proc/thread-self/timerslack_ns", atomically: false, encoding: .utf8)
+            var event = sigevent()
+            event.sigev_notify = 4  // SIGEV_THREAD_ID: this thread, not the process
+            event.sigev_signo = Self.signal
+            event.sigev_value.sival_ptr = UnsafeMutableRawPointer(pacing)
+            event._sigev_un._tid = Self.threadID()
+            var made: timer_t?
+            let created = event._sigev_un._tid > 0 && timer_create(CLOCK_MONOTONIC, &event, &made) == 0
+            timer = created ? made : nil
+        #endif
+    }
+
+    deinit {
+        #if os(Linux)
+            if let timer { timer_delete(timer) }
+            pacing.deallocate()
+        #endif
+    }
+
+    /// Starts the interruptions; the thread's own system calls restart after each (`SA_RESTART`).
+    func arm() {
+        #if os(Linux)
+            pacing.pointee.mark()
+            let nanoseconds =
+                Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
+            let period = timespec(tv_sec: nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+            set(itimerspec(it_interval: period, it_value: period))
+        #endif
+    }
+
+    /// How many times the thread has stepped aside since the ticker was made.
+    var steps: Int {
+        #if os(Linux)
+            pacing.pointee.steps
+        #else
+            0
+        #endif
+    }
+
+    /// Stops the interruptions.
+    func disarm() {
+        #if os(Linux)
+            set(itimerspec())
+        #endif
+    }
+
+    #if os(Linux)
+        /// How long after another task ran on the thread's CPU it keeps leaving the run queue: the
+        /// time it may be owed, with margin (EEVDF clamps lag to about one 4 ms tick).
+        static let owedWindow: UInt64 = 8_000_000
+
+        /// What the handler knows of its thread; touched only by that thread and its handler.
+        struct Pacing {
+            var wall: UInt64 = 0
+            var cpu: UInt64 = 0
+            var stepAsideUntil: UInt64 = 0
+            /// How many times the thread stepped aside (read by tests).
+            var steps = 0
+
+            mutating func mark() {
+                wall = Self.clock(CLOCK_MONOTONIC)
+                cpu = Self.clock(CLOCK_THREAD_CPUTIME_ID)
+            }
+
+            /// Steps aside once; called from the signal handler (only async-signal-safe calls).
+            mutating func stepAside() {
+                let now = Self.clock(CLOCK_MONOTONIC)
+                let ran = Self.clock(CLOCK_THREAD_CPUTIME_ID) &- cpu
+                // Less than 90% of the interval on the CPU: something else ran there.
+                if ran &* 10 < (now &- wall) &* 9 { stepAsideUntil = now &+ PreemptionTicker.owedWindow }
+                if now < stepAsideUntil {
+                    var pause = timespec(tv_sec: 0, tv_nsec: 1)
+                    nanosleep(&pause, nil)
+                } else {
+                    sched_yield()
+                }
+                steps &+= 1
+                mark()  // the step itself is not counted as another task's time
+            }
+
+            private static func clock(_ id: clockid_t) -> UInt64 {
+                var time = timespec()
+                clock_gettime(id, &time)
+                return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+            }
+        }
+
+        private func set(_ value: itimerspec) {
+            guard let timer else { return }
+            var value = value
+            timer_settime(timer, 0, &value, nil)
+        }
+
+        /// The calling thread's kernel id: `gettid` is a GNU extension Glibc's module leaves out,
+        /// and `/proc/thread-self` names the thread's directory by it.
+        private static func threadID() -> pid_t {
+            var path = [CChar](repeating: 0, count: 64)
+            let length = readlink("/proc/thread-self", &path, path.count - 1)
+            guard length > 0 else { return 0 }
+            let text = String(decoding: path[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return pid_t(text.split(separator: "/").last ?? "") ?? 0
+        }
+
+        /// A real-time signal no library of ours uses; glibc keeps the lowest ones for itself.
+        private static let signal = __libc_current_sigrtmax() - 2
+
+        /// Installed once for the process; the timer's value names the thread's `Pacing`.
+        private static let installHandler: Void = {
+            var action = sigaction()
+            action.__sigaction_handler.sa_sigaction = { _, info, _ in
+                guard let pointer = info?.pointee._sifields._timer.si_sigval.sival_ptr else { return }
+                pointer.assumingMemoryBound(to: Pacing.self).pointee.stepAside()
+            }
+            action.sa_flags = SA_RESTART | SA_SIGINFO
+            sigemptyset(&action.sa_mask)
+            sigaction(signal, &action, nil)
+        }()
+    #endif
+}
