@@ -17,7 +17,7 @@ import Foundation
 ///
 /// So each tick enters the kernel (a signal) and steps aside: `sched_yield` while the thread has
 /// had its CPU to itself (cheap, and nothing is owed), and a sleep of a nanosecond — leaving the run
-/// queue, so that whoever waits runs now — for `owedWindow` after any interval in which something
+/// queue, so that whoever waits runs now — for 8 ms after any interval in which something
 /// else ran on its CPU. Sleeping always would cost little beside busy event loops but much on an
 /// idle machine, where every sleep idles the CPU (measured: one sign-in 346 ms instead of 145 ms).
 ///
@@ -58,8 +58,9 @@ struct PreemptionTicker: ~Copyable {
 
     deinit {
         #if os(Linux)
+            // `pacing` is not freed: a signal already queued may still name it (a few bytes per
+            // hashing thread, made once).
             if let timer { timer_delete(timer) }
-            pacing.deallocate()
         #endif
     }
 
@@ -91,10 +92,6 @@ struct PreemptionTicker: ~Copyable {
     }
 
     #if os(Linux)
-        /// How long after another task ran on the thread's CPU it keeps leaving the run queue: the
-        /// time it may be owed, with margin (EEVDF clamps lag to about one 4 ms tick).
-        static let owedWindow: UInt64 = 8_000_000
-
         /// What the handler knows of its thread; touched only by that thread and its handler.
         struct Pacing {
             var wall: UInt64 = 0
@@ -102,6 +99,10 @@ struct PreemptionTicker: ~Copyable {
             var stepAsideUntil: UInt64 = 0
             /// How many times the thread stepped aside (read by tests).
             var steps = 0
+            /// How long after another task ran on the thread's CPU it keeps leaving the run queue:
+            /// the time it may be owed, with margin (EEVDF clamps lag to about one 4 ms tick). A
+            /// stored value, so that the handler touches no global (whose first use may lock).
+            let owedWindow: UInt64 = 8_000_000
 
             mutating func mark() {
                 wall = Self.clock(CLOCK_MONOTONIC)
@@ -113,7 +114,7 @@ struct PreemptionTicker: ~Copyable {
                 let now = Self.clock(CLOCK_MONOTONIC)
                 let ran = Self.clock(CLOCK_THREAD_CPUTIME_ID) &- cpu
                 // Less than 90% of the interval on the CPU: something else ran there.
-                if ran &* 10 < (now &- wall) &* 9 { stepAsideUntil = now &+ PreemptionTicker.owedWindow }
+                if ran &* 10 < (now &- wall) &* 9 { stepAsideUntil = now &+ owedWindow }
                 if now < stepAsideUntil {
                     var pause = timespec(tv_sec: 0, tv_nsec: 1)
                     nanosleep(&pause, nil)
