@@ -33,6 +33,17 @@ import Testing
         #endif
     }
 
+    @Test func theTickersSignalSentByAnotherProcessIsIgnored() async throws {
+        #if os(Linux)
+            _ = PreemptionTicker()  // installs the handler
+            // `sigqueue` carries a value where a timer's signal carries the ticker's state; taken
+            // for that state, this one would be read at address 8 and crash the process.
+            let signal = __libc_current_sigrtmax() - 2
+            #expect(sigqueue(getpid(), signal, sigval(sival_ptr: UnsafeMutableRawPointer(bitPattern: 8))) == 0)
+            try await Task.sleep(for: .milliseconds(50))
+        #endif
+    }
+
     @Test func hashingThreadsAreNamedAndInTheIdleClass() async throws {
         #if os(Linux)
             let threads = BackgroundThreads(count: 1)
