@@ -26,14 +26,17 @@ struct PreemptionTicker: ~Copyable {
     #if os(Linux)
         private var timer: timer_t?
         private let pacing: UnsafeMutablePointer<Pacing>
+        /// The timer's setting while armed: every `interval`, starting one `interval` from now.
+        private let armed: itimerspec
     #endif
-    private let interval: Duration
 
     /// Makes a disarmed timer aimed at the calling thread. Where one cannot be made, `arm` and
     /// `disarm` do nothing: the thread then yields at the tick, as before.
     init(interval: Duration = .microseconds(100)) {
-        self.interval = interval
         #if os(Linux)
+            let (seconds, attoseconds) = interval.components
+            let period = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+            armed = itimerspec(it_interval: period, it_value: period)
             pacing = .allocate(capacity: 1)
             pacing.initialize(to: Pacing())
             Self.installHandler
@@ -68,10 +71,7 @@ struct PreemptionTicker: ~Copyable {
     func arm() {
         #if os(Linux)
             pacing.pointee.mark()
-            let nanoseconds =
-                Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
-            let period = timespec(tv_sec: nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
-            set(itimerspec(it_interval: period, it_value: period))
+            set(armed)
         #endif
     }
 
