@@ -4,7 +4,9 @@ import Synchronization
 
 /// Audit events and usage counts gathered in memory between flushes (every second, and at
 /// shutdown; `Authority.flushCounters`), so a token request pays a dictionary increment under its
-/// thread's lock (one of 16), never a store write.
+/// thread's lock (one of 16), never a store write. By thread, not by client: the event loops then
+/// never share a lock even when one client sends everything (a contended lock cost a hot
+/// introspection 7%); `take` adds up what several shards hold for one client.
 ///
 /// Bounded: each shard holds at most `maxEntriesPerShard` pending audit entries and as many usage
 /// entries. Past that, audit events are counted as dropped (one `audit.dropped` event tells how
@@ -61,28 +63,12 @@ final class ActivityRecorder: Sendable {
     /// Ids and peers longer than this are cut in audit events (a claimed client id is caller input).
     static let maxFieldLength = 128
 
-    final class LockedShard: Sendable {
-        let pending = Mutex(Pending())
-    }
-
-    private let shards = (0..<shardCount).map { _ in LockedShard() }
+    private let shards = ThreadShards(count: shardCount) { Pending() }
     /// Whether audit events are kept (`--audit-retention` 0 turns them off; usage is always counted).
     let isAuditOn: Bool
 
     init(isAuditOn: Bool) {
         self.isAuditOn = isAuditOn
-    }
-
-    /// The calling thread's shard. By thread, not by client: the event loops then seldom share a
-    /// lock even when one client sends everything (a contended lock cost a hot introspection 7%);
-    /// `take` adds up what several shards hold for one client.
-    private var currentShard: LockedShard {
-        #if canImport(Glibc)
-            let thread = UInt(pthread_self())
-        #else
-            let thread = UInt(bitPattern: pthread_self())
-        #endif
-        return shards[Int((thread &* 0x9E37_79B9_7F4A_7C15) >> (UInt.bitWidth - 4)) % Self.shardCount]
     }
 
     /// Counts one hot-path event into its second's aggregate. With the audit log on, the usage
@@ -101,7 +87,7 @@ final class ActivityRecorder: Sendable {
         let key = AggregateKey(
             second: now, type: type, outcome: outcome, actor: actor == clientID ? "" : Self.cut(actor),
             clientID: clientID, door: context.door, peer: Self.cut(context.peer))
-        currentShard.pending.withLock { pending in
+        shards.current.state.withLock { pending in
             if let count = pending.aggregates[key] {
                 pending.aggregates[key] = count + 1
             } else if pending.aggregates.count + pending.singles.count < Self.maxEntriesPerShard {
@@ -124,7 +110,7 @@ final class ActivityRecorder: Sendable {
 
     /// Adds to a client's counters of the hour, without an audit event.
     func addUsage(_ clientID: String, now: Int64, _ change: (inout UsageCounts) -> Void) {
-        currentShard.pending.withLock { Self.add(change, clientID: clientID, now: now, to: &$0) }
+        shards.current.state.withLock { Self.add(change, clientID: clientID, now: now, to: &$0) }
     }
 
     private static func add(
@@ -138,7 +124,7 @@ final class ActivityRecorder: Sendable {
     /// Keeps one event (not aggregated) until the next flush.
     func record(_ event: Authsec_V1_AuditEvent) {
         guard isAuditOn else { return }
-        currentShard.pending.withLock { pending in
+        shards.current.state.withLock { pending in
             if pending.aggregates.count + pending.singles.count < Self.maxEntriesPerShard {
                 pending.singles.append(event)
             } else {
@@ -154,8 +140,8 @@ final class ActivityRecorder: Sendable {
         var dropped: UInt64 = 0
         var aggregates: [AggregateKey: UInt64] = [:]
         var usage: [UsageKey: UsageCounts] = [:]
-        for shard in shards {
-            let pending = shard.pending.withLock { pending in
+        for shard in shards.all {
+            let pending = shard.state.withLock { pending in
                 defer { pending = Pending() }
                 return pending
             }

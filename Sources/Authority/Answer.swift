@@ -36,6 +36,10 @@ public enum Answer<Value: Sendable>: Sendable {
 
     /// Transforms the value, inline when this answer is ready.
     public func map<Next>(_ transform: @escaping @Sendable (Value) throws -> Next) -> Answer<Next> {
-        then { .ready(.success(try transform($0))) }
+        switch self {
+        case .ready(.success(let value)): .ready(Result { try transform(value) })
+        case .ready(.failure(let error)): .ready(.failure(error))
+        case .pending(let work): .pending { try transform(try await work()) }
+        }
     }
 }

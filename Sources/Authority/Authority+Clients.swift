@@ -37,7 +37,7 @@ extension Authority {
         // Validate against a snapshot first for a precise error without queuing a write; scopes are
         // checked again inside the write so a concurrent scope deletion cannot slip through.
         let client = try read { txn in
-            let scopeExists = { (name: String) in try txn.get(Keyspace.scopes, name) != nil }
+            let scopeExists = { (name: String) in try txn.contains(Keyspace.scopes, name) }
             guard change.givesWhatHasValues else {
                 return try ClientValidator.apply(change, to: base, scopeExists: scopeExists)
             }
@@ -51,12 +51,12 @@ extension Authority {
         let hash = secret.map(Secrets.hash)
         try await write { txn in
             for scope in client.allowedScopes where !ClientValidator.oidcScopes.contains(scope) {
-                guard try txn.get(Keyspace.scopes, scope) != nil else {
+                guard try txn.contains(Keyspace.scopes, scope) else {
                     throw AuthorityError(
                         .invalidClientMetadata, "allowed_scopes: scope '\(scope)' does not exist; create it first")
                 }
             }
-            guard try txn.get(Keyspace.clients, client.clientID) == nil else {
+            guard try !txn.contains(Keyspace.clients, client.clientID) else {
                 throw AuthorityError(.alreadyExists, "client \(client.clientID) already exists")
             }
             try Self.index(txn, clientID: client.clientID, from: nil, to: client)
@@ -125,7 +125,7 @@ extension Authority {
             }
             try caller.requireHolds(record.client.allowedScopes, of: clientID, "change")
             var client = try ClientValidator.apply(change, to: Client(record: record)) {
-                try txn.get(Keyspace.scopes, $0) != nil
+                try txn.contains(Keyspace.scopes, $0)
             }
             try caller.requireHolds(client.allowedScopes, of: clientID, "change")
             if clientID == caller.clientID {

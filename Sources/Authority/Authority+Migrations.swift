@@ -65,7 +65,7 @@ extension Authority {
                     record.allowedScopes.append(Scopes.introspectAny)
                     try txn.put(clientRecords, clientID, record)
                 }
-                if try txn.get(Keyspace.meta, "admin_client_id") == nil {
+                if try !txn.contains(Keyspace.meta, "admin_client_id") {
                     try txn.put(Keyspace.meta, "admin_client_id", Array(clientID.utf8))
                 }
             }
@@ -186,7 +186,7 @@ extension Authority {
 
     /// Registers every built-in scope that is missing.
     static func putBuiltInScopes(_ txn: WriteTransaction, now: Int64) throws {
-        for (name, description) in Scopes.builtIn where try txn.get(Keyspace.scopes, name) == nil {
+        for (name, description) in Scopes.builtIn where try !txn.contains(Keyspace.scopes, name) {
             var scope = Authsec_Store_V1_ScopeRecord()
             scope.name = name
             scope.description_p = description

@@ -26,7 +26,7 @@ extension Authority {
         let scope = Scope(name: name, description: description, createdAt: clock.now())
         defer { caches.scopesChanged() }
         try await write { txn in
-            guard try txn.get(Keyspace.scopes, name) == nil else {
+            guard try !txn.contains(Keyspace.scopes, name) else {
                 throw AuthorityError(.alreadyExists, "scope \(name) already exists")
             }
             var record = Authsec_Store_V1_ScopeRecord()
@@ -56,7 +56,7 @@ extension Authority {
         }
         defer { caches.scopesChanged() }
         try await write { txn in
-            guard try txn.get(Keyspace.scopes, name) != nil else {
+            guard try txn.contains(Keyspace.scopes, name) else {
                 throw AuthorityError(.notFound, "scope \(name) does not exist")
             }
             // A client allowed a missing scope could not be updated, and its default tokens

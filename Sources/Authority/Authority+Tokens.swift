@@ -474,9 +474,9 @@ extension Authority {
         let clientID = deletedClientRecords.load(ordering: .acquiring) > 0 ? claims.clientID : nil
         // A deleted client's tokens end with it (its record stays until they would have expired).
         let isRefused = try read { txn in
-            try txn.get(Keyspace.revokedTokens, jti) != nil
-                || (grantID != nil && txn.get(Keyspace.revokedTokens, grantID!) != nil)
-                || (clientID != nil && txn.get(Keyspace.deletedClients, clientID!) != nil)
+            try txn.contains(Keyspace.revokedTokens, jti)
+                || (grantID != nil && txn.contains(Keyspace.revokedTokens, grantID!))
+                || (clientID != nil && txn.contains(Keyspace.deletedClients, clientID!))
         }
         return isRefused ? nil : claims
     }

@@ -110,7 +110,7 @@ public final class Authority: Sendable {
 
     /// Whether `store` has been initialized.
     public static func isInitialized(_ store: Store) throws -> Bool {
-        try store.read { try $0.get(Keyspace.meta, "schema_version") != nil }
+        try store.read { try $0.contains(Keyspace.meta, "schema_version") }
     }
 
     /// Whether the store holds secrets sealed with a master key (schema version 3 on), so that
@@ -148,7 +148,7 @@ public final class Authority: Sendable {
         admin.allowedScopes = Scopes.management + [Scopes.introspectAny]
         let adminRecord = Client(fields: admin).record(secretHashes: [Secrets.hash(secret)])
         try await store.write { txn in
-            guard try txn.get(Keyspace.meta, "schema_version") == nil else {
+            guard try !txn.contains(Keyspace.meta, "schema_version") else {
                 throw AuthorityError(.failedPrecondition, "the data directory is already initialized")
             }
             try txn.put(Keyspace.meta, "schema_version", Self.encode(Keyspace.schemaVersion))

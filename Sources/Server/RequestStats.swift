@@ -1,9 +1,6 @@
+import Authority
 import Dispatch
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// One door's answered requests and their durations, by call: `authsec_requests_total` and the
 /// `authsec_request_duration_seconds` histogram, in Prometheus's text format.
@@ -25,12 +22,8 @@ final class RequestStats: Sendable {
         var sums = [UInt64](repeating: 0, count: ServerMetrics.Call.allCases.count)
     }
 
-    final class LockedShard: Sendable {
-        let state = Mutex(Shard())
-    }
-
     private let door: String
-    private let shards = (0..<shardCount).map { _ in LockedShard() }
+    private let shards = ThreadShards(count: shardCount) { Shard() }
 
     init(door: String) {
         self.door = door
@@ -40,26 +33,16 @@ final class RequestStats: Sendable {
         var bucket = 0
         while bucket < Self.bounds.count, nanoseconds > Self.bounds[bucket] { bucket += 1 }
         let index = call.rawValue * (Self.bounds.count + 1) + bucket
-        shard().state.withLock {
+        shards.current.state.withLock {
             $0.buckets[index] &+= 1
             $0.sums[call.rawValue] &+= nanoseconds
         }
     }
 
-    /// The calling thread's shard: the event loops then seldom share a lock.
-    private func shard() -> LockedShard {
-        #if canImport(Darwin)
-            let thread = UInt(bitPattern: pthread_self())
-        #else
-            let thread = UInt(pthread_self())
-        #endif
-        return shards[Int((thread &* 0x9E37_79B9_7F4A_7C15) >> (UInt.bitWidth - 4)) % Self.shardCount]
-    }
-
     /// The shards added up.
     private func total() -> Shard {
         var total = Shard()
-        for shard in shards {
+        for shard in shards.all {
             shard.state.withLock { part in
                 for index in total.buckets.indices { total.buckets[index] &+= part.buckets[index] }
                 for index in total.sums.indices { total.sums[index] &+= part.sums[index] }

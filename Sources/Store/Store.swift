@@ -136,14 +136,30 @@ struct ReadSlot: @unchecked Sendable {
     let txn: OpaquePointer
 }
 
+/// The handles of a store's named databases, valid while its `Environment` lives.
+struct DatabaseHandles {
+    private let base: UnsafeMutableBufferPointer<MDB_dbi>
+
+    init(_ handles: [MDB_dbi]) {
+        base = .allocate(capacity: handles.count)
+        _ = base.initialize(from: handles)
+    }
+
+    subscript(index: Int) -> MDB_dbi { base[index] }
+
+    func deallocate() { base.deallocate() }
+}
+
 /// The LMDB environment, its named databases and the directory lock.
 final class Environment: @unchecked Sendable {
-    // Safe: `env` and `dbis` are set once in init and never mutated; LMDB documents the environment
-    // handle as shareable across threads, and each transaction made from it is used by one thread
-    // at a time (read slots via the pool, write transactions only on the writer's queue).
-    // `closed` is an atomic.
+    // Safe: `env` and `dbis` are set once in init and never mutated (`dbis` is freed in deinit,
+    // when no transaction can be running); LMDB documents the environment handle as shareable
+    // across threads, and each transaction made from it is used by one thread at a time (read
+    // slots via the pool, write transactions only on the writer's queue). `closed` is an atomic.
     let env: OpaquePointer
-    let dbis: [MDB_dbi]
+    /// The named databases' handles, by table index. Unmanaged memory rather than an array: every
+    /// read would otherwise retain one array from all event loops, an atomic on a shared cache line.
+    let dbis: DatabaseHandles
     private let lockDescriptor: Int32
     private let closed = Atomic<Bool>(false)
 
@@ -185,7 +201,7 @@ final class Environment: @unchecked Sendable {
                 handles.append(dbi)
             }
             try check(mdb_txn_commit(txn))
-            dbis = handles
+            dbis = DatabaseHandles(handles)
         } catch {
             if env != nil { mdb_env_close(env) }
             flock(descriptor, LOCK_UN)
@@ -194,6 +210,10 @@ final class Environment: @unchecked Sendable {
         }
         // mdb_env_create succeeded, so env is set.
         self.env = env!
+    }
+
+    deinit {
+        dbis.deallocate()
     }
 
     func close() {

@@ -7,7 +7,7 @@ import Foundation
 /// except the decoded records (which own their bytes).
 public struct ReadTransaction {
     let txn: OpaquePointer
-    let dbis: [MDB_dbi]
+    let dbis: DatabaseHandles
 
     /// The record stored under `key`, or nil.
     public func get<R>(_ table: Table<R>, _ key: String) throws -> R? {
@@ -22,6 +22,16 @@ public struct ReadTransaction {
     func get<R>(_ table: Table<R>, rawKey: UnsafeRawBufferPointer) throws -> R? {
         guard let bytes = try lookup(dbis[table.index], rawKey) else { return nil }
         return try Self.decode(R.self, bytes, table: table.name)
+    }
+
+    /// Whether a record is stored under `key`; decodes nothing.
+    public func contains<R>(_ table: Table<R>, _ key: String) throws -> Bool {
+        try key.withBytes { try lookup(dbis[table.index], $0) != nil }
+    }
+
+    /// Whether a value is stored under `key` in a raw table.
+    public func contains(_ table: RawTable, _ key: String) throws -> Bool {
+        try key.withBytes { try lookup(dbis[table.index], $0) != nil }
     }
 
     /// The raw value stored under `key` in a raw table, or nil.
@@ -98,7 +108,7 @@ public struct ReadTransaction {
 /// A write view of the store inside one batched write; every change commits or none does.
 public struct WriteTransaction {
     let txn: OpaquePointer
-    let dbis: [MDB_dbi]
+    let dbis: DatabaseHandles
 
     /// Reads see this transaction's own earlier writes.
     public var reader: ReadTransaction { ReadTransaction(txn: txn, dbis: dbis) }
@@ -106,6 +116,8 @@ public struct WriteTransaction {
     public func get<R>(_ table: Table<R>, _ key: String) throws -> R? { try reader.get(table, key) }
     public func get<R>(_ table: Table<R>, rawKey: [UInt8]) throws -> R? { try reader.get(table, rawKey: rawKey) }
     public func get(_ table: RawTable, _ key: String) throws -> [UInt8]? { try reader.get(table, key) }
+    public func contains<R>(_ table: Table<R>, _ key: String) throws -> Bool { try reader.contains(table, key) }
+    public func contains(_ table: RawTable, _ key: String) throws -> Bool { try reader.contains(table, key) }
 
     public func put<R>(_ table: Table<R>, _ key: String, _ record: R) throws {
         try key.withBytes { try put(dbis[table.index], $0, try record.storeBytes()) }

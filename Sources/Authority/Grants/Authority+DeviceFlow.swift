@@ -54,7 +54,7 @@ extension Authority {
             let stored = record
             return .pending {
                 let userCode = try await self.write { txn -> String in
-                    guard let free = try candidates.first(where: { try txn.get(Keyspace.userCodes, $0) == nil }) else {
+                    guard let free = try candidates.first(where: { try !txn.contains(Keyspace.userCodes, $0) }) else {
                         throw AuthorityError(.temporarilyUnavailable, "no free user code; try again")
                     }
                     var record = stored

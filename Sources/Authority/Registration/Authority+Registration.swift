@@ -59,7 +59,7 @@ extension Authority {
                 return Registration(client: Client(record: record), secret: nil, accessToken: nil)
             }
             for scope in client.allowedScopes where !ClientValidator.oidcScopes.contains(scope) {
-                guard try txn.get(Keyspace.scopes, scope) != nil else {
+                guard try txn.contains(Keyspace.scopes, scope) else {
                     throw AuthorityError(.invalidClientMetadata, "scope: '\(scope)' no longer exists")
                 }
             }
@@ -115,7 +115,7 @@ extension Authority {
         let base = Client(fields: Client.defaults(clientID: clientID, appType: metadata.appType, now: now))
         do {
             return try read { txn in
-                try ClientValidator.validate(fields, base: base) { try txn.get(Keyspace.scopes, $0) != nil }
+                try ClientValidator.validate(fields, base: base) { try txn.contains(Keyspace.scopes, $0) }
             }
         } catch let error as AuthorityError {
             throw ClientMetadata.spelledForRegistration(error)

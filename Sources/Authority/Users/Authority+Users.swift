@@ -32,8 +32,8 @@ extension Authority {
         record.updatedAt = record.createdAt
         let stored = record
         try await write { txn in
-            guard try txn.get(Keyspace.usernames, key) == nil else { throw Self.usernameTaken(username) }
-            guard try txn.get(Keyspace.users, stored.sub) == nil else {
+            guard try !txn.contains(Keyspace.usernames, key) else { throw Self.usernameTaken(username) }
+            guard try !txn.contains(Keyspace.users, stored.sub) else {
                 throw AuthorityError(.alreadyExists, "user \(stored.sub) already exists")
             }
             var index = Authsec_Store_V1_UsernameRecord()
