@@ -34,6 +34,15 @@ public enum Answer<Value: Sendable>: Sendable {
         }
     }
 
+    /// The result when this answer is ready, else nil.
+    ///
+    /// Hot paths continue a ready answer inline with it: the closure `then` or `map` takes is
+    /// formed before they look, and forming it allocates a context and retains what it captures
+    /// (the authority itself, shared by every event loop) although only a pending answer needs it.
+    public var readyResult: Result<Value, any Error>? {
+        if case .ready(let result) = self { result } else { nil }
+    }
+
     /// Transforms the value, inline when this answer is ready.
     public func map<Next>(_ transform: @escaping @Sendable (Value) throws -> Next) -> Answer<Next> {
         switch self {

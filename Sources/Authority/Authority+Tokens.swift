@@ -297,9 +297,9 @@ extension Authority {
     public func token(_ request: TokenRequest, context: CallContext = .inProcess) -> Answer<TokenGrant> {
         .deciding {
             try checkGrantParameter(request)
-            return authenticate(request.credentials, context: context).then { client in
-                self.grant(request, to: client, context: context)
-            }
+            let client = authenticate(request.credentials, context: context)
+            if let ready = client.readyResult { return grant(request, to: try ready.get(), context: context) }
+            return client.then { client in self.grant(request, to: client, context: context) }
         }
     }
 
@@ -487,7 +487,11 @@ extension Authority {
     public func introspect(token: String, credentials: ClientCredentials, context: CallContext = .inProcess)
         -> Answer<Introspection>
     {
-        authenticate(credentials, context: context).map { try self.introspect(token: token, caller: $0) }
+        let caller = authenticate(credentials, context: context)
+        if let ready = caller.readyResult {
+            return .ready(Result { try introspect(token: token, caller: try ready.get()) })
+        }
+        return caller.map { try self.introspect(token: token, caller: $0) }
     }
 
     private func introspect(token: String, caller: Client) throws -> Introspection {

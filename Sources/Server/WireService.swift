@@ -27,13 +27,19 @@ public struct WireService: Sendable {
         )
             -> Settled<Authsec_V1_Response>
         {
-            answer.settled(
-                { value in
-                    var response = Authsec_V1_Response()
-                    response.id = id
-                    fill(&response, value)
-                    return response
-                }, failure: { self.response(for: $0, id: id) })
+            @Sendable func filled(_ value: Value) -> Authsec_V1_Response {
+                var response = Authsec_V1_Response()
+                response.id = id
+                fill(&response, value)
+                return response
+            }
+            // A ready answer is written without forming the closures a pending one needs: each
+            // would allocate and retain this service (and so the authority) from every event loop.
+            switch answer.readyResult {
+            case .success(let value)?: return .now(filled(value))
+            case .failure(let error)?: return .now(response(for: error, id: id))
+            case nil: return answer.settled(filled, failure: { self.response(for: $0, id: id) })
+            }
         }
         do {
             switch request.call {

@@ -178,7 +178,13 @@ func storeError(_ rc: Int32) -> StoreError {
 
 extension String {
     /// The key's UTF-8 bytes, without a copy where the string is native.
+    ///
+    /// Borrowed where the storage is contiguous: `withUTF8` mutates, so calling it retains the
+    /// string, and a key such as a cached token's `jti` is shared by every event loop.
     func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        if let result = try utf8.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
         var copy = self
         return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }
