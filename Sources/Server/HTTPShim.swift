@@ -131,52 +131,80 @@ struct HTTPShim: Sendable {
         -> Settled<FormReply>
     {
         guard let authority = authority.value else { return .now(startingReply) }
-        let failure: @Sendable (any Error) -> FormReply = { self.errorReply($0, authorization: authorization) }
         do {
             switch endpoint {
             case .token:
-                return authority.token(try tokenRequest(form, authorization), context: context).settled(
-                    { self.tokenReply($0) },
-                    failure: { error in
-                        var reply = failure(error)
-                        // RFC 8628 §3.5 and RFC 6749 §5.2: a denied device request is a 400 here.
-                        if reply.error == AuthorityError.Code.accessDenied.rawValue { reply.status = .badRequest }
-                        return reply
-                    })
+                // RFC 8628 §3.5 and RFC 6749 §5.2: a denied device request is a 400 here.
+                return settle(
+                    authority.token(try tokenRequest(form, authorization), context: context),
+                    authorization: authorization, deniedIsBadRequest: true
+                ) { shim, grant in shim.tokenReply(grant) }
             case .introspect:
                 // Authority refuses an empty token (invalid_request).
-                return authority.introspect(
-                    token: form["token"] ?? "", credentials: try credentials(form, authorization), context: context
-                )
-                .settled({ self.introspectionReply($0) }, failure: failure)
+                return settle(
+                    authority.introspect(
+                        token: form["token"] ?? "", credentials: try credentials(form, authorization), context: context),
+                    authorization: authorization
+                ) { shim, answer in shim.introspectionReply(answer) }
             case .revoke:
-                return authority.revoke(
-                    token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
-                    credentials: try credentials(form, authorization), context: context
-                ).settled({ _ in FormReply(status: .ok, body: "{}") }, failure: failure)
+                return settle(
+                    authority.revoke(
+                        token: form["token"] ?? "", tokenTypeHint: form["token_type_hint"],
+                        credentials: try credentials(form, authorization), context: context),
+                    authorization: authorization
+                ) { _, _ in FormReply(status: .ok, body: "{}") }
             case .par:
-                return authority.pushAuthorizationRequest(
-                    form.fields, credentials: try credentials(form, authorization), context: context
-                ).settled(
-                    { pushed in
-                        var body = #"{"request_uri":"#
-                        append(pushed.requestURI, to: &body)
-                        return FormReply(status: .created, body: body + #","expires_in":\#(pushed.expiresIn)}"#)
-                    }, failure: failure)
+                return settle(
+                    authority.pushAuthorizationRequest(
+                        form.fields, credentials: try credentials(form, authorization), context: context),
+                    authorization: authorization
+                ) { _, pushed in
+                    var body = #"{"request_uri":"#
+                    append(pushed.requestURI, to: &body)
+                    return FormReply(status: .created, body: body + #","expires_in":\#(pushed.expiresIn)}"#)
+                }
             case .deviceAuthorization:
-                return authority.authorizeDevice(
-                    scope: form["scope"], resources: form.all("resource"),
-                    credentials: try credentials(form, authorization), context: context
-                ).settled({ self.deviceReply($0) }, failure: failure)
+                return settle(
+                    authority.authorizeDevice(
+                        scope: form["scope"], resources: form.all("resource"),
+                        credentials: try credentials(form, authorization), context: context),
+                    authorization: authorization
+                ) { shim, device in shim.deviceReply(device) }
             case .charge:
                 let token = form["token"] ?? ""
                 let amount = try Self.amount(form["amount"])
-                return authority.authenticate(try credentials(form, authorization), context: context).map {
-                    try authority.charge(token: token, amount: amount, by: $0, context: context)
-                }.settled({ self.chargeReply($0) }, failure: failure)
+                return settle(
+                    authority.authenticate(try credentials(form, authorization), context: context).map {
+                        try authority.charge(token: token, amount: amount, by: $0, context: context)
+                    },
+                    authorization: authorization
+                ) { shim, charge in shim.chargeReply(charge) }
             }
         } catch {
-            return .now(failure(error))
+            return .now(errorReply(error, authorization: authorization))
+        }
+    }
+
+    /// `answer` as a reply: `reply` for its value, `errorReply` for its error.
+    ///
+    /// `reply` gets the shim as an argument rather than capturing it, and a ready answer is
+    /// replied to inline: a closure over the shim would copy it (retaining the authority, the
+    /// logger and the metrics, which every event loop shares) on every request.
+    private func settle<Value>(
+        _ answer: Answer<Value>, authorization: String?, deniedIsBadRequest: Bool = false,
+        _ reply: @escaping @Sendable (HTTPShim, Value) -> FormReply
+    ) -> Settled<FormReply> {
+        @Sendable func failure(_ error: any Error) -> FormReply {
+            var failed = errorReply(error, authorization: authorization)
+            if deniedIsBadRequest, failed.error == AuthorityError.Code.accessDenied.rawValue {
+                failed.status = .badRequest
+            }
+            return failed
+        }
+        switch answer.readyResult {
+        case .success(let value)?: return .now(reply(self, value))
+        case .failure(let error)?: return .now(failure(error))
+        case nil: return answer.settled({ reply(self, $0) }, failure: failure)
         }
     }
 
