@@ -44,6 +44,22 @@ public struct AccessTokenClaims: Sendable, Equatable, Decodable {
         }
     }
 
+    /// These claims with strings and arrays of their own. A copy of a struct shares its fields'
+    /// buffers, so every holder retains the same reference counts; a cache's per-thread copy must not.
+    var ownedCopy: AccessTokenClaims {
+        var copy = self
+        copy.iss = iss.ownedCopy
+        copy.sub = sub.ownedCopy
+        copy.aud = aud.map(\.ownedCopy)
+        copy.jti = jti.ownedCopy
+        copy.clientID = clientID.ownedCopy
+        copy.scope = scope.ownedCopy
+        copy.agent = agent?.ownedCopy
+        copy.actors = actors.map(\.ownedCopy)
+        copy.mayAct = mayAct?.ownedCopy
+        return copy
+    }
+
     /// Roughly the heap bytes these claims hold, for caches bounded in bytes.
     var approximateByteCount: Int {
         128 + [iss, sub, jti, clientID, scope].reduce(0) { $0 + 32 + $1.utf8.count }
@@ -271,5 +287,18 @@ public enum JSONText {
         var bytes = [UInt8]()
         appendAudience(audiences, to: &bytes)
         json += String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// The same text in a buffer of its own (a copy of a `String` shares its buffer).
+    var ownedCopy: String {
+        var source = self
+        return source.withUTF8 { bytes in
+            String(unsafeUninitializedCapacity: bytes.count) { buffer in
+                _ = buffer.initialize(fromContentsOf: bytes)
+                return bytes.count
+            }
+        }
     }
 }

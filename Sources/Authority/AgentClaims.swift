@@ -22,6 +22,15 @@ public struct AgentClaims: Sendable, Equatable, Decodable {
         maxContextSize = config.maxContextSize
     }
 
+    /// These settings with strings and arrays of their own (see `AccessTokenClaims.ownedCopy`).
+    var ownedCopy: AgentClaims {
+        var copy = self
+        copy.agentType = agentType.ownedCopy
+        copy.capabilities = capabilities.map(\.ownedCopy)
+        copy.contextRetention = contextRetention.ownedCopy
+        return copy
+    }
+
     enum CodingKeys: String, CodingKey {
         case agentType = "agent_type"
         case capabilities

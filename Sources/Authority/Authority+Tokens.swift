@@ -459,11 +459,12 @@ extension Authority {
         if let cached = caches.verified(digest) {
             claims = cached
         } else {
+            let generation = caches.keyGeneration
             let ring = keyRing.withLock { $0 }
             guard let verified = try? AccessTokenCodec.verify(token, keys: ring, issuer: issuer, now: now) else {
                 return nil
             }
-            caches.remember(digest, verified)
+            caches.remember(digest, verified, generation: generation)
             claims = verified
         }
         guard now < claims.exp else { return nil }

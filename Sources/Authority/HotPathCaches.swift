@@ -32,12 +32,21 @@ final class HotPathCaches: Sendable {
     static let clientBudget = 16 << 20
     /// Large enough for about 100,000 distinct tokens in use (an entry costs ~600 bytes).
     static let tokenBudget = 64 << 20
+    /// Per thread (16 at most): about 800 tokens each.
+    static let recentTokenBudget = 512 << 10
 
     private let secrets = Mutex(ByteBoundedCache<[UInt8], SecretEntry>(budget: secretBudget))
     /// client_id → client, for the calls that name a client by a token rather than a secret
     /// (management, charges); same generation rule as the secrets.
     private let clients = Mutex(ByteBoundedCache<String, ClientEntry>(budget: clientBudget))
     private let tokens = Mutex(ByteBoundedCache<TokenDigest, AccessTokenClaims>(budget: tokenBudget))
+    /// Per thread, the verified tokens it used last, as copies whose strings and arrays it owns:
+    /// every reader of a shared entry retains the same buffers, and with one hot token those
+    /// reference counts' cache lines move between the event loops' cores on every request.
+    private let recentTokens = ThreadShards(count: 16) {
+        ByteBoundedCache<TokenDigest, AccessTokenClaims>(budget: recentTokenBudget)
+    }
+    private let keyGenerationCounter = Atomic<UInt64>(0)
     private let generationCounter = Atomic<UInt64>(0)
 
     /// Read before consulting the store, so an entry built from data older than a change is stale.
@@ -91,18 +100,45 @@ final class HotPathCaches: Sendable {
         scopeGeneration.add(1, ordering: .releasing)
     }
 
+    /// The claims a verified token carries, or nil when it was not verified since the last key
+    /// change: from this thread's recent tokens, else from the shared cache, copied into them.
     func verified(_ token: TokenDigest) -> AccessTokenClaims? {
-        tokens.withLock { $0[token] }
+        let recent = recentTokens.current
+        if let claims = recent.state.withLock({ $0[token] }) { return claims }
+        let generation = keyGeneration
+        guard let shared = tokens.withLock({ $0[token] }) else { return nil }
+        let owned = shared.ownedCopy
+        keep(owned, for: token, in: recent, generation: generation)
+        return owned
     }
 
-    func remember(_ token: TokenDigest, _ claims: AccessTokenClaims) {
+    /// Keeps a token's claims once its signature verified, with keys read after `generation`.
+    func remember(_ token: TokenDigest, _ claims: AccessTokenClaims, generation: UInt64) {
         let cost = claims.approximateByteCount
-        tokens.withLock { $0.insert(claims, for: token, cost: cost) }
+        tokens.withLock {
+            if keyGeneration == generation { $0.insert(claims, for: token, cost: cost) }
+        }
+        keep(claims, for: token, in: recentTokens.current, generation: generation)
     }
+
+    private func keep(
+        _ claims: AccessTokenClaims, for token: TokenDigest,
+        in shard: ThreadShards<ByteBoundedCache<TokenDigest, AccessTokenClaims>>.Shard, generation: UInt64
+    ) {
+        let cost = claims.approximateByteCount
+        shard.state.withLock {
+            if keyGeneration == generation { $0.insert(claims, for: token, cost: cost) }
+        }
+    }
+
+    /// Read before reading the key ring: claims verified with keys older than a change are not kept.
+    var keyGeneration: UInt64 { keyGenerationCounter.load(ordering: .acquiring) }
 
     /// Forgets verified tokens (after keys change, so a removed key stops verifying at once).
     func keysChanged() {
+        keyGenerationCounter.add(1, ordering: .releasing)
         tokens.withLock { $0.removeAll() }
+        for shard in recentTokens.all { shard.state.withLock { $0.removeAll() } }
     }
 }
 
