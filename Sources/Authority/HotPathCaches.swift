@@ -8,14 +8,17 @@ import Synchronization
 ///   or rotation takes effect on the next request.
 /// - Verified tokens: SHA-256 of the whole token text → claims (a digest key keeps entries
 ///   small; the whole token, not a part, so a tampered payload never matches). Only signature
-///   and claim parsing are cached; revocation and expiry are still checked on every call.
+///   and claim parsing are cached; revocation and expiry are still checked on every call. Each
+///   thread reads copies of its own (`recentTokens`) in front of the shared cache; a key change
+///   bumps `keyGeneration` and empties both.
 ///
 /// - Scope names: the registered scopes, which every issuance checks its scopes against. Scope
 ///   changes bump their own generation, as client changes do for secrets.
 ///
-/// The first two are bounded in bytes (`secretBudget`, `tokenBudget`): when full they are emptied
-/// (cheap, and the next requests refill them). A client change empties the secret cache at once,
-/// so a deleted client's entry is not kept, only refused.
+/// The first two are bounded in bytes (`secretBudget`, `tokenBudget`, and `recentTokenBudget` per
+/// thread for the copies): when full they are emptied (cheap, and the next requests refill them).
+/// A client change empties the secret cache at once, so a deleted client's entry is not kept, only
+/// refused.
 final class HotPathCaches: Sendable {
     struct SecretEntry: Sendable {
         let client: Client

@@ -6,12 +6,12 @@ import Synchronization
     import Darwin
 #endif
 
-/// Counters split into shards by thread: each event loop adds to its own shard under a lock no
-/// other thread takes, and a reader adds the shards up.
+/// State split into shards by thread: each event loop works on its own shard under a lock no
+/// other thread takes (counters, a cache of copies it owns), and a reader goes over them all.
 ///
-/// A thread gets its shard on first use, in turn, so the first `count` threads to ask never share
-/// one (hashing thread ids let two event loops collide, or land on neighbouring shards, by the luck
-/// of where their stacks were mapped). Each shard is padded past two cache lines, so two threads'
+/// A thread gets its ordinal on first use of any `ThreadShards`, in turn, so the first `count`
+/// threads never share a shard (hashing thread ids let two event loops collide, or land on
+/// neighbouring shards, by the luck of where their stacks were mapped). Each shard is padded past two cache lines, so two threads'
 /// shards never share a line: a shared line costs nearly what a shared lock does.
 public final class ThreadShards<State>: Sendable {
     public final class Shard: Sendable {
