@@ -84,7 +84,9 @@ extension Authority {
         guard record.allowedScopes.contains(scope) else {
             throw AuthorityError(.insufficientScope, "the access token's client is no longer allowed scope \(scope)")
         }
-        let held = Scopes.reserved.filter { claims.grants($0) && record.allowedScopes.contains($0) }
+        let holds = { (reserved: String) in claims.grants(reserved) && record.allowedScopes.contains(reserved) }
+        // The usual admin holds every reserved scope: share the one set rather than build another.
+        let held = Scopes.reserved.allSatisfy(holds) ? Scopes.reserved : Scopes.reserved.filter(holds)
         return AdminCaller(clientID: claims.clientID, reservedScopes: held, context: context)
     }
 }

@@ -57,7 +57,8 @@ public enum ClientAuthMethod: String, CaseIterable, Sendable {
 /// the parsed ones (`appType`, `grantTypes`, `authMethod`) shadow their text.
 @dynamicMemberLookup
 public struct Client: Sendable, Equatable {
-    /// The fields as validated and stored; `is_confidential` is unset (see `isConfidential`).
+    /// The fields as validated and stored; `is_confidential` is derived (see `isConfidential`), and
+    /// unset in records written before it was kept.
     public private(set) var fields: Authsec_V1_Client
     public let appType: AppType
     public let grantTypes: [GrantType]
@@ -102,6 +103,7 @@ public struct Client: Sendable, Equatable {
 
     /// The fields as answered: with the derived `is_confidential`.
     public var answered: Authsec_V1_Client {
+        guard fields.isConfidential != isConfidential else { return fields }
         var answered = fields
         answered.isConfidential = isConfidential
         return answered

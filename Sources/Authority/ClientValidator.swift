@@ -165,7 +165,9 @@ enum ClientValidator {
             client.mcpConfig.security.requireAuth = security ? client.mcpConfig.security.requireAuth : true
             try validate(client.mcpConfig)
         }
-        client.isConfidential = false  // derived, never stored
+        // Derived from the auth method, never taken from the caller; kept with the fields so that
+        // an answer needs no copy of them to set it.
+        client.isConfidential = authMethod != .none
         return Client(fields: client)
     }
 
