@@ -1,6 +1,12 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+/// For modules of generated protobuf messages (and constants listing their fields): a message reads
+/// and writes its storage class in straight-line code, so the run-time exclusivity check on every
+/// field access (`swift_beginAccess`: over 1 µs of a client create, and an eighth of the load
+/// generator's time) guards nothing. The compile-time checks stay on.
+let generatedCodeSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
 let package = Package(
     name: "authsec",
     platforms: [.macOS(.v15)],
@@ -34,16 +40,17 @@ let package = Package(
         .target(
             name: "ClientModel",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            // Generated messages, and lists of their fields kept in constants: each message reads and
-            // writes its storage class in straight-line code, so the run-time exclusivity check on
-            // every field access (`swift_beginAccess`, over 1 µs of a client create) guards
-            // nothing. The compile-time checks stay on.
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            swiftSettings: generatedCodeSettings
+        ),
+        .target(
+            name: "WireMessages",
+            dependencies: ["ClientModel", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: generatedCodeSettings
         ),
         .target(
             name: "Wire",
             dependencies: [
-                "ClientModel",
+                "ClientModel", "WireMessages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

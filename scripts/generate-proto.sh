@@ -6,8 +6,8 @@
 #
 # authsec/v1/client.proto (the client's fields, declared once) and activity.proto (audit events,
 # client versions, usage: answered and stored as they are) go to their own module, ClientModel,
-# which the wire messages (Wire) and the stored records (Authority) both import: the module
-# mappings file tells protoc-gen-swift so.
+# which the wire messages (WireMessages, re-exported by Wire) and the stored records (Authority)
+# both import: the module mappings file tells protoc-gen-swift so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 plugin="${PROTOC_GEN_SWIFT:-.build-protoc/release/protoc-gen-swift}"
@@ -23,6 +23,6 @@ generate() { # OUTPUT_DIR PROTO_FILE
 }
 generate Sources/ClientModel/Generated proto/authsec/v1/client.proto
 generate Sources/ClientModel/Generated proto/authsec/v1/activity.proto
-generate Sources/Wire/Generated proto/authsec/v1/authsec.proto
+generate Sources/WireMessages/Generated proto/authsec/v1/authsec.proto
 generate Sources/Authority/Storage/Generated proto/authsec/store/v1/records.proto
-echo "generated Sources/ClientModel/Generated, Sources/Wire/Generated and Sources/Authority/Storage/Generated"
+echo "generated Sources/ClientModel/Generated, Sources/WireMessages/Generated and Sources/Authority/Storage/Generated"
