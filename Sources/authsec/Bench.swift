@@ -4,6 +4,7 @@ import Histogram
 import NIOCore
 import NIOPosix
 import Synchronization
+import Authority
 import Wire
 
 /// `authsec bench`: a load generator for the wire door, like redis-benchmark or ghz.
@@ -18,7 +19,7 @@ struct Bench: AsyncParsableCommand {
     enum Operation: String, ExpressibleByArgument, CaseIterable {
         case token, tokenDistinct = "token-distinct", tokenLimited = "token-limited", introspect,
             introspectDistinct = "introspect-distinct", revoke, createClient = "create-client", mixed, charge,
-            chargeDistinct = "charge-distinct", codeExchange = "code-exchange", refresh
+            chargeDistinct = "charge-distinct", codeExchange = "code-exchange", refresh, kdf
     }
 
     @OptionGroup var connection: ConnectionOptions
@@ -27,7 +28,9 @@ struct Bench: AsyncParsableCommand {
             token | token-distinct | token-limited (a client with a rate limit far above the load) | introspect | \
             introspect-distinct | revoke | create-client | mixed | charge (one agent's quota, by a gateway) | \
             charge-distinct (across --clients agents) | code-exchange (codes minted through the HTTP pages, \
-            at most 20,000: they live 60 s) | refresh (rotating chains, one per request in flight)
+            at most 20,000: they live 60 s) | refresh (rotating chains, one per request in flight) | \
+            kdf (no server: --requests password checks, default 10, at the server's bcrypt cost, one after \
+            another in this process; the cost that bounds sign-ins)
             """)
     var op: Operation =
         .token
@@ -68,6 +71,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if op == .kdf { return measureKDF() }
         let setup = try await BenchSetup.prepare(
             connection: connection, connections: connections, callTimeout: connection.timeout.seconds)
         let (host, port) = try await connection.hostAndPort()
@@ -116,6 +120,26 @@ struct Bench: AsyncParsableCommand {
         if report.errors > 0 {
             warn("error: \(report.errors) requests failed (first: \(report.firstError ?? "?")); a valid run has none")
             throw ExitCode.failure
+        }
+    }
+}
+
+extension Bench {
+    /// `--op kdf`: one bcrypt check after another on this thread; prints their median and least.
+    func measureKDF() {
+        let cost = BcryptPasswordHasher.defaultCost
+        let times = BcryptPasswordHasher.checkTimes(cost: cost, checks: requests ?? 10)
+            .map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 }.sorted()
+        let median = times[times.count / 2]
+        let least = times[0]
+        if connection.json {
+            say(
+                ClientJSON.text([
+                    "op": "kdf", "bcrypt_cost": Int(cost), "checks": times.count,
+                    "check_ms": ["p50": median, "min": least, "max": times[times.count - 1]],
+                ]))
+        } else {
+            say(String(format: "bcrypt cost %d  %d checks  ms p50 %.1f  min %.1f", cost, times.count, median, least))
         }
     }
 }

@@ -150,6 +150,8 @@ final class BenchSetup: Sendable {
             return Workload(
                 limit: nil, request: creationRequests(),
                 observe: { [weak self] response in self?.noteCreated(response.client.client.clientID) })
+        case .kdf:
+            throw ValidationError("--op kdf is measured in this process, with no server")
         }
     }
 
@@ -164,7 +166,9 @@ final class BenchSetup: Sendable {
             let codes = try await people.mintCodes(min(count - starts.count, 10_000))
             starts += try await collect(codes.count, pipeline: pipeline, "starting refresh chains") {
                 people.exchange(codes[$0])
-            } value: { $0.token.refreshToken }
+            } value: {
+                $0.token.refreshToken
+            }
         }
         return (people, starts)
     }

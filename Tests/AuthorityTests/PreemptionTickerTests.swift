@@ -16,7 +16,7 @@ import Testing
                 var previous = sigset_t()
                 pthread_sigmask(SIG_SETMASK, &all, &previous)
                 let thread = Thread {
-                    let ticker = PreemptionTicker(interval: .microseconds(200))
+                    let ticker = PreemptionTicker(interval: .microseconds(200), quietInterval: .microseconds(200))
                     ticker.arm()
                     Self.spin(for: .milliseconds(50))
                     ticker.disarm()
@@ -30,6 +30,22 @@ import Testing
             // 50 ms at 200 µs is 250 ticks; a busy machine may run the thread for less of that time.
             #expect(counts.armed >= 10)
             #expect(counts.disarmed <= 1)  // one signal may already have been on its way
+        #endif
+    }
+
+    /// A hash steps aside (and ticks often) only while others are about: after another task ran on
+    /// its CPU, until the time it may be owed has passed; alone, it ticks seldom and runs on.
+    @Test func theTickerStepsAsideOnlyForAWhileAfterAnotherTaskRanOnItsCPU() {
+        #if os(Linux)
+            var pacing = PreemptionTicker.Pacing(busyPeriod: 100_000, quietPeriod: 1_000_000)
+            let alone = pacing.decide(now: 1_000_000, elapsed: 1_000_000, ran: 995_000)  // tick noise only
+            #expect(!alone && !pacing.isBusy)
+            let interfered = pacing.decide(now: 2_000_000, elapsed: 1_000_000, ran: 900_000)  // 100 µs of another task
+            #expect(interfered && pacing.isBusy)
+            let owed = pacing.decide(now: 9_900_000, elapsed: 100_000, ran: 100_000)  // alone since, still owed
+            #expect(owed)
+            let paid = pacing.decide(now: 10_100_000, elapsed: 100_000, ran: 100_000)  // past the 8 ms window
+            #expect(!paid && !pacing.isBusy)
         #endif
     }
 

@@ -37,6 +37,20 @@ import Testing
         #expect(clients?.count == 1)
     }
 
+    /// `--op kdf` needs no server: it times bcrypt checks at the server's cost, in its own process.
+    @Test func theKDFIsTimedWithoutAServer() throws {
+        let (status, output, error) = try runCLI(
+            ["bench", "--op", "kdf", "--requests", "2", "--json", "--address", "127.0.0.1:1"], environment: [:])
+        #expect(status == 0, "\(error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        #expect(report["op"] as? String == "kdf")
+        #expect(report["bcrypt_cost"] as? Int == 11)
+        #expect(report["checks"] as? Int == 2)
+        let times = try #require(report["check_ms"] as? [String: Double])
+        // Cost 11 is 2,048 rounds of key setup: tens of milliseconds at the very least.
+        #expect((times["min"] ?? 0) > 10 && (times["p50"] ?? 0) >= (times["min"] ?? 0))
+    }
+
     @Test func openLoopRunsAtTheRequestedRate() throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }

@@ -42,6 +42,16 @@ public struct BcryptPasswordHasher: PasswordHasher {
         }
     }
 
+    /// The time of each of `checks` password checks at `cost`, run one after another on the calling
+    /// thread at its own priority: the KDF's cost alone, which bounds how many sign-ins a core can
+    /// complete (`authsec bench --op kdf`; BENCHMARKS.md, "Sign-ins").
+    public static func checkTimes(cost: UInt8 = defaultCost, checks: Int) -> [Duration] {
+        let password = "correct horse battery staple"
+        let hash = Bcrypt.hash(password, cost: cost)
+        let clock = ContinuousClock()
+        return (0..<max(checks, 0)).map { _ in clock.measure { _ = Bcrypt.verify(password, hash: hash) } }
+    }
+
     /// One set of threads for every hasher in the process (tests make many).
     private static let sharedThreads = BackgroundThreads()
 

@@ -5,8 +5,8 @@ import Foundation
 #endif
 
 /// A per-thread timer that interrupts a `SCHED_IDLE` thread running long pure computation (a
-/// bcrypt hash) every `interval` while armed, and makes it step aside, so that a woken event loop
-/// waits at most about that long behind it instead of up to a scheduler tick or more.
+/// bcrypt hash) while armed, and makes it step aside when requests are about, so that a woken
+/// event loop waits at most about `interval` behind it instead of up to a scheduler tick or more.
 ///
 /// Why (measured with `perf sched` beside sign-ins, BENCHMARKS.md "Sign-ins"): the idle class does
 /// not make a hash yield at once. Under EEVDF an idle-class thread that was kept waiting is owed
@@ -15,30 +15,29 @@ import Foundation
 /// loops waited 3–4.5 ms behind a hash. A preemption from another CPU is also only noticed when the
 /// hash's thread enters the kernel, which a hash never does by itself.
 ///
-/// So each tick enters the kernel (a signal) and steps aside: `sched_yield` while the thread has
-/// had its CPU to itself (cheap, and nothing is owed), and a sleep of a nanosecond — leaving the run
-/// queue, so that whoever waits runs now — for 8 ms after any interval in which something
-/// else ran on its CPU. Sleeping always would cost little beside busy event loops but much on an
-/// idle machine, where every sleep idles the CPU (measured: one sign-in 346 ms instead of 150 ms).
+/// So each tick enters the kernel (a signal). After an interval in which another task ran on the
+/// thread's CPU for `interference` or more, and for `owedWindow` after it, the thread is owed time
+/// and others are about: it ticks every `interval` and at each tick sleeps a nanosecond — leaving
+/// the run queue, so that whoever waits runs now. Otherwise nothing is owed and a woken thread
+/// preempts the hash by itself: the thread ticks every `quietInterval` only to notice others, and
+/// does not step aside. Each tick costs (a signal in a VM is microseconds, and a sleep that idles
+/// the CPU far more): ticking every 100 µs throughout, as this ticker first did, took 15–25% of
+/// sign-in throughput (BENCHMARKS.md "Sign-ins").
 ///
 /// Linux only (elsewhere it does nothing). Each instance belongs to the thread that made it.
 struct PreemptionTicker: ~Copyable {
     #if os(Linux)
         private var timer: timer_t?
         private let pacing: UnsafeMutablePointer<Pacing>
-        /// The timer's setting while armed: every `interval`, starting one `interval` from now.
-        private let armed: itimerspec
     #endif
 
     /// Makes a disarmed timer aimed at the calling thread. Where one cannot be made, `arm` and
-    /// `disarm` do nothing: the thread then yields at the tick, as before.
-    init(interval: Duration = .microseconds(100)) {
+    /// `disarm` do nothing: the thread then yields at the scheduler's tick.
+    init(interval: Duration = .microseconds(100), quietInterval: Duration = .milliseconds(1)) {
         #if os(Linux)
-            let (seconds, attoseconds) = interval.components
-            let period = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-            armed = itimerspec(it_interval: period, it_value: period)
             pacing = .allocate(capacity: 1)
-            pacing.initialize(to: Pacing())
+            pacing.initialize(
+                to: Pacing(busyPeriod: Pacing.nanoseconds(interval), quietPeriod: Pacing.nanoseconds(quietInterval)))
             Self.installHandler
             // Threads started from an event loop or a dispatch queue inherit a mask that blocks
             // nearly every signal; a blocked signal would stay pending and interrupt nothing.
@@ -56,6 +55,7 @@ struct PreemptionTicker: ~Copyable {
             var made: timer_t?
             let created = event._sigev_un._tid > 0 && timer_create(CLOCK_MONOTONIC, &event, &made) == 0
             timer = created ? made : nil
+            pacing.pointee.timer = timer
         #endif
     }
 
@@ -71,11 +71,12 @@ struct PreemptionTicker: ~Copyable {
     func arm() {
         #if os(Linux)
             pacing.pointee.mark()
-            set(armed)
+            pacing.pointee.isArmed = true
+            pacing.pointee.setTimer()
         #endif
     }
 
-    /// How many times the thread has stepped aside since the ticker was made.
+    /// How many ticks the thread has taken since the ticker was made.
     var steps: Int {
         #if os(Linux)
             pacing.pointee.steps
@@ -87,6 +88,7 @@ struct PreemptionTicker: ~Copyable {
     /// Stops the interruptions.
     func disarm() {
         #if os(Linux)
+            pacing.pointee.isArmed = false  // a tick already on its way must not restart the timer
             set(itimerspec())
         #endif
     }
@@ -94,35 +96,72 @@ struct PreemptionTicker: ~Copyable {
     #if os(Linux)
         /// What the handler knows of its thread; touched only by that thread and its handler.
         struct Pacing {
+            /// The tick's period while others are about, and while the thread has its CPU alone.
+            let busyPeriod: UInt64
+            let quietPeriod: UInt64
+            /// Another task on the CPU for this long in one interval is more than the tick's own
+            /// cost (a few microseconds, in a VM): the thread is now owed time.
+            let interference: UInt64 = 30_000
+            /// How long after such an interval it keeps leaving the run queue: the time it may be
+            /// owed, with margin (EEVDF clamps lag to about one 4 ms tick). Stored values, so that
+            /// the handler touches no global (whose first use may lock).
+            let owedWindow: UInt64 = 8_000_000
+            var timer: timer_t?
             var wall: UInt64 = 0
             var cpu: UInt64 = 0
             var stepAsideUntil: UInt64 = 0
-            /// How many times the thread stepped aside (read by tests).
+            var isArmed = false
+            /// Whether the timer runs at `busyPeriod`.
+            var isBusy = false
+            /// Ticks taken (read by tests).
             var steps = 0
-            /// How long after another task ran on the thread's CPU it keeps leaving the run queue:
-            /// the time it may be owed, with margin (EEVDF clamps lag to about one 4 ms tick). A
-            /// stored value, so that the handler touches no global (whose first use may lock).
-            let owedWindow: UInt64 = 8_000_000
+
+            init(busyPeriod: UInt64, quietPeriod: UInt64) {
+                self.busyPeriod = busyPeriod
+                self.quietPeriod = quietPeriod
+            }
+
+            static func nanoseconds(_ duration: Duration) -> UInt64 {
+                let (seconds, attoseconds) = duration.components
+                return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+            }
 
             mutating func mark() {
                 wall = Self.clock(CLOCK_MONOTONIC)
                 cpu = Self.clock(CLOCK_THREAD_CPUTIME_ID)
             }
 
-            /// Steps aside once; called from the signal handler (only async-signal-safe calls).
-            mutating func stepAside() {
+            /// Takes one tick; called from the signal handler (only async-signal-safe calls).
+            mutating func tick() {
                 let now = Self.clock(CLOCK_MONOTONIC)
                 let ran = Self.clock(CLOCK_THREAD_CPUTIME_ID) &- cpu
-                // Less than 90% of the interval on the CPU: something else ran there.
-                if ran &* 10 < (now &- wall) &* 9 { stepAsideUntil = now &+ owedWindow }
-                if now < stepAsideUntil {
+                if decide(now: now, elapsed: now &- wall, ran: ran) {
                     var pause = timespec(tv_sec: 0, tv_nsec: 1)
                     nanosleep(&pause, nil)
-                } else {
-                    sched_yield()
                 }
                 steps &+= 1
                 mark()  // the step itself is not counted as another task's time
+            }
+
+            /// Whether to step aside now, given an interval of `elapsed` in which the thread ran
+            /// for `ran`; moves the timer to the period that fits.
+            mutating func decide(now: UInt64, elapsed: UInt64, ran: UInt64) -> Bool {
+                if elapsed > ran, elapsed &- ran >= interference { stepAsideUntil = now &+ owedWindow }
+                let busy = now < stepAsideUntil
+                if busy != isBusy {
+                    isBusy = busy
+                    setTimer()
+                }
+                return busy
+            }
+
+            /// Runs the timer at the period of the current state (async-signal-safe).
+            func setTimer() {
+                guard isArmed, let timer else { return }
+                let period = isBusy ? busyPeriod : quietPeriod
+                let spec = timespec(tv_sec: Int(period / 1_000_000_000), tv_nsec: Int(period % 1_000_000_000))
+                var value = itimerspec(it_interval: spec, it_value: spec)
+                timer_settime(timer, 0, &value, nil)
             }
 
             private static func clock(_ id: clockid_t) -> UInt64 {
@@ -159,7 +198,7 @@ struct PreemptionTicker: ~Copyable {
                 guard let info, info.pointee.si_code == SI_TIMER,
                     let pointer = info.pointee._sifields._timer.si_sigval.sival_ptr
                 else { return }
-                pointer.assumingMemoryBound(to: Pacing.self).pointee.stepAside()
+                pointer.assumingMemoryBound(to: Pacing.self).pointee.tick()
             }
             action.sa_flags = SA_RESTART | SA_SIGINFO
             sigemptyset(&action.sa_mask)
