@@ -21,7 +21,7 @@ import Foundation
 /// the run queue, so that whoever waits runs now. Otherwise nothing is owed and a woken thread
 /// preempts the hash by itself: the thread ticks every `quietInterval` only to notice others, and
 /// does not step aside. Each tick costs (a signal in a VM is microseconds, and a sleep that idles
-/// the CPU far more): ticking every 100 µs throughout, as this ticker first did, took 15–25% of
+/// the CPU far more): ticking every 100 µs throughout, as this ticker first did, took 13–24% of
 /// sign-in throughput (BENCHMARKS.md "Sign-ins").
 ///
 /// Linux only (elsewhere it does nothing). Each instance belongs to the thread that made it.
