@@ -79,11 +79,10 @@ final class BenchSetup: Sendable {
         }
         switch op {
         case .token:
-            return Workload(limit: nil) { _ in tokenCall }
+            return .constant(tokenCall)
         case .introspect:
             let hot = try await issue(1, pipeline: pipeline)[0]
-            let request = introspect(hot)
-            return Workload(limit: nil) { _ in request }
+            return .constant(introspect(hot))
         case .introspectDistinct:
             let pool = try await issue(tokens, pipeline: pipeline).map(introspect)
             return Workload(limit: nil) { pool[$0 % pool.count] }
@@ -113,8 +112,7 @@ final class BenchSetup: Sendable {
             let limited = try await registerClients(1, pipeline: 1) {
                 $0.agentConfig.rateLimits.requestsPerMinute = 1_000_000_000
             }
-            let request = Authsec_V1_Request.clientCredentials(authorization: limited[0])
-            return Workload(limit: nil) { _ in request }
+            return .constant(Authsec_V1_Request.clientCredentials(authorization: limited[0]))
         case .charge, .chargeDistinct:
             // A gateway allowed authsec:introspect charges 1 model token at a time to agents with
             // budgets far above the load, each by its access token.
