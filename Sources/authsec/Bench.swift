@@ -150,9 +150,10 @@ struct Workload: Sendable {
     let request: @Sendable (Int) -> Authsec_V1_Request
     /// Sees every successful response (create-client records ids to delete afterwards).
     var observe: (@Sendable (Authsec_V1_Response) -> Void)? = nil
-    /// When every request is the same one: it encoded once, without its id, which each send puts
-    /// in front (fields may come in any order), so that the generator does not build and encode
-    /// the same message a hundred thousand times a second on the cores it shares with the server.
+    /// When every request is the same one: that request, encoded once without its id, which each
+    /// send puts in front (fields may come in any order). The generator then does not build and
+    /// encode the same message a hundred thousand times a second on the cores it shares with the
+    /// server.
     var encodedOnce: [UInt8]? = nil
 
     /// The same `request` every time.
