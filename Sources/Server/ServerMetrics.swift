@@ -45,8 +45,9 @@ final class ServerMetrics: Sendable {
         }
 
         /// Counts one answered request of `call` begun at `started` (`DispatchTime` ns), and its
-        /// error code if any.
+        /// error code if any; and counts it in `RequestFlow`, which password hashing watches.
         func record(_ call: Call, since started: UInt64, error: String?) {
+            RequestFlow.shared.count()
             requests.record(call, nanoseconds: DispatchTime.now().uptimeNanoseconds &- started)
             if let error, !error.isEmpty { (errors[error] ?? errors[ServerMetrics.otherError])?.increment() }
         }

@@ -7,16 +7,21 @@ import Synchronization
 #endif
 
 /// Threads of Linux's idle scheduling class (`SCHED_IDLE`), one per core, for work that must not
-/// delay requests: password hashing. A bcrypt check may take every idle cycle of every core,
-/// yet a thread of the normal class that wakes (an event loop) preempts it within
-/// `PreemptionTicker`'s interval, so sign-ins run as fast as the cores allow while token calls
-/// keep their latency (BENCHMARKS.md, "People").
+/// delay requests: password hashing. A bcrypt check may take every idle cycle of every core, and
+/// a thread of the normal class that wakes (an event loop) preempts it, so sign-ins run as fast as
+/// the cores allow (BENCHMARKS.md, "Sign-ins").
 ///
 /// An idle-class thread gets almost no time while other processes keep every core busy (its
 /// weight is 3 against a normal thread's 1024): a sign-in could wait minutes. So when the threads
 /// have started and finished nothing for `stallLimit`, work still waiting is also started on a thread of the
 /// normal class, and whichever result comes first is delivered. While the threads make progress
 /// (a queue of sign-ins on an otherwise quiet machine) nothing is duplicated.
+///
+/// While requests flow (`RequestFlow` counts `busyRate` a second or more), the last of two or more
+/// threads starts no new job: one core is left to the requests, and sign-ins go on, on the others.
+/// Preempting a hash is never free (BENCHMARKS.md, "Sign-ins": beside a hash on every core, the
+/// wire token p99 rose 2–15×), and a free core is what a request needs. A job that thread has
+/// begun runs to its end.
 ///
 /// Jobs wait in order in an unbounded queue: each is a request in flight, which the doors'
 /// connection limits bound.
@@ -26,20 +31,30 @@ final class BackgroundThreads: Sendable {
     /// When a job last started or finished (or the threads started), in uptime nanoseconds.
     private let lastProgress = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
     let stallLimit: Duration
+    /// Answered requests a second at which the last thread leaves its core to them.
+    let busyRate: UInt64
 
-    init(count: Int = ProcessInfo.processInfo.activeProcessorCount, stallLimit: Duration = .seconds(1)) {
+    init(
+        count: Int = ProcessInfo.processInfo.activeProcessorCount, stallLimit: Duration = .seconds(1),
+        flow: RequestFlow = .shared, busyRate: UInt64 = 500
+    ) {
         self.stallLimit = stallLimit
-        for index in 0..<max(1, count) {
+        self.busyRate = busyRate
+        let count = max(1, count)
+        for index in 0..<count {
             let thread = Thread { [self] in
                 Self.prepareThread(named: "authsec-kdf-\(index)")
-                let ticker = PreemptionTicker()
+                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow) : nil
                 while true {
                     ready.wait()
+                    if gauge?.requestsFlow(atLeast: busyRate) == true {
+                        ready.signal()  // the job stays queued for the other threads
+                        usleep(UInt32(FlowGauge.span / 1000))
+                        continue
+                    }
                     let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
                     lastProgress.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-                    ticker.arm()
                     job?()
-                    ticker.disarm()
                     lastProgress.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                 }
             }
@@ -72,6 +87,33 @@ final class BackgroundThreads: Sendable {
         }
     }
 
+    /// How fast `RequestFlow` rose between two looks at least `span` apart, seen by one thread.
+    struct FlowGauge {
+        /// The shortest span measured: at 500 requests a second, 5 requests.
+        static let span: UInt64 = 10_000_000
+        let flow: RequestFlow
+        var time = DispatchTime.now().uptimeNanoseconds
+        var total: UInt64
+        var flowing = false
+
+        init(_ flow: RequestFlow) {
+            self.flow = flow
+            total = flow.total
+        }
+
+        /// Whether requests were answered at `rate` a second or more since the last measure (over
+        /// the whole time since, if that is long: the last thread's own job, or an idle spell).
+        mutating func requestsFlow(atLeast rate: UInt64) -> Bool {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let elapsed = now &- time
+            guard elapsed >= Self.span else { return flowing }
+            let counted = flow.total
+            flowing = (counted &- total) &* 1_000_000_000 >= rate &* elapsed
+            (time, total) = (now, counted)
+            return flowing
+        }
+    }
+
     /// Hands a result over once, whichever thread computes it first.
     private final class Delivery<T: Sendable>: Sendable {
         private let deliver: @Sendable (T) -> Void
@@ -93,8 +135,7 @@ final class BackgroundThreads: Sendable {
     /// (sched(7)): the fair scheduler preempts such a thread whenever a normal one wakes, where a
     /// nice-19 thread only loses its share (measured: token p99 3.2 ms beside sign-ins at nice 19).
     /// Where it cannot be set, the thread falls back to nice 19, and failing that runs at normal
-    /// priority. A preemption from another CPU still waits for the thread to enter the kernel,
-    /// which `PreemptionTicker` makes happen while a job runs.
+    /// priority.
     private static func prepareThread(named name: String) {
         #if os(Linux)
             // pthread_setname_np is a GNU extension Glibc's module leaves out; this is its body.
