@@ -49,28 +49,32 @@ import Testing
 
     @Test func whileRequestsFlowTheLastThreadStartsNoJobAndOnceTheyStopItDoes() async throws {
         let flow = RequestFlow()
-        let threads = BackgroundThreads(count: 2, flow: flow, busyRate: 500)
-        let counting = Task.detached {
-            while !Task.isCancelled {
-                for _ in 0..<10 { flow.count() }  // about 10,000 requests a second
-                try? await Task.sleep(for: .milliseconds(1))
+        // Measured over 200 ms, so that a busy test machine cannot starve the counting below.
+        let threads = BackgroundThreads(count: 2, flow: flow, busyRate: 500, flowSpan: .milliseconds(200))
+        let counting = Switch()
+        let counter = Thread {
+            while counting.isOn.load(ordering: .relaxed) {
+                for _ in 0..<100 { flow.count() }  // about 100,000 requests a second
+                usleep(1000)
             }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        counter.start()
+        while flow.total < 1_000 { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(250))
         #expect(await Self.mostAtOnce(of: 4, on: threads) == 1)
-        counting.cancel()
-        try await Task.sleep(for: .milliseconds(50))
+        counting.isOn.store(false, ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(250))
         #expect(await Self.mostAtOnce(of: 4, on: threads) == 2)
     }
 
-    /// Runs `jobs` jobs of 40 ms each at once and answers how many ran at the same time at most.
+    /// Runs `jobs` jobs of 300 ms each at once and answers how many ran at the same time at most.
     private static func mostAtOnce(of jobs: Int, on threads: BackgroundThreads) async -> Int {
         let overlap = Overlap()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<jobs {
                 group.addTask {
                     await withCheckedContinuation { continuation in
-                        threads.run({ overlap.hold(microseconds: 40_000) }, deliver: { continuation.resume() })
+                        threads.run({ overlap.hold(microseconds: 300_000) }, deliver: { continuation.resume() })
                     }
                 }
             }
@@ -88,5 +92,9 @@ import Testing
             usleep(microseconds)
             running.subtract(1, ordering: .relaxed)
         }
+    }
+
+    private final class Switch: Sendable {
+        let isOn = Atomic(true)
     }
 }

@@ -19,9 +19,9 @@ import Synchronization
 ///
 /// While requests flow (`RequestFlow` counts `busyRate` a second or more), the last of two or more
 /// threads starts no new job: one core is left to the requests, and sign-ins go on, on the others.
-/// Preempting a hash is never free (BENCHMARKS.md, "Sign-ins": beside a hash on every core, the
-/// wire token p99 rose 2–15×), and a free core is what a request needs. A job that thread has
-/// begun runs to its end.
+/// Preempting a hash is never free: with a hash on every core, the wire token p99 beside sign-ins
+/// was 1–15× its value alone from run to run, and with a core left free 0.97–1.22× (BENCHMARKS.md,
+/// "Sign-ins"). A job that thread has begun runs to its end.
 ///
 /// Jobs wait in order in an unbounded queue: each is a request in flight, which the doors'
 /// connection limits bound.
@@ -36,7 +36,7 @@ final class BackgroundThreads: Sendable {
 
     init(
         count: Int = ProcessInfo.processInfo.activeProcessorCount, stallLimit: Duration = .seconds(1),
-        flow: RequestFlow = .shared, busyRate: UInt64 = 500
+        flow: RequestFlow = .shared, busyRate: UInt64 = 500, flowSpan: Duration = .milliseconds(10)
     ) {
         self.stallLimit = stallLimit
         self.busyRate = busyRate
@@ -44,12 +44,12 @@ final class BackgroundThreads: Sendable {
         for index in 0..<count {
             let thread = Thread { [self] in
                 Self.prepareThread(named: "authsec-kdf-\(index)")
-                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow) : nil
+                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow, span: flowSpan) : nil
                 while true {
                     ready.wait()
                     if gauge?.requestsFlow(atLeast: busyRate) == true {
                         ready.signal()  // the job stays queued for the other threads
-                        usleep(UInt32(FlowGauge.span / 1000))
+                        usleep(UInt32(clamping: gauge!.span / 1000))
                         continue
                     }
                     let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
@@ -89,15 +89,17 @@ final class BackgroundThreads: Sendable {
 
     /// How fast `RequestFlow` rose between two looks at least `span` apart, seen by one thread.
     struct FlowGauge {
-        /// The shortest span measured: at 500 requests a second, 5 requests.
-        static let span: UInt64 = 10_000_000
         let flow: RequestFlow
+        /// The shortest span measured, in nanoseconds: 10 ms holds 5 requests at 500 a second.
+        let span: UInt64
         var time = DispatchTime.now().uptimeNanoseconds
         var total: UInt64
         var flowing = false
 
-        init(_ flow: RequestFlow) {
+        init(_ flow: RequestFlow, span: Duration) {
             self.flow = flow
+            let (seconds, attoseconds) = span.components
+            self.span = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
             total = flow.total
         }
 
@@ -106,7 +108,7 @@ final class BackgroundThreads: Sendable {
         mutating func requestsFlow(atLeast rate: UInt64) -> Bool {
             let now = DispatchTime.now().uptimeNanoseconds
             let elapsed = now &- time
-            guard elapsed >= Self.span else { return flowing }
+            guard elapsed >= span else { return flowing }
             let counted = flow.total
             flowing = (counted &- total) &* 1_000_000_000 >= rate &* elapsed
             (time, total) = (now, counted)
