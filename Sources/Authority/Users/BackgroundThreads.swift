@@ -44,12 +44,13 @@ final class BackgroundThreads: Sendable {
         for index in 0..<count {
             let thread = Thread { [self] in
                 Self.prepareThread(named: "authsec-kdf-\(index)")
-                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow, span: flowSpan) : nil
+                let span = Self.nanoseconds(flowSpan)
+                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow, span: span) : nil
                 while true {
                     ready.wait()
                     if gauge?.requestsFlow(atLeast: busyRate) == true {
                         ready.signal()  // the job stays queued for the other threads
-                        usleep(UInt32(clamping: gauge!.span / 1000))
+                        usleep(UInt32(clamping: span / 1000))
                         continue
                     }
                     let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
@@ -74,8 +75,7 @@ final class BackgroundThreads: Sendable {
     /// Checks every `stallLimit` until `delivery` is made; runs `work` here, at normal priority,
     /// once the threads have finished nothing for that long.
     private func watch<T: Sendable>(_ work: @escaping @Sendable () -> T, _ delivery: Delivery<T>) {
-        let (seconds, attoseconds) = stallLimit.components
-        let limit = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        let limit = Self.nanoseconds(stallLimit)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit))) { [self] in
             guard !delivery.isDone else { return }
             let idle = DispatchTime.now().uptimeNanoseconds &- lastProgress.load(ordering: .relaxed)
@@ -96,10 +96,9 @@ final class BackgroundThreads: Sendable {
         var total: UInt64
         var flowing = false
 
-        init(_ flow: RequestFlow, span: Duration) {
+        init(_ flow: RequestFlow, span: UInt64) {
             self.flow = flow
-            let (seconds, attoseconds) = span.components
-            self.span = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+            self.span = span
             total = flow.total
         }
 
@@ -114,6 +113,11 @@ final class BackgroundThreads: Sendable {
             (time, total) = (now, counted)
             return flowing
         }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 
     /// Hands a result over once, whichever thread computes it first.
