@@ -20,8 +20,9 @@ import Synchronization
 /// While requests flow (`RequestFlow` counts `busyRate` a second or more), the last of two or more
 /// threads starts no new job: one core is left to the requests, and sign-ins go on, on the others.
 /// Preempting a hash is never free: with a hash on every core, the wire token p99 beside sign-ins
-/// was 1–15× its value alone from run to run, and with a core left free 0.97–1.22× (BENCHMARKS.md,
-/// "Sign-ins"). A job that thread has begun runs to its end.
+/// was 1–15× its value alone from run to run; with a core left free, 1.20× and 1.87× by the
+/// medians of two sets of five runs (BENCHMARKS.md, "Sign-ins"). A job that thread has begun runs
+/// to its end.
 ///
 /// Jobs wait in order in an unbounded queue: each is a request in flight, which the doors'
 /// connection limits bound.
@@ -88,7 +89,7 @@ final class BackgroundThreads: Sendable {
     }
 
     /// How fast `RequestFlow` rose between two looks at least `span` apart, seen by one thread.
-    struct FlowGauge {
+    private struct FlowGauge {
         let flow: RequestFlow
         /// The shortest span measured, in nanoseconds: 10 ms holds 5 requests at 500 a second.
         let span: UInt64
