@@ -32,24 +32,21 @@ final class BackgroundThreads: Sendable {
     /// When a job last started or finished (or the threads started), in uptime nanoseconds.
     private let lastProgress = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
     let stallLimit: Duration
-    /// Answered requests a second at which the last thread leaves its core to them.
-    let busyRate: UInt64
 
     init(
         count: Int = ProcessInfo.processInfo.activeProcessorCount, stallLimit: Duration = .seconds(1),
         flow: RequestFlow = .shared, busyRate: UInt64 = 500, flowSpan: Duration = .milliseconds(10)
     ) {
         self.stallLimit = stallLimit
-        self.busyRate = busyRate
         let count = max(1, count)
         for index in 0..<count {
             let thread = Thread { [self] in
                 Self.prepareThread(named: "authsec-kdf-\(index)")
                 let span = Self.nanoseconds(flowSpan)
-                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow, span: span) : nil
+                var gauge = index == count - 1 && count > 1 ? FlowGauge(flow, rate: busyRate, span: span) : nil
                 while true {
                     ready.wait()
-                    if gauge?.requestsFlow(atLeast: busyRate) == true {
+                    if gauge?.requestsFlow() == true {
                         ready.signal()  // the job stays queued for the other threads
                         usleep(UInt32(clamping: span / 1000))
                         continue
@@ -88,24 +85,27 @@ final class BackgroundThreads: Sendable {
         }
     }
 
-    /// How fast `RequestFlow` rose between two looks at least `span` apart, seen by one thread.
+    /// Whether `RequestFlow` rose at `rate` a second or more between two looks at least `span`
+    /// apart, seen by one thread.
     private struct FlowGauge {
         let flow: RequestFlow
+        let rate: UInt64
         /// The shortest span measured, in nanoseconds: 10 ms holds 5 requests at 500 a second.
         let span: UInt64
         var time = DispatchTime.now().uptimeNanoseconds
         var total: UInt64
         var flowing = false
 
-        init(_ flow: RequestFlow, span: UInt64) {
+        init(_ flow: RequestFlow, rate: UInt64, span: UInt64) {
             self.flow = flow
+            self.rate = rate
             self.span = span
             total = flow.total
         }
 
         /// Whether requests were answered at `rate` a second or more since the last measure (over
         /// the whole time since, if that is long: the last thread's own job, or an idle spell).
-        mutating func requestsFlow(atLeast rate: UInt64) -> Bool {
+        mutating func requestsFlow() -> Bool {
             let now = DispatchTime.now().uptimeNanoseconds
             let elapsed = now &- time
             guard elapsed >= span else { return flowing }
